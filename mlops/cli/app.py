@@ -1,0 +1,29 @@
+"""`mlops`: bring environments up, make and ingest data, run pipelines, inspect models."""
+
+from __future__ import annotations
+
+import typer
+
+from mlops.cli import data, env, models, run
+from mlops.runtime import configure_runtime
+
+app = typer.Typer(
+    name="mlops",
+    help="MLOps blueprint: one platform contract, a local environment and AWS environments.\n\n"
+    "Quick start: `mlops demo` brings the local environment up, generates example data and runs "
+    "the full training pipeline on it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(env.app, name="env")
+app.add_typer(data.app, name="data")
+app.add_typer(run.app, name="run")
+app.add_typer(models.app, name="models")
+app.command("ingest")(data.ingest)
+app.command("demo")(run.demo)
+
+
+def main() -> None:
+    configure_runtime()
+    app()

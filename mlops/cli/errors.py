@@ -1,0 +1,45 @@
+"""Known failures end the command with one clear message and exit code 1, not a stack trace."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+T = TypeVar("T")
+err = Console(stderr=True)
+
+
+def _known() -> tuple[type[BaseException], ...]:
+    from mlops.contract import ContractError
+    from mlops.settings import SettingsError
+    from pipelines.adapters.factory import AdapterUnavailable
+    from pipelines.adapters.local.registry import RegistryError
+    from pipelines.lake.ingest import BatchRejected
+    from pipelines.training.steps import NoCuratedData
+    from pipelines.usecase import UseCaseError
+
+    return (ContractError, SettingsError, UseCaseError, BatchRejected, NoCuratedData, AdapterUnavailable, RegistryError, FileNotFoundError)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except _known() as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+
+
+def run_friendly(fn: Callable[[], T]) -> T:
+    with friendly_errors():
+        return fn()
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(1)

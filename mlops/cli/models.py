@@ -1,0 +1,47 @@
+"""`mlops models`: what the registry holds."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops.cli.errors import friendly_errors
+
+app = typer.Typer(help="The model registry: versions, approval status, champion and lineage.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+wide = Console(width=max(console.width, 150))
+
+
+@app.command("list")
+def list_models(
+    env: str = typer.Option("local", "--env", "-e", help="Environment name."),
+    model: str | None = typer.Option(None, help="Only this model."),
+) -> None:
+    """List registered versions with status, AUC, lineage and which one is the champion."""
+    from pipelines.training.steps import open_environment
+
+    with friendly_errors():
+        registry = open_environment(env).platform.registry
+        versions = registry.versions(model)
+        champions = {name: registry.champion(name) for name in {v.model_name for v in versions}}
+    if not versions:
+        console.print(f"no models registered in {env} yet: run `mlops run training --env {env}`")
+        return
+    table = Table("model", "version", "status", "champion", "test AUC", "run", "data snapshots", "commit", "created")
+    for v in versions:
+        champion = champions.get(v.model_name)
+        is_champion = champion is not None and champion.version == v.version
+        snapshots = ", ".join(f"{t.split('.')[0]}@{s}" for t, s in v.lineage.get("tables", {}).items())
+        table.add_row(
+            v.model_name,
+            str(v.version),
+            v.status.value,
+            "★" if is_champion else "",
+            f"{v.metrics.get('auc', float('nan')):.4f}",
+            v.run_key,
+            snapshots,
+            str(v.lineage.get("git_commit", ""))[:10],
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
+    wide.print(table)

@@ -1,0 +1,78 @@
+"""`mlops run` and `mlops demo`: run pipelines on an environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mlops.cli.errors import friendly_errors
+
+app = typer.Typer(help="Run a pipeline (as a Prefect flow) on an environment.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+
+
+def print_training_summary(summary: dict[str, Any]) -> None:
+    colour = "green" if summary["status"] == "Approved" else "red"
+    console.rule(f"[bold]{summary['model_name']} v{summary['version']}: [{colour}]{summary['status']}[/]")
+    table = Table("metric", "value", show_edge=False)
+    for name in ("auc", "log_loss", "average_precision", "brier", "rows"):
+        table.add_row(name, f"{summary['metrics'][name]:.4f}")
+    console.print(table)
+    gates = Table("gate", "passed", "observed", "threshold", show_edge=False)
+    for gate in summary["gates"]:
+        mark = "[green]yes[/]" if gate["passed"] else "[red]no[/]"
+        gates.add_row(escape(gate["name"]), mark, f"{gate['observed']:.4f}", f"{gate['threshold']:.4f}")
+    console.print(gates)
+    console.print(f"run {summary['run_key']}: {summary['epochs']} epochs on {summary['device']}", highlight=False)
+    if summary["resumed_from_epoch"]:
+        console.print(f"resumed from the checkpoint after epoch {summary['resumed_from_epoch']}")
+    console.print("[bold]reports[/]")
+    console.print(f"  evaluation report : {summary['evaluation_report']}", highlight=False)
+    console.print(f"  training curves   : {summary['training_curves']}", highlight=False)
+    if summary["validation_report"]:
+        console.print(f"  data docs         : {summary['validation_report']}", highlight=False)
+
+
+@app.command("training")
+def training(
+    env: str = typer.Option("local", "--env", "-e", help="Environment name."),
+    source: Path | None = typer.Option(None, help="Ingest this Parquet/CSV batch first."),
+) -> None:
+    """Run the training pipeline: [ingest →] validate → features → train → evaluate → register."""
+    from pipelines.flows.training import training_flow
+
+    with friendly_errors():
+        summary = training_flow(env=env, source=str(source) if source else None)
+    print_training_summary(summary)
+
+
+def demo(
+    env: str = typer.Option("local", "--env", "-e", help="A local environment."),
+    rows: int | None = typer.Option(None, help="Demo size (default: pipeline.demo.rows of the environment)."),
+) -> None:
+    """Quick start: bring the local environment up, generate example data, run the training pipeline."""
+    from mlops.bootstrap import bring_up_local
+    from mlops.settings import load_settings
+    from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
+    from pipelines.flows.training import training_flow
+    from pipelines.usecase import load_usecase
+
+    with friendly_errors():
+        settings = load_settings(env)
+        up = bring_up_local(settings)
+        console.print(f"[bold]1/3[/] environment {env} is up: {up.contract_path}")
+        size = rows or settings.pipeline.demo.rows
+        seed = settings.pipeline.demo.seed
+        path = up.contract_path.parent / "incoming" / f"demo-{size}-{seed}.parquet"
+        if not path.exists():
+            usecase = load_usecase(settings.pipeline.usecase_path())
+            generate_churn_events(usecase.dataset, ChurnDataConfig(rows=size, seed=seed)).to_parquet(path, index=False)
+        console.print(f"[bold]2/3[/] example data: {size:,} churn events in {path}")
+        console.print("[bold]3/3[/] training pipeline (Prefect flow):")
+        summary = training_flow(env=env, source=str(path))
+    print_training_summary(summary)

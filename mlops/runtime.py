@@ -1,0 +1,34 @@
+"""Process-wide defaults set before Prefect, MLflow or Great Expectations are imported."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+from mlops.paths import project_root
+
+_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+    # Show our own loggers (ingest, features, training epochs) in the flow's console output.
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "pipelines,models",
+    "PREFECT_LOGGING_LEVEL": "INFO",
+}
+
+
+def configure_runtime() -> None:
+    """Telemetry off, our loggers on, Prefect's home inside the project unless set."""
+    for key, value in _DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(project_root() / ".mlops" / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)
+    for name in ("pipelines", "models"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    for name in ("mlflow", "alembic", "great_expectations"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # pyiceberg warns when overwriting an empty table; that is our first feature build, not a problem.
+    warnings.filterwarnings("ignore", message="Delete operation did not match any records")

@@ -1,0 +1,130 @@
+"""Per-environment settings (`environments/<env>.yaml`): where the platform is and how pipelines behave.
+
+Infrastructure sizing lives in the Pulumi stack config (`environments/Pulumi.<env>.yaml`); this file
+holds what the pipelines and the local bootstrap need. Environments differ by these files only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlops.paths import environments_dir, project_root
+
+
+class SettingsError(Exception):
+    """Environment settings are missing or malformed; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalPlatformSettings(_Strict):
+    kind: Literal["local"] = "local"
+    root: str = Field(description="Directory of the local platform, relative to the project root.")
+
+    def resolved_root(self) -> Path:
+        """Absolute root; $MLOPS_LOCAL_ROOT overrides the file (tests, side-by-side sandboxes)."""
+        override = os.environ.get("MLOPS_LOCAL_ROOT")
+        root = Path(override) if override else Path(self.root)
+        return root if root.is_absolute() else (project_root() / root).resolve()
+
+
+class AwsPlatformSettings(_Strict):
+    kind: Literal["aws"] = "aws"
+    region: str
+    contract_parameter: str | None = Field(
+        default=None, description="SSM parameter holding the contract; default /mlops/<env>/platform-contract."
+    )
+
+
+PlatformSettings = Annotated[LocalPlatformSettings | AwsPlatformSettings, Field(discriminator="kind")]
+
+
+class TrainingSettings(_Strict):
+    max_epochs: int = Field(default=12, ge=1, le=1000)
+    batch_size: int = Field(default=1024, ge=8)
+    learning_rate: float = Field(default=3e-3, gt=0)
+    weight_decay: float = Field(default=1e-5, ge=0)
+    patience: int = Field(default=3, ge=1)
+    hidden_sizes: tuple[int, ...] = (64, 32)
+    embedding_dim: int = Field(default=8, ge=1)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 42
+
+
+class GateSettings(_Strict):
+    min_auc: float = Field(default=0.70, ge=0, le=1)
+    max_log_loss: float = Field(default=0.6, gt=0)
+    min_slice_auc: float = Field(default=0.55, ge=0, le=1)
+    min_slice_rows: int = Field(default=300, ge=1)
+    slice_columns: tuple[str, ...] = ("country", "plan")
+    max_auc_drop_vs_champion: float = Field(default=0.01, ge=0)
+
+
+class SplitSettings(_Strict):
+    valid_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+
+
+class DemoSettings(_Strict):
+    rows: int = Field(default=200_000, ge=1_000, le=10_000_000)
+    seed: int = 7
+
+
+class PipelineSettings(_Strict):
+    usecase: str = Field(description="Use-case spec (dataset + features), relative to the project root.")
+    model_name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    training: TrainingSettings = TrainingSettings()
+    gates: GateSettings = GateSettings()
+    split: SplitSettings = SplitSettings()
+    demo: DemoSettings = DemoSettings()
+
+    def usecase_path(self) -> Path:
+        path = Path(self.usecase)
+        return path if path.is_absolute() else project_root() / path
+
+
+class EnvironmentSettings(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
+    platform: PlatformSettings
+    pipeline: PipelineSettings
+
+    def contract_parameter(self) -> str:
+        """SSM parameter name of an AWS environment's contract (derived, never hard-coded twice)."""
+        if isinstance(self.platform, AwsPlatformSettings) and self.platform.contract_parameter:
+            return self.platform.contract_parameter
+        return f"/mlops/{self.name}/platform-contract"
+
+
+def _describe(error: ValidationError, source: Path) -> str:
+    lines = [f"  {'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()]
+    return f"invalid environment settings in {source}:\n" + "\n".join(lines)
+
+
+def settings_path(env: str) -> Path:
+    return environments_dir() / f"{env}.yaml"
+
+
+def load_settings(env: str) -> EnvironmentSettings:
+    """Load and validate `environments/<env>.yaml`."""
+    path = settings_path(env)
+    if not path.exists():
+        known = sorted(p.stem for p in environments_dir().glob("*.yaml") if not p.stem.startswith("Pulumi"))
+        raise SettingsError(f"unknown environment {env!r}: {path} does not exist (known: {', '.join(known)})")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        settings = EnvironmentSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, path)) from exc
+    if settings.name != env:
+        raise SettingsError(f"{path}: name is {settings.name!r} but the file is for environment {env!r}")
+    return settings

@@ -1,0 +1,91 @@
+"""The model bundle: weights plus everything needed to score a feature frame (encoder, architecture).
+
+Training writes it, the registry versions it, evaluation and serving load it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from models.encoding import FeatureEncoder
+from models.network import TabularNet
+
+WEIGHTS_FILE = "weights.pt"
+META_FILE = "bundle.json"
+BUNDLE_FORMAT = 1
+
+
+@dataclass
+class ModelBundle:
+    network: TabularNet
+    encoder: FeatureEncoder
+    architecture: dict[str, Any]
+    label: str
+
+    @classmethod
+    def build(cls, encoder: FeatureEncoder, architecture: dict[str, Any], label: str) -> ModelBundle:
+        network = TabularNet(
+            numeric_dim=len(encoder.numeric),
+            cardinalities=encoder.cardinalities(),
+            embedding_dim=int(architecture["embedding_dim"]),
+            hidden_sizes=tuple(architecture["hidden_sizes"]),
+            dropout=float(architecture["dropout"]),
+        )
+        return cls(network, encoder, architecture, label)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.encoder.numeric + list(self.encoder.categorical)
+
+    @torch.no_grad()
+    def predict_proba(self, frame: pd.DataFrame, batch_size: int = 65_536) -> np.ndarray:
+        """Churn probability per row of a frame holding the bundle's feature columns."""
+        missing = [name for name in self.feature_names if name not in frame.columns]
+        if missing:
+            raise KeyError(f"feature frame lacks columns: {', '.join(missing)}")
+        self.network.eval()
+        device = next(self.network.parameters()).device
+        numeric = self.encoder.numeric_tensor(frame)
+        categorical = self.encoder.categorical_tensor(frame)
+        out = []
+        for start in range(0, len(frame), batch_size):
+            logits = self.network(
+                numeric[start : start + batch_size].to(device), categorical[start : start + batch_size].to(device)
+            )
+            out.append(torch.sigmoid(logits.float()).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def to_files(self) -> dict[str, bytes]:
+        buffer = io.BytesIO()
+        torch.save({k: v.cpu() for k, v in self.network.state_dict().items()}, buffer)
+        meta = {
+            "format": BUNDLE_FORMAT,
+            "architecture": self.architecture,
+            "encoder": self.encoder.to_dict(),
+            "label": self.label,
+        }
+        return {WEIGHTS_FILE: buffer.getvalue(), META_FILE: json.dumps(meta, indent=2).encode()}
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> ModelBundle:
+        meta = json.loads(files[META_FILE])
+        if meta.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"unsupported model bundle format {meta.get('format')!r}")
+        bundle = cls.build(FeatureEncoder.from_dict(meta["encoder"]), meta["architecture"], meta["label"])
+        state = torch.load(io.BytesIO(files[WEIGHTS_FILE]), map_location="cpu", weights_only=True)
+        bundle.network.load_state_dict(state)
+        bundle.network.eval()
+        return bundle
+
+    @classmethod
+    def load(cls, directory: Path) -> ModelBundle:
+        """Load a bundle from a directory (a registry version or a run's model folder)."""
+        return cls.from_files({name: (directory / name).read_bytes() for name in (WEIGHTS_FILE, META_FILE)})

@@ -1,0 +1,56 @@
+"""Turns feature frames into tensors: signed-log + standardised numerics, indexed categoricals."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """Fitted on the training split only; stored in the model bundle and reused at serving time."""
+
+    numeric: list[str]
+    categorical: dict[str, list[str]]
+    means: list[float]
+    stds: list[float]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, numeric: list[str], categorical: dict[str, list[str]]) -> FeatureEncoder:
+        values = _signed_log(frame, numeric)
+        means = np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric))
+        stds = np.nanstd(values, axis=0) if len(values) else np.ones(len(numeric))
+        stds = np.where(stds > 1e-9, stds, 1.0)
+        return cls(numeric, categorical, [float(m) for m in means], [float(s) for s in stds])
+
+    def cardinalities(self) -> list[int]:
+        """Embedding table sizes: the vocabulary plus index 0 for unknown or missing values."""
+        return [len(vocab) + 1 for vocab in self.categorical.values()]
+
+    def numeric_tensor(self, frame: pd.DataFrame) -> torch.Tensor:
+        values = (_signed_log(frame, self.numeric) - np.asarray(self.means)) / np.asarray(self.stds)
+        return torch.from_numpy(np.nan_to_num(values, nan=0.0).astype(np.float32))
+
+    def categorical_tensor(self, frame: pd.DataFrame) -> torch.Tensor:
+        columns = []
+        for name, vocab in self.categorical.items():
+            lookup = {value: index + 1 for index, value in enumerate(vocab)}
+            raw = frame[name].astype(object).where(frame[name].notna(), None)
+            columns.append(np.fromiter((lookup.get(str(v), 0) if v is not None else 0 for v in raw), np.int64))
+        stacked = np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0), np.int64)
+        return torch.from_numpy(stacked)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, object]) -> FeatureEncoder:
+        return cls(**payload)  # type: ignore[arg-type]
+
+
+def _signed_log(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    values = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan) if columns else np.zeros((len(frame), 0))
+    return np.sign(values) * np.log1p(np.abs(values))

@@ -1,0 +1,177 @@
+"""The training job's entry point: `python -m models.job SPEC_URI`.
+
+It is what the training container runs (AWS Batch in the cloud, the local compute adapter
+in-process on a laptop). It reads the run spec, trains with checkpoints, and writes the model
+bundle, curves and `result.json` (written last: its presence means the run is complete).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from models.bundle import ModelBundle
+from models.curves import training_curves_png
+from models.device import pick_device, uses_mixed_precision
+from models.encoding import FeatureEncoder
+from models.run_spec import TrainingRunSpec
+from models.train import EpochStats, TensorSplit, fit
+from pipelines.adapters.factory import artifact_store, read_uri, tracker
+from pipelines.ports import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+CHECKPOINT_FILE = "checkpoints/last.pt"
+
+
+class StoreCheckpointer:
+    """Keeps the checkpoint in the artifact store (atomic writes), so a restarted job finds it."""
+
+    def __init__(self, store: ArtifactStore, key: str) -> None:
+        self.store, self.key = store, key
+
+    def save(self, payload: bytes) -> None:
+        self.store.put_bytes(self.key, payload)
+
+    def load(self) -> bytes | None:
+        return self.store.get_bytes(self.key) if self.store.exists(self.key) else None
+
+
+def _read_parquet(store: ArtifactStore, key: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+
+
+def _tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str) -> TensorSplit:
+    labels = torch.from_numpy(frame[label].to_numpy(dtype="float32"))
+    return TensorSplit(encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), labels)
+
+
+def run_job(spec_uri: str) -> dict[str, Any]:
+    """Run (or resume, or return the result of) the training run described at `spec_uri`."""
+    spec = TrainingRunSpec.model_validate_json(read_uri(spec_uri))
+    store = artifact_store(spec.artifacts)
+    if store.exists(spec.key(RESULT_FILE)):
+        log.info("run %s already complete; returning its result", spec.run_key)
+        result: dict[str, Any] = json.loads(store.get_bytes(spec.key(RESULT_FILE)))
+        return result
+
+    train_frame = _read_parquet(store, spec.train_key)
+    valid_frame = _read_parquet(store, spec.valid_key)
+    encoder = FeatureEncoder.fit(train_frame, spec.numeric_features, spec.categorical_features)
+    architecture = {
+        "embedding_dim": spec.training.embedding_dim,
+        "hidden_sizes": list(spec.training.hidden_sizes),
+        "dropout": spec.training.dropout,
+    }
+    bundle = ModelBundle.build(encoder, architecture, spec.label)
+    device = pick_device()
+    train = _tensors(encoder, train_frame, spec.label)
+    valid = _tensors(encoder, valid_frame, spec.label)
+    checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))
+    resumable = checkpointer.load()
+    previous_run_id = None
+    if resumable is not None:
+        previous_run_id = torch.load(io.BytesIO(resumable), map_location="cpu", weights_only=False)["extra"].get(
+            "tracking_run_id"
+        )
+
+    track = tracker(spec.tracking, spec.experiment)
+    with track.run(run_name=spec.run_key, run_id=previous_run_id) as tracking_run_id:
+        if previous_run_id is None:
+            track.log_params(
+                {
+                    **spec.training.model_dump(),
+                    "run_key": spec.run_key,
+                    "device": device.type,
+                    "mixed_precision": uses_mixed_precision(device),
+                    "train_rows": len(train),
+                    "valid_rows": len(valid),
+                    **spec.tags,
+                }
+            )
+
+        def on_epoch(stats: EpochStats) -> None:
+            log.info(
+                "epoch %d/%d  train_loss=%.4f  val_loss=%.4f  val_auc=%.4f  (%.1fs, %.0f samples/s)",
+                stats.epoch,
+                spec.training.max_epochs,
+                stats.train_loss,
+                stats.val_loss,
+                stats.val_auc,
+                stats.seconds,
+                stats.samples_per_second,
+            )
+            track.log_metrics(
+                {
+                    "train_loss": stats.train_loss,
+                    "val_loss": stats.val_loss,
+                    "val_auc": stats.val_auc,
+                    "epoch_seconds": stats.seconds,
+                    "samples_per_second": stats.samples_per_second,
+                },
+                step=stats.epoch,
+            )
+
+        log.info("training on %s: %d train rows, %d validation rows", device, len(train), len(valid))
+        state, _ = fit(
+            bundle.network,
+            train,
+            valid,
+            spec.training,
+            device,
+            checkpointer,
+            on_epoch=on_epoch,
+            extra={"tracking_run_id": tracking_run_id},
+        )
+        bundle.network.to("cpu")
+        for name, payload in bundle.to_files().items():
+            store.put_bytes(spec.key(f"model/{name}"), payload)
+        curves = training_curves_png(state.history, state.best_epoch, f"{spec.model_name} · run {spec.run_key}")
+        curves_uri = store.put_bytes(spec.key("training_curves.png"), curves)
+        history = [stats.__dict__ for stats in state.history]
+        store.put_bytes(spec.key("history.json"), json.dumps(history, indent=2).encode())
+        track.log_metrics({"best_val_auc": state.best_auc, "best_epoch": state.best_epoch})
+        with tempfile.TemporaryDirectory() as scratch:
+            png = Path(scratch) / "training_curves.png"
+            png.write_bytes(curves)
+            track.log_artifact(png)
+
+        result = {
+            "run_key": spec.run_key,
+            "status": "complete",
+            "device": device.type,
+            "epochs": state.epochs_done,
+            "best_epoch": state.best_epoch,
+            "best_val_auc": state.best_auc,
+            "stopped_early": state.stopped_early,
+            "resumed_from_epoch": state.resumed_from,
+            "model_uri": store.uri(spec.key("model")),
+            "curves_uri": curves_uri,
+            "tracking_run_id": tracking_run_id,
+        }
+        store.put_bytes(spec.key(RESULT_FILE), json.dumps(result, indent=2).encode())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m models.job SPEC_URI", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result = run_job(args[0])
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The run spec of a training job: everything the job needs, passed by URI (a file locally, S3 in AWS)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from mlops.contract import Artifacts, Tracking
+from mlops.settings import TrainingSettings
+
+
+class TrainingRunSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_key: str
+    model_name: str
+    experiment: str
+    artifacts: Artifacts
+    tracking: Tracking
+    run_prefix: str
+    train_key: str
+    valid_key: str
+    label: str
+    numeric_features: list[str]
+    categorical_features: dict[str, list[str]]
+    training: TrainingSettings
+    tags: dict[str, str] = {}
+
+    def key(self, name: str) -> str:
+        """Artifact key of a file that belongs to this run."""
+        return f"{self.run_prefix}/{name}"

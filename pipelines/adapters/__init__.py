@@ -1,0 +1,1 @@
+"""Adapters behind the ports: `local` (files, SQLite, processes) and `aws`."""

@@ -1,0 +1,1 @@
+"""Local adapters: files, SQLite and local processes under the environment's root."""

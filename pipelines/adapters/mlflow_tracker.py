@@ -1,0 +1,65 @@
+"""Experiment tracking through MLflow: a local SQLite backend, or SageMaker's managed MLflow server.
+
+Both are the same MLflow API; only the tracking URI differs (a sqlite:/// URI or the server's ARN).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class MlflowTracker:
+    """TrackerPort over MLflow's fluent API (needed for system metrics)."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_location: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_location = artifact_location
+
+    def _experiment_id(self) -> str:
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        found = mlflow.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return str(found.experiment_id)
+        return str(mlflow.create_experiment(self.experiment, artifact_location=self.artifact_location))
+
+    @contextmanager
+    def run(self, run_name: str, run_id: str | None = None) -> Iterator[str]:
+        """Start (or resume, when `run_id` is given) a run that samples system metrics."""
+        os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+        import mlflow
+
+        experiment_id = self._experiment_id()
+        mlflow.set_system_metrics_sampling_interval(2)
+        mlflow.set_system_metrics_samples_before_logging(1)
+        with mlflow.start_run(
+            run_id=run_id,
+            run_name=None if run_id else run_name,
+            experiment_id=experiment_id,
+            log_system_metrics=True,
+        ) as active:
+            yield active.info.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        import mlflow
+
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        import mlflow
+
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_artifact(self, path: Path) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path))

@@ -1,0 +1,1 @@
+"""Seeded generators of example data for the blueprint's use cases."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics overall and per slice, absolute and relative gates, an HTML report."""

@@ -1,0 +1,64 @@
+"""The feature store: offline feature tables in the lake (Iceberg), the online store behind its port.
+
+Offline tables are versioned like every lake table, so a training set is reproducible from the
+snapshot id recorded in the model's lineage. Training sets use point-in-time joins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipelines.features.compute import FEATURE_TIME, point_in_time_join
+from pipelines.ports import LakePort, OnlineStorePort, Snapshot
+from pipelines.usecase import FeatureViewSpec
+
+SOURCE_PROPERTY = "mlops.source-snapshot"
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    lake: LakePort
+    online_store: OnlineStorePort
+    namespace: str
+
+    def offline_table(self, view: FeatureViewSpec) -> str:
+        return f"{self.namespace}.{view.name}"
+
+    def current_for(self, view: FeatureViewSpec, source_snapshot_id: int) -> Snapshot | None:
+        """The offline snapshot built from `source_snapshot_id`, if the latest one is."""
+        current = self.lake.current_snapshot(self.offline_table(view))
+        if current is not None and current.properties.get(SOURCE_PROPERTY) == str(source_snapshot_id):
+            return current
+        return None
+
+    def write_offline(self, view: FeatureViewSpec, features: pd.DataFrame, source_snapshot_id: int) -> Snapshot:
+        """Replace the view's offline table with `features`, recording the source snapshot it came from."""
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(features, preserve_index=False)
+        return self.lake.overwrite(self.offline_table(view), table, {SOURCE_PROPERTY: str(source_snapshot_id)})
+
+    def read_offline(self, view: FeatureViewSpec, snapshot_id: int | None = None) -> pd.DataFrame:
+        return self.lake.read(self.offline_table(view), snapshot_id=snapshot_id).to_pandas()
+
+    def training_set(
+        self,
+        view: FeatureViewSpec,
+        spine: pd.DataFrame,
+        entity_key: str,
+        timestamp: str,
+        snapshot_id: int | None = None,
+    ) -> pd.DataFrame:
+        """Spine rows with the view's features as of each row's timestamp (no future leakage)."""
+        features = self.read_offline(view, snapshot_id)
+        return point_in_time_join(spine, features, entity_key, timestamp, view.ttl_days)
+
+    def materialize(self, view: FeatureViewSpec, features: pd.DataFrame, entity_key: str) -> int:
+        """Push each entity's latest feature row to the online store."""
+        latest = features.sort_values(FEATURE_TIME, kind="stable").drop_duplicates(entity_key, keep="last")
+        return self.online_store.write(view.name, latest, entity_key)
+
+    def online(self, view: FeatureViewSpec, keys: list[str], entity_key: str) -> pd.DataFrame:
+        return self.online_store.read(view.name, keys, entity_key)

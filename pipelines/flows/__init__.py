@@ -1,0 +1,1 @@
+"""Prefect 3 flows: thin orchestration over the pipeline's plain-function steps."""

@@ -1,0 +1,140 @@
+"""Ingest: validate a batch, then land it in raw (append, with lineage) and curated (deduplicated).
+
+A rejected batch goes to quarantine with its validation report, and neither raw nor curated
+changes. Ingesting a batch that already landed changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.lake.batches import Batch, BatchUnreadable, batch_id_of, conform, read_batch
+from pipelines.platform import Platform
+from pipelines.usecase import DatasetSpec
+from pipelines.validation.runner import ValidationOutcome, validate_batch
+
+log = logging.getLogger(__name__)
+BATCH_PROPERTY = "mlops.batch-id"
+
+
+class BatchRejected(Exception):
+    """The batch failed validation and was quarantined; the message lists what failed and where."""
+
+    def __init__(self, message: str, quarantine_uri: str, report_uri: str) -> None:
+        super().__init__(message)
+        self.quarantine_uri = quarantine_uri
+        self.report_uri = report_uri
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch_id: str
+    source: str
+    rows: int
+    new_curated_rows: int
+    already_ingested: bool
+    raw_snapshot_id: int | None
+    curated_snapshot_id: int | None
+    report_uri: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def raw_table(spec: DatasetSpec) -> str:
+    return f"raw.{spec.name}"
+
+
+def curated_table(spec: DatasetSpec) -> str:
+    return f"curated.{spec.name}"
+
+
+def _quarantine(platform: Platform, spec: DatasetSpec, batch_id: str, source: Path, content: bytes, summary: dict[str, object]) -> str:
+    prefix = f"{spec.name}/{batch_id}"
+    platform.quarantine.put_bytes(f"{prefix}/{source.name}", content)
+    platform.quarantine.put_bytes(f"{prefix}/rejection.json", json.dumps(summary, indent=2, default=str).encode())
+    return platform.quarantine.uri(prefix)
+
+
+def _reject(platform: Platform, spec: DatasetSpec, batch_id: str, source: Path, content: bytes, reasons: list[str], report_uri: str) -> BatchRejected:
+    summary = {"batch_id": batch_id, "source": str(source), "rejected_at": datetime.now(UTC), "reasons": reasons, "report": report_uri}
+    where = _quarantine(platform, spec, batch_id, source, content, summary)
+    lines = "\n".join(f"  - {reason}" for reason in reasons)
+    message = f"batch {source.name} ({batch_id}) rejected; quarantined at {where}\n{lines}"
+    if report_uri:
+        message += f"\n  report: {report_uri}"
+    return BatchRejected(message, where, report_uri)
+
+
+def _already_landed(platform: Platform, spec: DatasetSpec, batch_id: str) -> bool:
+    return any(s.properties.get(BATCH_PROPERTY) == batch_id for s in platform.lake.snapshots(raw_table(spec)))
+
+
+def _new_rows(platform: Platform, spec: DatasetSpec, typed: pa.Table) -> pa.Table:
+    """Rows whose primary key the curated table does not hold yet."""
+    if platform.lake.current_snapshot(curated_table(spec)) is None:
+        return typed
+    keys = list(spec.primary_key)
+    existing = platform.lake.read(curated_table(spec), columns=keys)
+    if len(keys) == 1:
+        mask = pc.is_in(typed.column(keys[0]), value_set=existing.column(keys[0]))
+        return typed.filter(pc.invert(mask))
+    joined = typed.join(existing.append_column("_seen", pa.array([True] * len(existing))), keys=keys, join_type="left outer")
+    return joined.filter(pc.is_null(joined.column("_seen"))).drop_columns(["_seen"]).select(typed.column_names)
+
+
+def validate(platform: Platform, spec: DatasetSpec, path: Path) -> tuple[Batch, ValidationOutcome]:
+    """Read and validate a batch; raise BatchRejected (after quarantining it) when it fails."""
+    content = path.read_bytes() if path.exists() else b""
+    batch_id = batch_id_of(content)
+    try:
+        batch = read_batch(path, spec)
+    except BatchUnreadable as exc:
+        raise _reject(platform, spec, batch_id, path, content, [str(exc)], "") from exc
+    outcome = validate_batch(batch.frame, spec, batch.batch_id, platform.artifacts)
+    if not outcome.success:
+        reasons = [failure.describe() for failure in outcome.failures]
+        raise _reject(platform, spec, batch.batch_id, path, content, reasons, outcome.report_uri)
+    return batch, outcome
+
+
+def ingest_file(platform: Platform, spec: DatasetSpec, path: Path) -> IngestResult:
+    """Validate `path` and land it in the lake; idempotent per batch content."""
+    if not path.exists():
+        raise FileNotFoundError(f"batch file not found: {path}")
+    batch_id = batch_id_of(path.read_bytes())
+    if _already_landed(platform, spec, batch_id):
+        log.info("batch %s (%s) already ingested; nothing to do", path.name, batch_id)
+        raw = platform.lake.current_snapshot(raw_table(spec))
+        curated = platform.lake.current_snapshot(curated_table(spec))
+        return IngestResult(batch_id, str(path), 0, 0, True, raw and raw.snapshot_id, curated and curated.snapshot_id, "")
+
+    batch, outcome = validate(platform, spec, path)
+    typed = conform(batch.frame, spec)
+    ingested_at = datetime.now(UTC)
+    properties = {BATCH_PROPERTY: batch.batch_id, "mlops.source": path.name, "mlops.ingested-at": ingested_at.isoformat()}
+    landed = typed.append_column("_batch_id", pa.array([batch.batch_id] * len(typed), pa.string()))
+    raw = platform.lake.append(raw_table(spec), landed, properties)
+
+    fresh = _new_rows(platform, spec, typed)
+    curated = platform.lake.current_snapshot(curated_table(spec))
+    if len(fresh):
+        curated = platform.lake.append(curated_table(spec), fresh, properties)
+    log.info("batch %s: %d rows landed in raw, %d new rows in curated", batch.batch_id, len(typed), len(fresh))
+    return IngestResult(
+        batch_id=batch.batch_id,
+        source=str(path),
+        rows=len(typed),
+        new_curated_rows=len(fresh),
+        already_ingested=False,
+        raw_snapshot_id=raw.snapshot_id,
+        curated_snapshot_id=curated.snapshot_id if curated else None,
+        report_uri=outcome.report_uri,
+    )

@@ -1,0 +1,96 @@
+"""The platform a flow runs against: every port, wired from the contract once.
+
+`connect(contract)` is the only place that picks adapters; flows receive a `Platform` and never
+look at which environment they are in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.contract import LocalCompute, LocalFeatureStore, LocalLake, LocalMonitoring, LocalRegistry, PlatformContract
+from pipelines.adapters.factory import AdapterUnavailable, artifact_store
+from pipelines.ports import ArtifactStore, ComputePort, LakePort, MetricsPort, OnlineStorePort, RegistryPort
+
+
+@dataclass(frozen=True)
+class Platform:
+    contract: PlatformContract
+    lake: LakePort
+    artifacts: ArtifactStore
+    quarantine: ArtifactStore
+    online_store: OnlineStorePort
+    registry: RegistryPort
+    compute: ComputePort
+    metrics: MetricsPort
+
+    @property
+    def environment(self) -> str:
+        return self.contract.environment
+
+    def table(self, namespace: str, name: str) -> str:
+        return f"{namespace}.{name}"
+
+
+def _lake(contract: PlatformContract) -> tuple[LakePort, ArtifactStore]:
+    section = contract.lake
+    if isinstance(section, LocalLake):
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        from pipelines.adapters.iceberg_lake import IcebergLake
+        from pipelines.adapters.local.artifacts import LocalArtifactStore
+
+        catalog = SqlCatalog("local", uri=section.catalog_uri, warehouse=Path(section.warehouse).as_uri())
+        return IcebergLake(catalog), LocalArtifactStore(Path(section.quarantine))
+    raise AdapterUnavailable(f"no {section.kind!r} adapter for the lake in this build")
+
+
+def _online_store(contract: PlatformContract) -> OnlineStorePort:
+    section = contract.feature_store
+    if isinstance(section, LocalFeatureStore):
+        from pipelines.adapters.local.online_store import SqliteOnlineStore
+
+        return SqliteOnlineStore(Path(section.online_path))
+    raise AdapterUnavailable(f"no {section.kind!r} adapter for the feature store in this build")
+
+
+def _registry(contract: PlatformContract) -> RegistryPort:
+    section = contract.registry
+    if isinstance(section, LocalRegistry):
+        from pipelines.adapters.local.registry import SqliteRegistry
+
+        return SqliteRegistry(Path(section.database), Path(section.model_store))
+    raise AdapterUnavailable(f"no {section.kind!r} adapter for the registry in this build")
+
+
+def _compute(contract: PlatformContract) -> ComputePort:
+    if isinstance(contract.compute, LocalCompute):
+        from pipelines.adapters.local.compute import InProcessCompute
+
+        return InProcessCompute()
+    raise AdapterUnavailable(f"no {contract.compute.kind!r} adapter for compute in this build")
+
+
+def _metrics(contract: PlatformContract) -> MetricsPort:
+    section = contract.monitoring
+    if isinstance(section, LocalMonitoring):
+        from pipelines.adapters.local.metrics import SqliteMetrics
+
+        return SqliteMetrics(Path(section.metrics_database), section.namespace)
+    raise AdapterUnavailable(f"no {section.kind!r} adapter for metrics in this build")
+
+
+def connect(contract: PlatformContract) -> Platform:
+    """Build every port's adapter from the contract."""
+    lake, quarantine = _lake(contract)
+    return Platform(
+        contract=contract,
+        lake=lake,
+        artifacts=artifact_store(contract.artifacts),
+        quarantine=quarantine,
+        online_store=_online_store(contract),
+        registry=_registry(contract),
+        compute=_compute(contract),
+        metrics=_metrics(contract),
+    )

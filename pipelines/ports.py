@@ -1,0 +1,157 @@
+"""Ports: the small interfaces flows are written against.
+
+Each port has a `local` adapter (files, SQLite, local processes) and an `aws` adapter, chosen
+once from the platform contract by `pipelines.platform.connect`. Flows never branch on the
+environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed version of a lake table."""
+
+    table: str
+    snapshot_id: int
+    committed_at: datetime
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+class LakePort(Protocol):
+    """Versioned tables (Iceberg): every write is a snapshot whose id is recorded as lineage."""
+
+    def append(self, table: str, data: pa.Table, properties: dict[str, str]) -> Snapshot: ...
+
+    def overwrite(self, table: str, data: pa.Table, properties: dict[str, str]) -> Snapshot: ...
+
+    def read(self, table: str, columns: Sequence[str] | None = None, snapshot_id: int | None = None) -> pa.Table: ...
+
+    def current_snapshot(self, table: str) -> Snapshot | None: ...
+
+    def snapshots(self, table: str) -> list[Snapshot]: ...
+
+
+class ArtifactStore(Protocol):
+    """A key-value store of files (reports, run specs, checkpoints, model bundles)."""
+
+    def put_bytes(self, key: str, data: bytes) -> str: ...
+
+    def put_file(self, key: str, path: Path) -> str: ...
+
+    def put_tree(self, prefix: str, directory: Path) -> str: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def uri(self, key: str) -> str: ...
+
+
+class OnlineStorePort(Protocol):
+    """Latest feature values per entity, for low-latency lookup at inference time."""
+
+    def write(self, view: str, rows: pd.DataFrame, entity_key: str) -> int: ...
+
+    def read(self, view: str, keys: Sequence[str], entity_key: str) -> pd.DataFrame: ...
+
+
+class TrackerPort(Protocol):
+    """Experiment tracking (MLflow locally and on SageMaker's managed MLflow)."""
+
+    def run(self, run_name: str, run_id: str | None = None) -> AbstractContextManager[str]: ...
+
+    def log_params(self, params: dict[str, Any]) -> None: ...
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+
+    def log_artifact(self, path: Path) -> None: ...
+
+
+class ApprovalStatus(StrEnum):
+    """Model approval status, spelled as SageMaker Model Registry spells it."""
+
+    PENDING = "PendingManualApproval"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+@dataclass(frozen=True)
+class ModelCandidate:
+    """What a training run hands to the registry."""
+
+    model_name: str
+    run_key: str
+    artifact_uri: str
+    metrics: dict[str, float]
+    parameters: dict[str, Any]
+    lineage: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model_name: str
+    version: int
+    run_key: str
+    status: ApprovalStatus
+    artifact_uri: str
+    metrics: dict[str, float]
+    parameters: dict[str, Any]
+    lineage: dict[str, Any]
+    created_at: datetime
+    status_reason: str = ""
+
+
+class RegistryPort(Protocol):
+    """Model versions with approval status and lineage; champion = the latest approved version."""
+
+    def register(self, candidate: ModelCandidate) -> ModelVersion: ...
+
+    def set_status(self, model_name: str, version: int, status: ApprovalStatus, reason: str = "") -> ModelVersion: ...
+
+    def get(self, model_name: str, version: int) -> ModelVersion: ...
+
+    def versions(self, model_name: str | None = None) -> list[ModelVersion]: ...
+
+    def champion(self, model_name: str) -> ModelVersion | None: ...
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: str
+    status: str
+    result_uri: str
+
+
+class ComputePort(Protocol):
+    """Runs a containerised step (training) from a run spec stored at a URI."""
+
+    def run_training(self, spec_uri: str) -> JobResult: ...
+
+
+@dataclass(frozen=True)
+class MetricDatum:
+    name: str
+    value: float
+    dimensions: dict[str, str] = field(default_factory=dict)
+    unit: str = "None"
+    timestamp: datetime | None = None
+
+
+class MetricsPort(Protocol):
+    """Operational and model metrics (CloudWatch in AWS, SQLite locally)."""
+
+    def put(self, data: Sequence[MetricDatum]) -> int: ...
+
+    def query(self, name: str, dimensions: dict[str, str] | None = None) -> Iterator[MetricDatum]: ...

@@ -1,0 +1,1 @@
+"""Training sets: the labelled spine, point-in-time features and a temporal split."""

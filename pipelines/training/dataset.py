@@ -1,0 +1,32 @@
+"""Training sets: spine (labelled events) + as-of features, split by time (train < valid < test)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.usecase import UseCase
+
+
+def build_spine(curated: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
+    """The labelled observations: one per curated event, keyed by entity and event time."""
+    ds = usecase.dataset
+    columns = list(dict.fromkeys([*ds.primary_key, ds.entity_key, ds.event_time, ds.label]))
+    return curated[columns].sort_values(ds.event_time, kind="stable").reset_index(drop=True)
+
+
+def temporal_split(frame: pd.DataFrame, timestamp: str, valid_fraction: float, test_fraction: float) -> dict[str, pd.DataFrame]:
+    """Split at time quantiles so that the model is always validated and tested on its future."""
+    if frame.empty:
+        raise ValueError("cannot split an empty training set")
+    times = frame[timestamp]
+    valid_start = times.quantile(1 - valid_fraction - test_fraction)
+    test_start = times.quantile(1 - test_fraction)
+    splits = {
+        "train": frame[times < valid_start],
+        "valid": frame[(times >= valid_start) & (times < test_start)],
+        "test": frame[times >= test_start],
+    }
+    for name, part in splits.items():
+        if part.empty:
+            raise ValueError(f"the {name} split is empty: the data covers too short a period to split by time")
+    return {name: part.reset_index(drop=True) for name, part in splits.items()}

@@ -1,0 +1,66 @@
+"""Shared fixtures: a local environment in a temporary directory, small example data, Prefect."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports boto3, prefect or mlflow.
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops.runtime import configure_runtime
+
+configure_runtime()
+
+from mlops.bootstrap import bring_up_local  # noqa: E402
+from mlops.paths import PACKAGE_ROOT  # noqa: E402
+from mlops.settings import EnvironmentSettings, load_settings  # noqa: E402
+from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events  # noqa: E402
+from pipelines.platform import Platform, connect  # noqa: E402
+from pipelines.usecase import UseCase, load_usecase  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def usecase() -> UseCase:
+    return load_usecase(PACKAGE_ROOT / "usecases" / "churn.yaml")
+
+
+@pytest.fixture(scope="session")
+def small_events(usecase: UseCase) -> pd.DataFrame:
+    """20,000 example events: big enough to learn from, small enough to train in seconds."""
+    return generate_churn_events(usecase.dataset, ChurnDataConfig(rows=20_000, seed=11))
+
+
+@pytest.fixture
+def local_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "local"
+    monkeypatch.setenv("MLOPS_LOCAL_ROOT", str(root))
+    monkeypatch.setenv("MLOPS_PROJECT_ROOT", str(PACKAGE_ROOT))
+    return root
+
+
+@pytest.fixture
+def local_settings(local_root: Path) -> EnvironmentSettings:
+    return load_settings("local")
+
+
+@pytest.fixture
+def platform(local_settings: EnvironmentSettings) -> Platform:
+    return connect(bring_up_local(local_settings).contract)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the whole run (about 10 s once), shared by every flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
