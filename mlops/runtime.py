@@ -17,6 +17,8 @@ _DEFAULTS = {
     # Show our own loggers (ingest, features, training epochs) in the flow's console output.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "pipelines,models",
     "PREFECT_LOGGING_LEVEL": "INFO",
+    # Steps also run outside flows (benchmarks, notebooks): their logs then stay local, silently.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 

@@ -1,0 +1,110 @@
+"""Ingest: valid batches land once; every kind of bad batch is quarantined and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
+from pipelines.lake.ingest import BatchRejected, curated_table, ingest_file, raw_table
+from pipelines.platform import Platform
+
+
+@pytest.fixture
+def landed(platform: Platform, usecase, small_events: pd.DataFrame, tmp_path: Path) -> Path:
+    path = tmp_path / "batch.parquet"
+    small_events.to_parquet(path, index=False)
+    ingest_file(platform, usecase.dataset, path)
+    return path
+
+
+def _snapshot(platform: Platform, table: str) -> int | None:
+    current = platform.lake.current_snapshot(table)
+    return current.snapshot_id if current else None
+
+
+def test_batch_lands_in_raw_and_curated_with_snapshots(platform: Platform, usecase, small_events, tmp_path: Path) -> None:
+    path = tmp_path / "batch.parquet"
+    small_events.to_parquet(path, index=False)
+    result = ingest_file(platform, usecase.dataset, path)
+    assert result.rows == result.new_curated_rows == len(small_events)
+    assert result.raw_snapshot_id == _snapshot(platform, raw_table(usecase.dataset))
+    assert result.curated_snapshot_id == _snapshot(platform, curated_table(usecase.dataset))
+    curated = platform.lake.read(curated_table(usecase.dataset)).to_pandas()
+    assert len(curated) == len(small_events)
+    assert set(curated.columns) == set(usecase.dataset.columns)
+    assert Path(result.report_uri.removeprefix("file://")).exists()
+
+
+def test_same_batch_twice_does_not_duplicate(platform: Platform, usecase, landed: Path) -> None:
+    before = (_snapshot(platform, raw_table(usecase.dataset)), _snapshot(platform, curated_table(usecase.dataset)))
+    again = ingest_file(platform, usecase.dataset, landed)
+    assert again.already_ingested and again.new_curated_rows == 0
+    after = (_snapshot(platform, raw_table(usecase.dataset)), _snapshot(platform, curated_table(usecase.dataset)))
+    assert before == after
+    assert platform.lake.read(curated_table(usecase.dataset), columns=["event_id"]).num_rows == 20_000
+
+
+def test_overlapping_batch_adds_only_new_rows(platform: Platform, usecase, small_events, landed: Path, tmp_path: Path) -> None:
+    overlap = pd.concat([small_events.iloc[:100], generate_churn_events(usecase.dataset, ChurnDataConfig(rows=1_500, seed=99))])
+    path = tmp_path / "overlap.csv"
+    overlap.to_csv(path, index=False)
+    result = ingest_file(platform, usecase.dataset, path)
+    assert result.rows == 1_600 and result.new_curated_rows == 1_500
+    assert platform.lake.read(curated_table(usecase.dataset), columns=["event_id"]).num_rows == 21_500
+    assert platform.lake.read(raw_table(usecase.dataset), columns=["event_id"]).num_rows == 21_600
+
+
+BAD_BATCHES = {
+    "null_keys": "customer_id: expect_column_values_to_not_be_null",
+    "out_of_range": "session_minutes: expect_column_values_to_be_between",
+    "wrong_types": "amount: expect_column_values_to_be_in_type_list",
+    "duplicates": "event_id: expect_column_values_to_be_unique",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(BAD_BATCHES))
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_bad_batch_is_quarantined_and_changes_nothing(
+    platform: Platform, usecase, landed: Path, tmp_path: Path, fault: str, suffix: str
+) -> None:
+    bad = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=2_000, seed=5, faults=(fault,), fault_fraction=0.02))
+    path = tmp_path / f"bad{suffix}"
+    if fault == "wrong_types" and suffix == ".parquet":
+        bad["amount"] = bad["amount"].astype(str)  # Parquet holds one type per column: text instead of numbers
+    bad.to_csv(path, index=False) if suffix == ".csv" else bad.to_parquet(path, index=False)
+    tables = (raw_table(usecase.dataset), curated_table(usecase.dataset))
+    before = [_snapshot(platform, t) for t in tables]
+    with pytest.raises(BatchRejected) as rejected:
+        ingest_file(platform, usecase.dataset, path)
+    assert BAD_BATCHES[fault] in str(rejected.value)
+    assert [_snapshot(platform, t) for t in tables] == before
+    quarantine = Path(rejected.value.quarantine_uri.removeprefix("file://"))
+    assert (quarantine / path.name).read_bytes() == path.read_bytes()
+    assert json.loads((quarantine / "rejection.json").read_text())["reasons"]
+    report = Path(rejected.value.report_uri.removeprefix("file://"))
+    assert report.suffix == ".html" and BAD_BATCHES[fault].split(": ")[0] in report.read_text()
+
+
+@pytest.mark.parametrize("content", [b"", b"event_id,customer_id\n"])
+def test_empty_file_is_quarantined(platform: Platform, usecase, tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    with pytest.raises(BatchRejected, match="empty|expect_table_row_count_to_be_between|expect_column_to_exist"):
+        ingest_file(platform, usecase.dataset, path)
+    assert platform.lake.current_snapshot(curated_table(usecase.dataset)) is None
+
+
+def test_unknown_format_is_quarantined(platform: Platform, usecase, tmp_path: Path) -> None:
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"not really")
+    with pytest.raises(BatchRejected, match="unsupported format"):
+        ingest_file(platform, usecase.dataset, path)
+
+
+def test_missing_file_is_a_clear_error(platform: Platform, usecase, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not found"):
+        ingest_file(platform, usecase.dataset, tmp_path / "nope.parquet")
