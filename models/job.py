@@ -23,7 +23,7 @@ from models.curves import training_curves_png
 from models.device import pick_device, uses_mixed_precision
 from models.encoding import FeatureEncoder
 from models.run_spec import TrainingRunSpec
-from models.train import EpochStats, TensorSplit, fit
+from models.train import EpochStats, TensorSplit, fit, seed_everything
 from pipelines.adapters.factory import artifact_store, read_uri, tracker
 from pipelines.ports import ArtifactStore
 
@@ -72,6 +72,7 @@ def run_job(spec_uri: str) -> dict[str, Any]:
         "hidden_sizes": list(spec.training.hidden_sizes),
         "dropout": spec.training.dropout,
     }
+    seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
     bundle = ModelBundle.build(encoder, architecture, spec.label)
     device = pick_device()
     train = _tensors(encoder, train_frame, spec.label)

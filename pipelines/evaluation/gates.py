@@ -64,7 +64,8 @@ def evaluate(
         GateResult("max_log_loss", overall["log_loss"] <= gates.max_log_loss, overall["log_loss"], gates.max_log_loss, "test log loss"),
     ]
     for column, table in slices.items():
-        eligible = table[(table["rows"] >= gates.min_slice_rows) & table["auc"].notna()]
+        positives = table["rows"] * table["positive_rate"]
+        eligible = table[(table["rows"] >= gates.min_slice_rows) & (positives >= gates.min_slice_positives) & table["auc"].notna()]
         if eligible.empty:
             continue
         worst = eligible.loc[eligible["auc"].idxmin()]
@@ -74,7 +75,8 @@ def evaluate(
                 bool(worst["auc"] >= gates.min_slice_auc),
                 float(worst["auc"]),
                 gates.min_slice_auc,
-                f"worst {column} slice with >= {gates.min_slice_rows} rows: {worst[column]} ({int(worst['rows'])} rows)",
+                f"worst {column} slice with >= {gates.min_slice_rows} rows and >= {gates.min_slice_positives} positives: "
+                f"{worst[column]} ({int(worst['rows'])} rows)",
             )
         )
     champion_overall = None

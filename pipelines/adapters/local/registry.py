@@ -134,13 +134,17 @@ class SqliteRegistry:
                 )
             else:
                 # A champion that loses its approval hands over to the latest version still approved.
-                conn.execute(
-                    """UPDATE champions SET updated_at = ?, version = (
-                         SELECT MAX(version) FROM model_versions WHERE model_name = ? AND status = ?)
-                       WHERE model_name = ? AND version = ?""",
-                    (now, model_name, ApprovalStatus.APPROVED.value, model_name, version),
-                )
-                conn.execute("DELETE FROM champions WHERE version IS NULL")
+                (fallback,) = conn.execute(
+                    "SELECT MAX(version) FROM model_versions WHERE model_name = ? AND status = ?",
+                    (model_name, ApprovalStatus.APPROVED.value),
+                ).fetchone()
+                if fallback is None:
+                    conn.execute("DELETE FROM champions WHERE model_name = ? AND version = ?", (model_name, version))
+                else:
+                    conn.execute(
+                        "UPDATE champions SET version = ?, updated_at = ? WHERE model_name = ? AND version = ?",
+                        (fallback, now, model_name, version),
+                    )
         return self.get(model_name, version)
 
     def get(self, model_name: str, version: int) -> ModelVersion:
