@@ -53,7 +53,9 @@ def local_contract(settings: EnvironmentSettings) -> PlatformContract:
             tracking_uri=f"sqlite:///{root / 'tracking' / 'mlflow.db'}",
             artifact_root=(root / "tracking" / "artifacts").as_uri(),
         ),
-        registry=LocalRegistry(database=str(root / "registry" / "registry.db"), model_store=str(root / "registry" / "models")),
+        registry=LocalRegistry(
+            database=str(root / "registry" / "registry.db"), model_store=str(root / "registry" / "models")
+        ),
         compute=LocalCompute(),
         monitoring=LocalMonitoring(metrics_database=str(root / "monitoring" / "metrics.db")),
         orchestrator=Orchestrator(work_pool=f"{settings.name}-process"),

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-CONTRACT_SCHEMA_VERSION = 1
+CONTRACT_SCHEMA_VERSION = 1  # bump with a migration note when a field changes meaning
 
 
 class ContractError(Exception):
@@ -166,7 +166,7 @@ class Orchestrator(_Strict):
 class PlatformContract(_Strict):
     """Everything a flow needs to know about the environment it runs in."""
 
-    schema_version: Literal[1] = CONTRACT_SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     environment: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
     region: str | None = None
     lake: Lake

@@ -39,7 +39,8 @@ class AwsPlatformSettings(_Strict):
     kind: Literal["aws"] = "aws"
     region: str
     contract_parameter: str | None = Field(
-        default=None, description="SSM parameter holding the contract; default /mlops/<env>/platform-contract."
+        default=None,
+        description="SSM parameter holding the contract; default /mlops/<env>/platform-contract.",
     )
 
 
@@ -63,7 +64,9 @@ class GateSettings(_Strict):
     max_log_loss: float = Field(default=0.6, gt=0)
     min_slice_auc: float = Field(default=0.55, ge=0, le=1)
     min_slice_rows: int = Field(default=300, ge=1)
-    min_slice_positives: int = Field(default=30, ge=1, description="Slices with fewer positives are reported, not gated.")
+    min_slice_positives: int = Field(
+        default=30, ge=1, description="Slices with fewer positives are reported, not gated."
+    )
     slice_columns: tuple[str, ...] = ("country", "plan")
     max_auc_drop_vs_champion: float = Field(default=0.01, ge=0)
 

@@ -58,7 +58,8 @@ class ModelBundle:
         out = []
         for start in range(0, len(frame), batch_size):
             logits = self.network(
-                numeric[start : start + batch_size].to(device), categorical[start : start + batch_size].to(device)
+                numeric[start : start + batch_size].to(device),
+                categorical[start : start + batch_size].to(device),
             )
             out.append(torch.sigmoid(logits.float()).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

@@ -19,7 +19,9 @@ class FeatureEncoder:
     stds: list[float]
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, numeric: list[str], categorical: dict[str, list[str]]) -> FeatureEncoder:
+    def fit(
+        cls, frame: pd.DataFrame, numeric: list[str], categorical: dict[str, list[str]]
+    ) -> FeatureEncoder:
         values = _signed_log(frame, numeric)
         means = np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric))
         stds = np.nanstd(values, axis=0) if len(values) else np.ones(len(numeric))
@@ -39,7 +41,9 @@ class FeatureEncoder:
         for name, vocab in self.categorical.items():
             lookup = {value: index + 1 for index, value in enumerate(vocab)}
             raw = frame[name].astype(object).where(frame[name].notna(), None)
-            columns.append(np.fromiter((lookup.get(str(v), 0) if v is not None else 0 for v in raw), np.int64))
+            columns.append(
+                np.fromiter((lookup.get(str(v), 0) if v is not None else 0 for v in raw), np.int64)
+            )
         stacked = np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0), np.int64)
         return torch.from_numpy(stacked)
 
@@ -52,5 +56,7 @@ class FeatureEncoder:
 
 
 def _signed_log(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    values = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan) if columns else np.zeros((len(frame), 0))
+    values = (
+        frame[columns].to_numpy(dtype=np.float64, na_value=np.nan) if columns else np.zeros((len(frame), 0))
+    )
     return np.sign(values) * np.log1p(np.abs(values))

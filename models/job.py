@@ -81,9 +81,9 @@ def run_job(spec_uri: str) -> dict[str, Any]:
     resumable = checkpointer.load()
     previous_run_id = None
     if resumable is not None:
-        previous_run_id = torch.load(io.BytesIO(resumable), map_location="cpu", weights_only=False)["extra"].get(
-            "tracking_run_id"
-        )
+        previous_run_id = torch.load(io.BytesIO(resumable), map_location="cpu", weights_only=False)[
+            "extra"
+        ].get("tracking_run_id")
 
     track = tracker(spec.tracking, spec.experiment)
     with track.run(run_name=spec.run_key, run_id=previous_run_id) as tracking_run_id:
@@ -136,7 +136,9 @@ def run_job(spec_uri: str) -> dict[str, Any]:
         bundle.network.to("cpu")
         for name, payload in bundle.to_files().items():
             store.put_bytes(spec.key(f"model/{name}"), payload)
-        curves = training_curves_png(state.history, state.best_epoch, f"{spec.model_name} · run {spec.run_key}")
+        curves = training_curves_png(
+            state.history, state.best_epoch, f"{spec.model_name} · run {spec.run_key}"
+        )
         curves_uri = store.put_bytes(spec.key("training_curves.png"), curves)
         history = [stats.__dict__ for stats in state.history]
         store.put_bytes(spec.key("history.json"), json.dumps(history, indent=2).encode())

@@ -70,7 +70,9 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _evaluate(network: nn.Module, split: TensorSplit, device: torch.device, batch_size: int) -> tuple[float, float]:
+def _evaluate(
+    network: nn.Module, split: TensorSplit, device: torch.device, batch_size: int
+) -> tuple[float, float]:
     network.eval()
     scores = []
     with torch.no_grad():
@@ -124,7 +126,9 @@ def fit(
     """
     seed_everything(settings.seed)
     network.to(device)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    optimiser = torch.optim.AdamW(
+        network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
     amp = uses_mixed_precision(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -150,7 +154,9 @@ def fit(
         epoch = state.epochs_done + 1
         started = time.perf_counter()
         network.train()
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(settings.seed * 1000 + epoch))
+        order = torch.randperm(
+            len(train), generator=torch.Generator().manual_seed(settings.seed * 1000 + epoch)
+        )
         total_loss = 0.0
         for start in range(0, len(train), settings.batch_size):
             index = order[start : start + settings.batch_size]
@@ -166,7 +172,9 @@ def fit(
             total_loss += float(loss.detach()) * len(index)
         val_loss, val_auc = _evaluate(network, valid, device, settings.batch_size)
         seconds = time.perf_counter() - started
-        stats = EpochStats(epoch, total_loss / max(len(train), 1), val_loss, val_auc, seconds, len(train) / seconds)
+        stats = EpochStats(
+            epoch, total_loss / max(len(train), 1), val_loss, val_auc, seconds, len(train) / seconds
+        )
         state.history.append(stats)
         state.epochs_done = epoch
         if val_auc > state.best_auc:

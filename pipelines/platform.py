@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops.contract import LocalCompute, LocalFeatureStore, LocalLake, LocalMonitoring, LocalRegistry, PlatformContract
+from mlops.contract import (
+    LocalCompute,
+    LocalFeatureStore,
+    LocalLake,
+    LocalMonitoring,
+    LocalRegistry,
+    PlatformContract,
+)
 from pipelines.adapters.factory import AdapterUnavailable, artifact_store
 from pipelines.ports import ArtifactStore, ComputePort, LakePort, MetricsPort, OnlineStorePort, RegistryPort
 

@@ -11,7 +11,10 @@ from rich.console import Console
 
 from mlops.cli.errors import friendly_errors
 
-app = typer.Typer(help="Example data: generate a seeded churn dataset, with optional drift and faults.", no_args_is_help=True)
+app = typer.Typer(
+    help="Example data: generate a seeded churn dataset, with optional drift and faults.",
+    no_args_is_help=True,
+)
 console = Console(soft_wrap=True)
 
 
@@ -20,11 +23,19 @@ def generate(
     out: Path = typer.Option(..., "--out", "-o", help="Output file (.parquet or .csv)."),
     rows: int = typer.Option(200_000, help="Number of events, 1,000 to 10,000,000."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same data."),
-    env: str = typer.Option("local", "--env", "-e", help="Environment whose use-case spec describes the data."),
-    drift_column: str | None = typer.Option(None, help="Column whose distribution shifts from --drift-start."),
+    env: str = typer.Option(
+        "local", "--env", "-e", help="Environment whose use-case spec describes the data."
+    ),
+    drift_column: str | None = typer.Option(
+        None, help="Column whose distribution shifts from --drift-start."
+    ),
     drift_start: datetime | None = typer.Option(None, help="Date the drift starts (UTC)."),
-    drift_factor: float = typer.Option(1.5, help="Multiplier (numeric) or share of rows moved (categorical)."),
-    fault: list[str] = typer.Option([], help="Data-quality fault to inject: null_keys, out_of_range, wrong_types, duplicates."),
+    drift_factor: float = typer.Option(
+        1.5, help="Multiplier (numeric) or share of rows moved (categorical)."
+    ),
+    fault: list[str] = typer.Option(
+        [], help="Data-quality fault to inject: null_keys, out_of_range, wrong_types, duplicates."
+    ),
     fault_fraction: float = typer.Option(0.01, help="Share of rows each fault touches."),
 ) -> None:
     """Generate example subscription-churn events described by the environment's use-case spec."""
@@ -39,7 +50,9 @@ def generate(
         start = (drift_start or datetime(2025, 10, 1)).replace(tzinfo=UTC)
         drift = Drift(drift_column, start, drift_factor)
     try:
-        cfg = ChurnDataConfig(rows=rows, seed=seed, drift=drift, faults=tuple(fault), fault_fraction=fault_fraction)
+        cfg = ChurnDataConfig(
+            rows=rows, seed=seed, drift=drift, faults=tuple(fault), fault_fraction=fault_fraction
+        )
         frame = generate_churn_events(usecase.dataset, cfg)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -48,11 +61,15 @@ def generate(
         frame.to_csv(out, index=False)
     else:
         frame.to_parquet(out, index=False)
-    console.print(f"wrote {len(frame):,} events for {frame[usecase.dataset.entity_key].nunique():,} customers to {out}")
+    console.print(
+        f"wrote {len(frame):,} events for {frame[usecase.dataset.entity_key].nunique():,} customers to {out}"
+    )
 
 
 def ingest(
-    path: Path = typer.Argument(..., help="A Parquet or CSV file described by the environment's dataset spec."),
+    path: Path = typer.Argument(
+        ..., help="A Parquet or CSV file described by the environment's dataset spec."
+    ),
     env: str = typer.Option("local", "--env", "-e", help="Environment name."),
 ) -> None:
     """Validate a batch and land it in the lake (raw, then curated); a failing batch is quarantined."""

@@ -9,7 +9,9 @@ from rich.console import Console
 
 from mlops.cli.errors import friendly_errors
 
-app = typer.Typer(help="Environments: bring the local one up, show any one's platform contract.", no_args_is_help=True)
+app = typer.Typer(
+    help="Environments: bring the local one up, show any one's platform contract.", no_args_is_help=True
+)
 console = Console(soft_wrap=True)
 EnvOption = typer.Option("local", "--env", "-e", help="Environment name (a file in environments/).")
 

@@ -23,7 +23,16 @@ def _known() -> tuple[type[BaseException], ...]:
     from pipelines.training.steps import NoCuratedData
     from pipelines.usecase import UseCaseError
 
-    return (ContractError, SettingsError, UseCaseError, BatchRejected, NoCuratedData, AdapterUnavailable, RegistryError, FileNotFoundError)
+    return (
+        ContractError,
+        SettingsError,
+        UseCaseError,
+        BatchRejected,
+        NoCuratedData,
+        AdapterUnavailable,
+        RegistryError,
+        FileNotFoundError,
+    )
 
 
 @contextmanager

@@ -8,7 +8,9 @@ from rich.table import Table
 
 from mlops.cli.errors import friendly_errors
 
-app = typer.Typer(help="The model registry: versions, approval status, champion and lineage.", no_args_is_help=True)
+app = typer.Typer(
+    help="The model registry: versions, approval status, champion and lineage.", no_args_is_help=True
+)
 console = Console(soft_wrap=True)
 wide = Console(width=max(console.width, 150))
 
@@ -28,7 +30,9 @@ def list_models(
     if not versions:
         console.print(f"no models registered in {env} yet: run `mlops run training --env {env}`")
         return
-    table = Table("model", "version", "status", "champion", "test AUC", "run", "data snapshots", "commit", "created")
+    table = Table(
+        "model", "version", "status", "champion", "test AUC", "run", "data snapshots", "commit", "created"
+    )
     for v in versions:
         champion = champions.get(v.model_name)
         is_champion = champion is not None and champion.version == v.version

@@ -28,7 +28,9 @@ def print_training_summary(summary: dict[str, Any]) -> None:
         mark = "[green]yes[/]" if gate["passed"] else "[red]no[/]"
         gates.add_row(escape(gate["name"]), mark, f"{gate['observed']:.4f}", f"{gate['threshold']:.4f}")
     console.print(gates)
-    console.print(f"run {summary['run_key']}: {summary['epochs']} epochs on {summary['device']}", highlight=False)
+    console.print(
+        f"run {summary['run_key']}: {summary['epochs']} epochs on {summary['device']}", highlight=False
+    )
     if summary["resumed_from_epoch"]:
         console.print(f"resumed from the checkpoint after epoch {summary['resumed_from_epoch']}")
     console.print("[bold]reports[/]")
@@ -71,7 +73,9 @@ def demo(
         path = up.contract_path.parent / "incoming" / f"demo-{size}-{seed}.parquet"
         if not path.exists():
             usecase = load_usecase(settings.pipeline.usecase_path())
-            generate_churn_events(usecase.dataset, ChurnDataConfig(rows=size, seed=seed)).to_parquet(path, index=False)
+            generate_churn_events(usecase.dataset, ChurnDataConfig(rows=size, seed=seed)).to_parquet(
+                path, index=False
+            )
         console.print(f"[bold]2/3[/] example data: {size:,} churn events in {path}")
         console.print("[bold]3/3[/] training pipeline (Prefect flow):")
         summary = training_flow(env=env, source=str(path))

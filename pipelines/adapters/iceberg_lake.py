@@ -82,7 +82,9 @@ class IcebergLake:
         target.overwrite(data, snapshot_properties=properties)
         return self._committed(table, target)
 
-    def read(self, table: str, columns: Sequence[str] | None = None, snapshot_id: int | None = None) -> pa.Table:
+    def read(
+        self, table: str, columns: Sequence[str] | None = None, snapshot_id: int | None = None
+    ) -> pa.Table:
         """Read a table (optionally some columns, optionally as of a snapshot)."""
         source = self._table(table)
         if source is None:

@@ -7,12 +7,24 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def process_usage() -> dict[str, float]:
+    """Peak resident memory and CPU seconds of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kib = usage.ru_maxrss / (1024 if sys.platform == "darwin" else 1)  # macOS reports bytes
+    return {
+        "system/process_peak_rss_megabytes": peak_kib / 1024,
+        "system/process_cpu_seconds": usage.ru_utime + usage.ru_stime,
+    }
 
 
 class MlflowTracker:
@@ -48,6 +60,9 @@ class MlflowTracker:
             log_system_metrics=True,
         ) as active:
             yield active.info.run_id
+            # MLflow samples system metrics every few seconds, so a short run may get none: always
+            # record what this process used.
+            mlflow.log_metrics(process_usage())
 
     def log_params(self, params: dict[str, Any]) -> None:
         import mlflow

@@ -60,7 +60,9 @@ def _country_effects(countries: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return popularity, hazard
 
 
-def _simulate(cfg: ChurnDataConfig, countries: list[str], customers: int, rng: np.random.Generator) -> pd.DataFrame:
+def _simulate(
+    cfg: ChurnDataConfig, countries: list[str], customers: int, rng: np.random.Generator
+) -> pd.DataFrame:
     popularity, country_hazard = _country_effects(countries)
     country_idx = rng.choice(len(countries), size=customers, p=popularity)
     plan_idx = rng.choice(len(PLANS), size=customers, p=PLAN_WEIGHTS)
@@ -135,7 +137,9 @@ def generate_churn_events(spec: DatasetSpec, cfg: ChurnDataConfig) -> pd.DataFra
     return events
 
 
-def inject_drift(events: pd.DataFrame, spec: DatasetSpec, drift: Drift, rng: np.random.Generator) -> pd.DataFrame:
+def inject_drift(
+    events: pd.DataFrame, spec: DatasetSpec, drift: Drift, rng: np.random.Generator
+) -> pd.DataFrame:
     """Shift one column's distribution for events at or after `drift.start`."""
     if drift.column not in spec.columns:
         raise ValueError(f"drift column {drift.column!r} is not in the dataset spec")
@@ -167,14 +171,14 @@ def inject_faults(
         rows = rng.choice(len(out), size=n, replace=False)
         if kind == "null_keys":
             out[spec.entity_key] = out[spec.entity_key].astype(object)
-            out.iloc[rows, out.columns.get_loc(spec.entity_key)] = None
+            out.loc[out.index[rows], spec.entity_key] = None
         elif kind == "out_of_range":
             column = numeric[0]
-            out.iloc[rows, out.columns.get_loc(column)] = -abs(spec.columns[column].max or 1.0) - 1
+            out.loc[out.index[rows], column] = -abs(spec.columns[column].max or 1.0) - 1
         elif kind == "wrong_types":
             column = numeric[-1]
             out[column] = out[column].astype(object)
-            out.iloc[rows, out.columns.get_loc(column)] = "n/a"
+            out.loc[out.index[rows], column] = "n/a"
         elif kind == "duplicates":
             out = pd.concat([out, out.iloc[rows]], ignore_index=True)
     return out

@@ -61,14 +61,24 @@ def evaluate(
     slices = {c: slice_metrics(frame, label, scores, c) for c in gates.slice_columns if c in frame.columns}
     results = [
         GateResult("min_auc", overall["auc"] >= gates.min_auc, overall["auc"], gates.min_auc, "test ROC AUC"),
-        GateResult("max_log_loss", overall["log_loss"] <= gates.max_log_loss, overall["log_loss"], gates.max_log_loss, "test log loss"),
+        GateResult(
+            "max_log_loss",
+            overall["log_loss"] <= gates.max_log_loss,
+            overall["log_loss"],
+            gates.max_log_loss,
+            "test log loss",
+        ),
     ]
     for column, table in slices.items():
         positives = table["rows"] * table["positive_rate"]
-        eligible = table[(table["rows"] >= gates.min_slice_rows) & (positives >= gates.min_slice_positives) & table["auc"].notna()]
+        eligible = table[
+            (table["rows"] >= gates.min_slice_rows)
+            & (positives >= gates.min_slice_positives)
+            & table["auc"].notna()
+        ]
         if eligible.empty:
             continue
-        worst = eligible.loc[eligible["auc"].idxmin()]
+        worst = eligible.iloc[int(eligible["auc"].to_numpy().argmin())]
         results.append(
             GateResult(
                 f"min_slice_auc[{column}]",

@@ -90,7 +90,12 @@ def render_report(
     overall = pd.DataFrame([{"model": "candidate", **evaluation.overall}])
     if evaluation.champion_overall is not None:
         overall = pd.concat(
-            [overall, pd.DataFrame([{"model": f"champion v{evaluation.champion_version}", **evaluation.champion_overall}])]
+            [
+                overall,
+                pd.DataFrame(
+                    [{"model": f"champion v{evaluation.champion_version}", **evaluation.champion_overall}]
+                ),
+            ]
         )
     images = [_roc_plot(labels, scores, champion_scores), _calibration_plot(labels, scores)]
     slice_sections = "".join(
@@ -98,15 +103,17 @@ def render_report(
         f"<details><summary>table ({len(tbl)} slices)</summary>{_table(tbl)}</details>"
         for col, tbl in evaluation.slices.items()
     )
-    lineage_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in lineage.items())
+    lineage_rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in lineage.items()
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
 table.data{{border-collapse:collapse;font-size:13px}} table.data td,table.data th{{padding:3px 8px;border-bottom:1px solid #ddd}}
-.verdict{{font-weight:bold;color:{'#1a7f37' if evaluation.passed else '#cf222e'}}}</style></head><body>
+.verdict{{font-weight:bold;color:{"#1a7f37" if evaluation.passed else "#cf222e"}}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Gates: <span class="verdict">{verdict}</span></p>
 <h2>Gates</h2>{_table(gates)}
 <h2>Overall (test split)</h2>{_table(overall)}
-{''.join(f"<img src='data:image/png;base64,{img}'>" for img in images)}
+{"".join(f"<img src='data:image/png;base64,{img}'>" for img in images)}
 <h2>Slices</h2>{slice_sections}
 <h2>Lineage</h2><table class="data">{lineage_rows}</table>
 </body></html>"""

@@ -23,16 +23,25 @@ def _sorted_keys(events: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame,
     return ordered, (codes << _SECONDS_BITS) + seconds
 
 
-def compute_window_features(events: pd.DataFrame, dataset: DatasetSpec, view: FeatureViewSpec) -> pd.DataFrame:
+def compute_window_features(
+    events: pd.DataFrame, dataset: DatasetSpec, view: FeatureViewSpec
+) -> pd.DataFrame:
     """One feature row per (entity, event time): the view's aggregates and latest categoricals."""
     ordered, keys = _sorted_keys(events, dataset)
     last_tie = np.searchsorted(keys, keys, side="right") - 1
-    out = {dataset.entity_key: ordered[dataset.entity_key].to_numpy(), FEATURE_TIME: ordered[dataset.event_time]}
+    out = {
+        dataset.entity_key: ordered[dataset.entity_key].to_numpy(),
+        FEATURE_TIME: ordered[dataset.event_time],
+    }
     for window in view.windows_days:
         first = np.searchsorted(keys, keys - window * 86_400, side="right")
         for agg in view.aggregations:
             name = agg.feature_name(window)
-            values = np.ones(len(ordered)) if agg.column is None else ordered[agg.column].to_numpy(np.float64, na_value=0.0)
+            values = (
+                np.ones(len(ordered))
+                if agg.column is None
+                else ordered[agg.column].to_numpy(np.float64, na_value=0.0)
+            )
             cumulative = np.concatenate(([0.0], np.cumsum(values)))
             total = cumulative[last_tie + 1] - cumulative[first]
             count = (last_tie + 1 - first).astype(np.float64)
@@ -41,7 +50,9 @@ def compute_window_features(events: pd.DataFrame, dataset: DatasetSpec, view: Fe
             elif agg.function == "mean":
                 out[name] = total / np.maximum(count, 1)
             else:  # max over a window: the rolling implementation is clearer than a sparse table here
-                grouped = ordered.groupby(dataset.entity_key, sort=False).rolling(f"{window}D", on=dataset.event_time)
+                grouped = ordered.groupby(dataset.entity_key, sort=False).rolling(
+                    f"{window}D", on=dataset.event_time
+                )
                 out[name] = grouped[agg.column].max().to_numpy()
     for column in view.latest:
         out[column] = ordered[column].to_numpy()

@@ -33,12 +33,16 @@ class FeatureStore:
             return current
         return None
 
-    def write_offline(self, view: FeatureViewSpec, features: pd.DataFrame, source_snapshot_id: int) -> Snapshot:
+    def write_offline(
+        self, view: FeatureViewSpec, features: pd.DataFrame, source_snapshot_id: int
+    ) -> Snapshot:
         """Replace the view's offline table with `features`, recording the source snapshot it came from."""
         import pyarrow as pa
 
         table = pa.Table.from_pandas(features, preserve_index=False)
-        return self.lake.overwrite(self.offline_table(view), table, {SOURCE_PROPERTY: str(source_snapshot_id)})
+        return self.lake.overwrite(
+            self.offline_table(view), table, {SOURCE_PROPERTY: str(source_snapshot_id)}
+        )
 
     def read_offline(self, view: FeatureViewSpec, snapshot_id: int | None = None) -> pd.DataFrame:
         return self.lake.read(self.offline_table(view), snapshot_id=snapshot_id).to_pandas()

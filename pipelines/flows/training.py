@@ -32,12 +32,20 @@ def _transient(task_: Any, task_run: TaskRun, state: State[Any]) -> bool:
     return False
 
 
-ingest = task(name="ingest-and-validate", retries=2, retry_delay_seconds=2, retry_condition_fn=_transient, cache_policy=NO_CACHE)(
-    steps.ingest_step
-)
-build_features = task(name="build-features", retries=1, retry_delay_seconds=2, retry_condition_fn=_transient, cache_policy=NO_CACHE)(
-    steps.feature_step
-)
+ingest = task(
+    name="ingest-and-validate",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)(steps.ingest_step)
+build_features = task(
+    name="build-features",
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)(steps.feature_step)
 prepare = task(name="prepare-training-set", cache_policy=NO_CACHE)(steps.prepare_step)
 # A retried training job resumes from its last checkpoint, so a retry costs at most one epoch.
 train = task(name="train", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)(steps.train_step)
@@ -109,6 +117,8 @@ def training_flow(env: str = "local", source: str | None = None) -> dict[str, An
         epochs=int(result["epochs"]),
         device=str(result["device"]),
     )
-    create_markdown_artifact(markdown=_summary_markdown(summary), key="training-summary", description="Training run summary")
+    create_markdown_artifact(
+        markdown=_summary_markdown(summary), key="training-summary", description="Training run summary"
+    )
     create_table_artifact(table=evaluation.gates, key="evaluation-gates", description="Evaluation gates")
     return summary.to_dict()

@@ -53,7 +53,9 @@ def read_batch(path: Path, spec: DatasetSpec) -> Batch:
         elif suffix in (".csv", ".txt"):
             text_columns = {n: "str" for n, c in spec.columns.items() if c.type in ("string", "category")}
             # Only empty cells are missing: "n/a" in a numeric column is a wrong type, not a null.
-            frame = pd.read_csv(io.BytesIO(content), dtype=text_columns, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(
+                io.BytesIO(content), dtype=text_columns, keep_default_na=False, na_values=[""]
+            )
         else:
             raise BatchUnreadable(f"{path.name}: unsupported format {suffix!r} (use .parquet or .csv)")
     except BatchUnreadable:
@@ -68,6 +70,8 @@ def read_batch(path: Path, spec: DatasetSpec) -> Batch:
 
 def conform(frame: pd.DataFrame, spec: DatasetSpec) -> pa.Table:
     """The validated frame as an Arrow table with exactly the spec's columns and types."""
-    fields = [pa.field(name, _ARROW_TYPES[col.type], nullable=col.nullable) for name, col in spec.columns.items()]
+    fields = [
+        pa.field(name, _ARROW_TYPES[col.type], nullable=col.nullable) for name, col in spec.columns.items()
+    ]
     subset = frame[list(spec.columns)]
     return pa.Table.from_pandas(subset, preserve_index=False).cast(pa.schema(fields))

@@ -56,15 +56,38 @@ def curated_table(spec: DatasetSpec) -> str:
     return f"curated.{spec.name}"
 
 
-def _quarantine(platform: Platform, spec: DatasetSpec, batch_id: str, source: Path, content: bytes, summary: dict[str, object]) -> str:
+def _quarantine(
+    platform: Platform,
+    spec: DatasetSpec,
+    batch_id: str,
+    source: Path,
+    content: bytes,
+    summary: dict[str, object],
+) -> str:
     prefix = f"{spec.name}/{batch_id}"
     platform.quarantine.put_bytes(f"{prefix}/{source.name}", content)
-    platform.quarantine.put_bytes(f"{prefix}/rejection.json", json.dumps(summary, indent=2, default=str).encode())
+    platform.quarantine.put_bytes(
+        f"{prefix}/rejection.json", json.dumps(summary, indent=2, default=str).encode()
+    )
     return platform.quarantine.uri(prefix)
 
 
-def _reject(platform: Platform, spec: DatasetSpec, batch_id: str, source: Path, content: bytes, reasons: list[str], report_uri: str) -> BatchRejected:
-    summary = {"batch_id": batch_id, "source": str(source), "rejected_at": datetime.now(UTC), "reasons": reasons, "report": report_uri}
+def _reject(
+    platform: Platform,
+    spec: DatasetSpec,
+    batch_id: str,
+    source: Path,
+    content: bytes,
+    reasons: list[str],
+    report_uri: str,
+) -> BatchRejected:
+    summary = {
+        "batch_id": batch_id,
+        "source": str(source),
+        "rejected_at": datetime.now(UTC),
+        "reasons": reasons,
+        "report": report_uri,
+    }
     where = _quarantine(platform, spec, batch_id, source, content, summary)
     lines = "\n".join(f"  - {reason}" for reason in reasons)
     message = f"batch {source.name} ({batch_id}) rejected; quarantined at {where}\n{lines}"
@@ -86,8 +109,12 @@ def _new_rows(platform: Platform, spec: DatasetSpec, typed: pa.Table) -> pa.Tabl
     if len(keys) == 1:
         mask = pc.is_in(typed.column(keys[0]), value_set=existing.column(keys[0]))
         return typed.filter(pc.invert(mask))
-    joined = typed.join(existing.append_column("_seen", pa.array([True] * len(existing))), keys=keys, join_type="left outer")
-    return joined.filter(pc.is_null(joined.column("_seen"))).drop_columns(["_seen"]).select(typed.column_names)
+    joined = typed.join(
+        existing.append_column("_seen", pa.array([True] * len(existing))), keys=keys, join_type="left outer"
+    )
+    return (
+        joined.filter(pc.is_null(joined.column("_seen"))).drop_columns(["_seen"]).select(typed.column_names)
+    )
 
 
 def validate(platform: Platform, spec: DatasetSpec, path: Path) -> tuple[Batch, ValidationOutcome]:
@@ -114,12 +141,25 @@ def ingest_file(platform: Platform, spec: DatasetSpec, path: Path) -> IngestResu
         log.info("batch %s (%s) already ingested; nothing to do", path.name, batch_id)
         raw = platform.lake.current_snapshot(raw_table(spec))
         curated = platform.lake.current_snapshot(curated_table(spec))
-        return IngestResult(batch_id, str(path), 0, 0, True, raw and raw.snapshot_id, curated and curated.snapshot_id, "")
+        return IngestResult(
+            batch_id=batch_id,
+            source=str(path),
+            rows=0,
+            new_curated_rows=0,
+            already_ingested=True,
+            raw_snapshot_id=raw.snapshot_id if raw else None,
+            curated_snapshot_id=curated.snapshot_id if curated else None,
+            report_uri="",
+        )
 
     batch, outcome = validate(platform, spec, path)
     typed = conform(batch.frame, spec)
     ingested_at = datetime.now(UTC)
-    properties = {BATCH_PROPERTY: batch.batch_id, "mlops.source": path.name, "mlops.ingested-at": ingested_at.isoformat()}
+    properties = {
+        BATCH_PROPERTY: batch.batch_id,
+        "mlops.source": path.name,
+        "mlops.ingested-at": ingested_at.isoformat(),
+    }
     landed = typed.append_column("_batch_id", pa.array([batch.batch_id] * len(typed), pa.string()))
     raw = platform.lake.append(raw_table(spec), landed, properties)
 
@@ -127,7 +167,9 @@ def ingest_file(platform: Platform, spec: DatasetSpec, path: Path) -> IngestResu
     curated = platform.lake.current_snapshot(curated_table(spec))
     if len(fresh):
         curated = platform.lake.append(curated_table(spec), fresh, properties)
-    log.info("batch %s: %d rows landed in raw, %d new rows in curated", batch.batch_id, len(typed), len(fresh))
+    log.info(
+        "batch %s: %d rows landed in raw, %d new rows in curated", batch.batch_id, len(typed), len(fresh)
+    )
     return IngestResult(
         batch_id=batch.batch_id,
         source=str(path),

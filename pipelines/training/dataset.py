@@ -14,7 +14,9 @@ def build_spine(curated: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
     return curated[columns].sort_values(ds.event_time, kind="stable").reset_index(drop=True)
 
 
-def temporal_split(frame: pd.DataFrame, timestamp: str, valid_fraction: float, test_fraction: float) -> dict[str, pd.DataFrame]:
+def temporal_split(
+    frame: pd.DataFrame, timestamp: str, valid_fraction: float, test_fraction: float
+) -> dict[str, pd.DataFrame]:
     """Split at time quantiles so that the model is always validated and tested on its future."""
     if frame.empty:
         raise ValueError("cannot split an empty training set")
@@ -28,5 +30,7 @@ def temporal_split(frame: pd.DataFrame, timestamp: str, valid_fraction: float, t
     }
     for name, part in splits.items():
         if part.empty:
-            raise ValueError(f"the {name} split is empty: the data covers too short a period to split by time")
+            raise ValueError(
+                f"the {name} split is empty: the data covers too short a period to split by time"
+            )
     return {name: part.reset_index(drop=True) for name, part in splits.items()}

@@ -44,7 +44,11 @@ class PipelineContext:
 
     @property
     def features(self) -> FeatureStore:
-        return FeatureStore(self.platform.lake, self.platform.online_store, self.platform.contract.feature_store.offline_namespace)
+        return FeatureStore(
+            self.platform.lake,
+            self.platform.online_store,
+            self.platform.contract.feature_store.offline_namespace,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,9 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
     dataset, view = ctx.usecase.dataset, ctx.usecase.features
     curated = ctx.platform.lake.current_snapshot(curated_table(dataset))
     if curated is None:
-        raise NoCuratedData(f"the lake has no curated {dataset.name} data yet: ingest a batch first (mlops ingest)")
+        raise NoCuratedData(
+            f"the lake has no curated {dataset.name} data yet: ingest a batch first (mlops ingest)"
+        )
     existing = ctx.features.current_for(view, curated.snapshot_id)
     if existing is not None:
         features = ctx.features.read_offline(view, existing.snapshot_id)
@@ -101,7 +107,12 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
         features = compute_window_features(events, dataset, view)
         snapshot, reused = ctx.features.write_offline(view, features, curated.snapshot_id), False
     materialized = ctx.features.materialize(view, features, dataset.entity_key)
-    log.info("features: %d rows (%s), %d entities online", len(features), "reused" if reused else "computed", materialized)
+    log.info(
+        "features: %d rows (%s), %d entities online",
+        len(features),
+        "reused" if reused else "computed",
+        materialized,
+    )
     return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, len(features), materialized, reused)
 
 
@@ -130,10 +141,16 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
     run_key = _run_key(build, ctx, code.commit)
     prefix = f"runs/{pipeline.model_name}/{run_key}"
     store = ctx.platform.artifacts
-    curated = ctx.platform.lake.read(curated_table(dataset), snapshot_id=build.curated_snapshot_id).to_pandas()
+    curated = ctx.platform.lake.read(
+        curated_table(dataset), snapshot_id=build.curated_snapshot_id
+    ).to_pandas()
     spine = build_spine(curated, ctx.usecase)
-    training_set = ctx.features.training_set(view, spine, dataset.entity_key, dataset.event_time, build.features_snapshot_id)
-    splits = temporal_split(training_set, dataset.event_time, pipeline.split.valid_fraction, pipeline.split.test_fraction)
+    training_set = ctx.features.training_set(
+        view, spine, dataset.entity_key, dataset.event_time, build.features_snapshot_id
+    )
+    splits = temporal_split(
+        training_set, dataset.event_time, pipeline.split.valid_fraction, pipeline.split.test_fraction
+    )
     keys = {name: f"{prefix}/data/{name}.parquet" for name in splits}
     for name, frame in splits.items():
         if not store.exists(keys[name]):
@@ -154,7 +171,8 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
         tags={"environment": ctx.platform.environment, "git_commit": code.commit},
     )
     spec_uri = store.put_bytes(f"{prefix}/run_spec.json", spec.model_dump_json(indent=2).encode())
-    lineage = {
+    rows = {name: len(frame) for name, frame in splits.items()}
+    lineage: dict[str, Any] = {
         "run_key": run_key,
         "tables": {
             curated_table(dataset): build.curated_snapshot_id,
@@ -163,9 +181,9 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
         "git_commit": code.commit,
         "git_dirty": code.dirty,
         "spec_uri": spec_uri,
-        "rows": {name: len(frame) for name, frame in splits.items()},
+        "rows": rows,
     }
-    return PreparedRun(run_key, spec_uri, keys["test"], lineage["rows"], lineage)
+    return PreparedRun(run_key, spec_uri, keys["test"], rows, lineage)
 
 
 def train_step(ctx: PipelineContext, prepared: PreparedRun) -> dict[str, Any]:
@@ -187,13 +205,23 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
     test = pd.read_parquet(io.BytesIO(ctx.platform.artifacts.get_bytes(prepared.test_key)))
     scores = _load_bundle(result["model_uri"]).predict_proba(test)
     champion = ctx.platform.registry.champion(pipeline.model_name)
-    champion_scores = None
+    champion_scores, champion_version = None, None
     if champion is not None and champion.run_key != prepared.run_key:
         champion_scores = _load_bundle(champion.artifact_uri).predict_proba(test)
+        champion_version = champion.version
     evaluation: Evaluation = evaluate(
-        test, label, scores, pipeline.gates, champion_scores, champion.version if champion_scores is not None else None
+        test,
+        label,
+        scores,
+        pipeline.gates,
+        champion_scores,
+        champion_version,
     )
-    lineage = {**prepared.lineage, "training_curves": result["curves_uri"], "tracking_run_id": result["tracking_run_id"]}
+    lineage = {
+        **prepared.lineage,
+        "training_curves": result["curves_uri"],
+        "tracking_run_id": result["tracking_run_id"],
+    }
     page = render_report(
         f"Evaluation of {pipeline.model_name} · run {prepared.run_key}",
         evaluation,
@@ -206,12 +234,18 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
     prefix = f"runs/{pipeline.model_name}/{prepared.run_key}"
     report_uri = ctx.platform.artifacts.put_bytes(f"{prefix}/evaluation.html", page.encode())
     gates = [asdict(g) for g in evaluation.gates]
-    summary = EvaluationSummary(evaluation.passed, evaluation.overall, gates, report_uri, evaluation.champion_version)
-    ctx.platform.artifacts.put_bytes(f"{prefix}/evaluation.json", json.dumps(asdict(summary), indent=2, default=str).encode())
+    summary = EvaluationSummary(
+        evaluation.passed, evaluation.overall, gates, report_uri, evaluation.champion_version
+    )
+    ctx.platform.artifacts.put_bytes(
+        f"{prefix}/evaluation.json", json.dumps(asdict(summary), indent=2, default=str).encode()
+    )
     return summary
 
 
-def register_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str, Any], evaluation: EvaluationSummary) -> ModelVersion:
+def register_step(
+    ctx: PipelineContext, prepared: PreparedRun, result: dict[str, Any], evaluation: EvaluationSummary
+) -> ModelVersion:
     """Register the run (once per run key) as pending, then approve or reject it by the gates."""
     pipeline = ctx.settings.pipeline
     candidate = ModelCandidate(
@@ -231,13 +265,21 @@ def register_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
     if version.status != ApprovalStatus.PENDING:
         return version
     if evaluation.passed:
-        return ctx.platform.registry.set_status(version.model_name, version.version, ApprovalStatus.APPROVED, "all gates passed")
+        return ctx.platform.registry.set_status(
+            version.model_name, version.version, ApprovalStatus.APPROVED, "all gates passed"
+        )
     failed = ", ".join(g["name"] for g in evaluation.gates if not g["passed"])
-    return ctx.platform.registry.set_status(version.model_name, version.version, ApprovalStatus.REJECTED, f"failed gates: {failed}")
+    return ctx.platform.registry.set_status(
+        version.model_name, version.version, ApprovalStatus.REJECTED, f"failed gates: {failed}"
+    )
 
 
 def publish_metrics_step(ctx: PipelineContext, version: ModelVersion, evaluation: EvaluationSummary) -> int:
     dims = {"environment": ctx.platform.environment, "model": version.model_name}
-    data = [MetricDatum(f"evaluation_{name}", value, dims) for name, value in evaluation.overall.items() if name != "rows"]
+    data = [
+        MetricDatum(f"evaluation_{name}", value, dims)
+        for name, value in evaluation.overall.items()
+        if name != "rows"
+    ]
     data.append(MetricDatum("gates_passed", 1.0 if evaluation.passed else 0.0, dims))
     return ctx.platform.metrics.put(data)

@@ -80,7 +80,9 @@ class DatasetSpec(_Strict):
         """Allowed values of a categorical column, as strings, in declared order."""
         allowed = self.columns[column].allowed
         if not allowed:
-            raise UseCaseError(f"column {column!r} needs an `allowed` set to be used as a categorical feature")
+            raise UseCaseError(
+                f"column {column!r} needs an `allowed` set to be used as a categorical feature"
+            )
         return [str(value) for value in allowed]
 
 
@@ -104,7 +106,9 @@ class FeatureViewSpec(_Strict):
     windows_days: tuple[int, ...] = Field(min_length=1)
     aggregations: tuple[AggregationSpec, ...] = Field(min_length=1)
     latest: tuple[str, ...] = Field(default=(), description="Categorical columns carried as of the event.")
-    ttl_days: int = Field(default=90, ge=1, description="Older feature rows are not joined (as-of tolerance).")
+    ttl_days: int = Field(
+        default=90, ge=1, description="Older feature rows are not joined (as-of tolerance)."
+    )
 
     def numeric_features(self) -> list[str]:
         return [agg.feature_name(w) for w in self.windows_days for agg in self.aggregations]

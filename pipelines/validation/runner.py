@@ -38,19 +38,24 @@ class ValidationOutcome:
 
 def _detail(result: Any) -> str:
     if result.exception_info and result.exception_info.get("raised_exception"):
-        return "could not be evaluated: " + str(result.exception_info.get("exception_message", "")).splitlines()[0]
+        return (
+            "could not be evaluated: "
+            + str(result.exception_info.get("exception_message", "")).splitlines()[0]
+        )
     payload = result.result or {}
     if payload.get("unexpected_count") is not None:
         part = f"{payload['unexpected_count']} unexpected of {payload.get('element_count', '?')} rows"
         sample = payload.get("partial_unexpected_list") or []
         return part + (f", e.g. {sample[:3]}" if sample else "")
     observed = payload.get("observed_value")
-    if hasattr(observed, "item"):
+    if observed is not None and hasattr(observed, "item"):
         observed = observed.item()
     return f"observed {observed!r}"
 
 
-def validate_batch(frame: pd.DataFrame, spec: DatasetSpec, batch_id: str, reports: ArtifactStore) -> ValidationOutcome:
+def validate_batch(
+    frame: pd.DataFrame, spec: DatasetSpec, batch_id: str, reports: ArtifactStore
+) -> ValidationOutcome:
     """Validate `frame` against the spec's suite; the data docs site is stored under validation/<batch_id>/."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -75,13 +80,17 @@ def validate_batch(frame: pd.DataFrame, spec: DatasetSpec, batch_id: str, report
         run = checkpoint.run(batch_parameters={"dataframe": frame})
         results = [r for validation in run.run_results.values() for r in validation.results]
         failures = [
-            FailedExpectation(r.expectation_config.type, r.expectation_config.kwargs.get("column"), _detail(r))
+            FailedExpectation(
+                r.expectation_config.type, r.expectation_config.kwargs.get("column"), _detail(r)
+            )
             for r in results
-            if not r.success
+            if r.expectation_config is not None and not r.success
         ]
         site = Path(scratch) / "gx" / "uncommitted" / "data_docs" / "local_site"
         pages = sorted((site / "validations").rglob("*.html"))
         reports.put_tree(f"validation/{batch_id}", site)
         page = pages[0].relative_to(site).as_posix() if pages else "index.html"
         report_uri = reports.uri(f"validation/{batch_id}/{page}")
-    return ValidationOutcome(success=bool(run.success), evaluated=len(results), failures=failures, report_uri=report_uri)
+    return ValidationOutcome(
+        success=bool(run.success), evaluated=len(results), failures=failures, report_uri=report_uri
+    )

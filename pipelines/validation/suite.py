@@ -27,9 +27,13 @@ def _column_expectations(name: str, column: ColumnSpec, max_null: float | None) 
         mostly = 1.0 - (max_null or 0.0)
         found.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=mostly))
     if column.type in _NUMERIC_DTYPES:
-        found.append(gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=_NUMERIC_DTYPES[column.type]))
+        found.append(
+            gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=_NUMERIC_DTYPES[column.type])
+        )
     if column.min is not None or column.max is not None:
-        found.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=column.min, max_value=column.max))
+        found.append(
+            gxe.ExpectColumnValuesToBeBetween(column=name, min_value=column.min, max_value=column.max)
+        )
     if column.allowed:
         found.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(column.allowed)))
     return found
@@ -38,7 +42,9 @@ def _column_expectations(name: str, column: ColumnSpec, max_null: float | None) 
 def expectations_for(spec: DatasetSpec) -> list[Any]:
     """Every expectation the dataset spec implies, in a stable order."""
     stats = spec.statistics
-    found: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=stats.min_rows, max_value=stats.max_rows)]
+    found: list[Any] = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=stats.min_rows, max_value=stats.max_rows)
+    ]
     for name, column in spec.columns.items():
         found += _column_expectations(name, column, stats.max_null_fraction.get(name))
     if len(spec.primary_key) == 1:

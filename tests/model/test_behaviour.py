@@ -30,7 +30,9 @@ class _NoCheckpoint:
 
 def _features(usecase, events: pd.DataFrame) -> pd.DataFrame:
     feats = compute_window_features(events, usecase.dataset, usecase.features)
-    return point_in_time_join(build_spine(events, usecase), feats, "customer_id", "event_time", usecase.features.ttl_days)
+    return point_in_time_join(
+        build_spine(events, usecase), feats, "customer_id", "event_time", usecase.features.ttl_days
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +41,23 @@ def trained(usecase) -> tuple[ModelBundle, pd.DataFrame]:
     splits = temporal_split(_features(usecase, events), "event_time", 0.15, 0.15)
     vocab = {c: usecase.dataset.categorical_vocabulary(c) for c in usecase.features.categorical_features()}
     encoder = FeatureEncoder.fit(splits["train"], usecase.features.numeric_features(), vocab)
-    bundle = ModelBundle.build(encoder, {"embedding_dim": 8, "hidden_sizes": [64, 32], "dropout": 0.1}, "churned_30d")
+    bundle = ModelBundle.build(
+        encoder, {"embedding_dim": 8, "hidden_sizes": [64, 32], "dropout": 0.1}, "churned_30d"
+    )
 
     def tensors(frame: pd.DataFrame) -> TensorSplit:
         labels = torch.from_numpy(frame["churned_30d"].to_numpy("float32"))
         return TensorSplit(encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), labels)
 
     settings = TrainingSettings(max_epochs=8, batch_size=512, learning_rate=3e-3, patience=3, seed=5)
-    fit(bundle.network, tensors(splits["train"]), tensors(splits["valid"]), settings, torch.device("cpu"), _NoCheckpoint())
+    fit(
+        bundle.network,
+        tensors(splits["train"]),
+        tensors(splits["valid"]),
+        settings,
+        torch.device("cpu"),
+        _NoCheckpoint(),
+    )
     return bundle, splits["test"].head(3_000).reset_index(drop=True)
 
 
@@ -63,7 +74,9 @@ def test_invariant_to_entity_id_and_row_order(trained) -> None:
     renamed = test.assign(customer_id="someone-else")
     np.testing.assert_array_equal(bundle.predict_proba(renamed), base)
     shuffled = test.sample(frac=1.0, random_state=0)
-    np.testing.assert_allclose(bundle.predict_proba(shuffled), base[shuffled.index.to_numpy()], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        bundle.predict_proba(shuffled), base[shuffled.index.to_numpy()], rtol=0, atol=1e-6
+    )
 
 
 def test_a_row_scores_the_same_alone_or_in_a_batch(trained) -> None:
@@ -99,7 +112,9 @@ def test_more_support_tickets_mean_more_churn_risk(trained) -> None:
 def test_fading_activity_means_more_churn_risk(trained) -> None:
     bundle, test = trained
     active = test[(test["event_count_7d"] >= 3) & (test["event_count_30d"] >= 10)]
-    faded = active.assign(event_count_7d=0, session_minutes_sum_7d=0.0, amount_sum_7d=0.0, support_ticket_sum_7d=0)
+    faded = active.assign(
+        event_count_7d=0, session_minutes_sum_7d=0.0, amount_sum_7d=0.0, support_ticket_sum_7d=0
+    )
     assert (bundle.predict_proba(faded) > bundle.predict_proba(active)).mean() > 0.8
 
 

@@ -21,9 +21,15 @@ def test_help_explains_every_command() -> None:
     assert result.exit_code == 0
     for command in ("env", "data", "ingest", "run", "models", "demo"):
         assert command in result.output
-    for group, sub in (("env", "up"), ("env", "show"), ("run", "training"), ("models", "list"), ("data", "generate")):
+    for group, sub in (
+        ("env", "up"),
+        ("env", "show"),
+        ("run", "training"),
+        ("models", "list"),
+        ("data", "generate"),
+    ):
         sub_help = runner.invoke(app, [group, sub, "--help"])
-        assert sub_help.exit_code == 0 and "--env" in sub_help.output or "--out" in sub_help.output
+        assert (sub_help.exit_code == 0 and "--env" in sub_help.output) or "--out" in sub_help.output
 
 
 def test_env_up_is_idempotent_and_show_prints_the_contract(local_root: Path) -> None:
@@ -95,7 +101,12 @@ def test_demo_then_ingest_bad_file_then_list(local_root: Path, tmp_path: Path) -
         assert Path(line.split(": ", 1)[1].strip().removeprefix("file://")).exists(), line
 
     bad = tmp_path / "bad.csv"
-    assert _mlops("data", "generate", "--rows", "2000", "--fault", "out_of_range", "--out", str(bad), env=env).returncode == 0
+    assert (
+        _mlops(
+            "data", "generate", "--rows", "2000", "--fault", "out_of_range", "--out", str(bad), env=env
+        ).returncode
+        == 0
+    )
     rejected = _mlops("ingest", "--env", "local", str(bad), env=env)
     assert rejected.returncode == 1
     # Prefect logs the failed task run with its traceback; the command itself ends on one clear message.

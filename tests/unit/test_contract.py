@@ -21,7 +21,11 @@ def test_bring_up_is_idempotent(local_settings, local_root: Path) -> None:
     first = bring_up_local(local_settings)
     before = {p: p.stat().st_mtime_ns for p in local_root.rglob("*") if p.is_file()}
     second = bring_up_local(local_settings)
-    after = {p: p.stat().st_mtime_ns for p in local_root.rglob("*") if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+    after = {
+        p: p.stat().st_mtime_ns
+        for p in local_root.rglob("*")
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
     assert first.changed and not second.changed
     assert second.created_dirs == []
     assert (local_root / CONTRACT_FILE).stat().st_mtime_ns == before[local_root / CONTRACT_FILE]
@@ -63,13 +67,37 @@ def test_aws_contract_validates() -> None:
         {
             "environment": "dev",
             "region": "eu-west-1",
-            "lake": {"kind": "aws", "raw_bucket": "r", "curated_bucket": "c", "quarantine_bucket": "q", "glue_database": "g", "kms_key_id": "k"},
+            "lake": {
+                "kind": "aws",
+                "raw_bucket": "r",
+                "curated_bucket": "c",
+                "quarantine_bucket": "q",
+                "glue_database": "g",
+                "kms_key_id": "k",
+            },
             "artifacts": {"kind": "aws", "bucket": "a", "kms_key_id": "k"},
-            "feature_store": {"kind": "aws", "offline_namespace": "features", "feature_group_prefix": "dev", "kms_key_id": "k"},
-            "tracking": {"kind": "aws", "tracking_server_arn": "arn:aws:sagemaker:eu-west-1:1:mlflow-tracking-server/x"},
+            "feature_store": {
+                "kind": "aws",
+                "offline_namespace": "features",
+                "feature_group_prefix": "dev",
+                "kms_key_id": "k",
+            },
+            "tracking": {
+                "kind": "aws",
+                "tracking_server_arn": "arn:aws:sagemaker:eu-west-1:1:mlflow-tracking-server/x",
+            },
             "registry": {"kind": "aws", "model_package_group_prefix": "dev"},
-            "compute": {"kind": "aws", "gpu_job_queue": "g", "cpu_job_queue": "c", "training_job_definition": "t"},
-            "monitoring": {"kind": "aws", "namespace": "mlops/dev", "sns_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
+            "compute": {
+                "kind": "aws",
+                "gpu_job_queue": "g",
+                "cpu_job_queue": "c",
+                "training_job_definition": "t",
+            },
+            "monitoring": {
+                "kind": "aws",
+                "namespace": "mlops/dev",
+                "sns_topic_arn": "arn:aws:sns:eu-west-1:1:t",
+            },
             "orchestrator": {"work_pool": "dev-k8s"},
         }
     )

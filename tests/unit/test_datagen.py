@@ -57,7 +57,10 @@ def test_label_is_a_future_horizon(small_events: pd.DataFrame) -> None:
 def test_churn_depends_on_the_signals(small_events: pd.DataFrame) -> None:
     by_plan = small_events.groupby("plan")["churned_30d"].mean()
     assert by_plan["basic"] > by_plan["premium"]
-    assert small_events.loc[small_events.support_ticket == 1, "churned_30d"].mean() > small_events["churned_30d"].mean()
+    assert (
+        small_events.loc[small_events.support_ticket == 1, "churned_30d"].mean()
+        > small_events["churned_30d"].mean()
+    )
 
 
 def test_numeric_drift_shifts_only_after_its_start(usecase) -> None:
@@ -67,14 +70,18 @@ def test_numeric_drift_shifts_only_after_its_start(usecase) -> None:
         usecase.dataset, ChurnDataConfig(rows=20_000, seed=5, drift=Drift("session_minutes", start, 2.0))
     )
     after = base["event_time"] >= start
-    pd.testing.assert_series_equal(base.loc[~after, "session_minutes"], drifted.loc[~after, "session_minutes"])
+    pd.testing.assert_series_equal(
+        base.loc[~after, "session_minutes"], drifted.loc[~after, "session_minutes"]
+    )
     ratio = drifted.loc[after, "session_minutes"].mean() / base.loc[after, "session_minutes"].mean()
     assert 1.9 < ratio < 2.1
 
 
 def test_categorical_drift_moves_rows(usecase) -> None:
     start = datetime(2025, 7, 1, tzinfo=UTC)
-    drifted = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=20_000, seed=5, drift=Drift("country", start, 0.5)))
+    drifted = generate_churn_events(
+        usecase.dataset, ChurnDataConfig(rows=20_000, seed=5, drift=Drift("country", start, 0.5))
+    )
     tail = set(usecase.dataset.categorical_vocabulary("country")[-3:])
     after = drifted["event_time"] >= start
     assert drifted.loc[after, "country"].isin(tail).mean() > 0.4
@@ -82,7 +89,12 @@ def test_categorical_drift_moves_rows(usecase) -> None:
 
 
 def test_faults_break_what_they_say(usecase) -> None:
-    cfg = ChurnDataConfig(rows=2_000, seed=2, faults=("null_keys", "out_of_range", "wrong_types", "duplicates"), fault_fraction=0.01)
+    cfg = ChurnDataConfig(
+        rows=2_000,
+        seed=2,
+        faults=("null_keys", "out_of_range", "wrong_types", "duplicates"),
+        fault_fraction=0.01,
+    )
     broken = generate_churn_events(usecase.dataset, cfg)
     assert broken["customer_id"].isna().sum() == 20
     assert (broken["session_minutes"] < 0).sum() >= 20

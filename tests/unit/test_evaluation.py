@@ -21,14 +21,21 @@ def _frame(rows: int = 4_000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, good.to_numpy()
 
 
-GATES = GateSettings(min_auc=0.7, max_log_loss=0.7, min_slice_auc=0.6, min_slice_rows=100, max_auc_drop_vs_champion=0.01)
+GATES = GateSettings(
+    min_auc=0.7, max_log_loss=0.7, min_slice_auc=0.6, min_slice_rows=100, max_auc_drop_vs_champion=0.01
+)
 
 
 def test_good_model_passes_every_gate() -> None:
     frame, scores = _frame()
     result = evaluate(frame, "y", scores, GATES)
     assert result.passed
-    assert {g.name for g in result.gates} == {"min_auc", "max_log_loss", "min_slice_auc[country]", "min_slice_auc[plan]"}
+    assert {g.name for g in result.gates} == {
+        "min_auc",
+        "max_log_loss",
+        "min_slice_auc[country]",
+        "min_slice_auc[plan]",
+    }
     assert set(result.slices["country"]["country"]) == {"DE", "FR", "ES", "PT"}
 
 

@@ -21,8 +21,14 @@ def _events(rows: list[tuple[str, str, float, int]]) -> pd.DataFrame:
     return frame
 
 
-def _brute_force(events: pd.DataFrame, customer: str, at: pd.Timestamp, days: int, column: str | None) -> float:
-    own = events[(events.customer_id == customer) & (events.event_time <= at) & (events.event_time > at - pd.Timedelta(days=days))]
+def _brute_force(
+    events: pd.DataFrame, customer: str, at: pd.Timestamp, days: int, column: str | None
+) -> float:
+    own = events[
+        (events.customer_id == customer)
+        & (events.event_time <= at)
+        & (events.event_time > at - pd.Timedelta(days=days))
+    ]
     return float(len(own)) if column is None else float(own[column].sum())
 
 
@@ -35,7 +41,10 @@ def test_window_aggregates_match_brute_force(usecase, small_events: pd.DataFrame
         for window in usecase.features.windows_days:
             for agg in usecase.features.aggregations:
                 expected = _brute_force(sample, row.customer_id, row[FEATURE_TIME], window, agg.column)
-                assert row[agg.feature_name(window)] == pytest.approx(expected), (agg.feature_name(window), index)
+                assert row[agg.feature_name(window)] == pytest.approx(expected), (
+                    agg.feature_name(window),
+                    index,
+                )
 
 
 def test_ties_at_the_same_instant_are_all_included(usecase) -> None:
@@ -58,10 +67,16 @@ def test_point_in_time_join_never_leaks_future_values(usecase) -> None:
         ]
     )
     features = compute_window_features(events, usecase.dataset, usecase.features)
-    spine = pd.DataFrame({"customer_id": ["a", "b"], "event_time": pd.to_datetime(["2025-01-06", "2025-01-06"], utc=True)})
+    spine = pd.DataFrame(
+        {"customer_id": ["a", "b"], "event_time": pd.to_datetime(["2025-01-06", "2025-01-06"], utc=True)}
+    )
 
-    naive = spine.merge(features.sort_values(FEATURE_TIME).drop_duplicates("customer_id", keep="last"), on="customer_id")
-    assert naive.loc[naive.customer_id == "a", "support_ticket_sum_30d"].item() == 2  # the leak we guard against
+    naive = spine.merge(
+        features.sort_values(FEATURE_TIME).drop_duplicates("customer_id", keep="last"), on="customer_id"
+    )
+    assert (
+        naive.loc[naive.customer_id == "a", "support_ticket_sum_30d"].item() == 2
+    )  # the leak we guard against
 
     joined = point_in_time_join(spine, features, "customer_id", "event_time", ttl_days=90)
     a = joined[joined.customer_id == "a"].iloc[0]
@@ -74,7 +89,10 @@ def test_point_in_time_join_keeps_spine_order_and_respects_ttl(usecase) -> None:
     events = _events([("a", "2025-01-01", 1.0, 0), ("a", "2025-06-01", 1.0, 0)])
     features = compute_window_features(events, usecase.dataset, usecase.features)
     spine = pd.DataFrame(
-        {"customer_id": ["a", "a", "a"], "event_time": pd.to_datetime(["2025-06-02", "2025-03-15", "2024-12-31"], utc=True)}
+        {
+            "customer_id": ["a", "a", "a"],
+            "event_time": pd.to_datetime(["2025-06-02", "2025-03-15", "2024-12-31"], utc=True),
+        }
     )
     joined = point_in_time_join(spine, features, "customer_id", "event_time", ttl_days=30)
     assert list(joined.event_time) == list(spine.event_time)
@@ -83,7 +101,9 @@ def test_point_in_time_join_keeps_spine_order_and_respects_ttl(usecase) -> None:
     assert pd.isna(joined.loc[2, "event_count_7d"])  # nothing before the first event
 
 
-def test_offline_store_versions_and_online_lookup(platform: Platform, usecase, small_events: pd.DataFrame) -> None:
+def test_offline_store_versions_and_online_lookup(
+    platform: Platform, usecase, small_events: pd.DataFrame
+) -> None:
     store = FeatureStore(platform.lake, platform.online_store, "features")
     features = compute_window_features(small_events, usecase.dataset, usecase.features)
     snap = store.write_offline(usecase.features, features, source_snapshot_id=123)
@@ -92,7 +112,7 @@ def test_offline_store_versions_and_online_lookup(platform: Platform, usecase, s
     assert len(store.read_offline(usecase.features, snap.snapshot_id)) == len(features)
 
     assert store.materialize(usecase.features, features, "customer_id") == small_events.customer_id.nunique()
-    keys = list(small_events.customer_id.unique()[:5]) + ["unknown-customer"]
+    keys = [*list(small_events.customer_id.unique()[:5]), "unknown-customer"]
     online = store.online(usecase.features, keys, "customer_id")
     assert list(online.customer_id) == keys[:5]
     latest = features.sort_values(FEATURE_TIME).groupby("customer_id").tail(1).set_index("customer_id")

@@ -26,7 +26,9 @@ def _snapshot(platform: Platform, table: str) -> int | None:
     return current.snapshot_id if current else None
 
 
-def test_batch_lands_in_raw_and_curated_with_snapshots(platform: Platform, usecase, small_events, tmp_path: Path) -> None:
+def test_batch_lands_in_raw_and_curated_with_snapshots(
+    platform: Platform, usecase, small_events, tmp_path: Path
+) -> None:
     path = tmp_path / "batch.parquet"
     small_events.to_parquet(path, index=False)
     result = ingest_file(platform, usecase.dataset, path)
@@ -40,16 +42,29 @@ def test_batch_lands_in_raw_and_curated_with_snapshots(platform: Platform, useca
 
 
 def test_same_batch_twice_does_not_duplicate(platform: Platform, usecase, landed: Path) -> None:
-    before = (_snapshot(platform, raw_table(usecase.dataset)), _snapshot(platform, curated_table(usecase.dataset)))
+    before = (
+        _snapshot(platform, raw_table(usecase.dataset)),
+        _snapshot(platform, curated_table(usecase.dataset)),
+    )
     again = ingest_file(platform, usecase.dataset, landed)
     assert again.already_ingested and again.new_curated_rows == 0
-    after = (_snapshot(platform, raw_table(usecase.dataset)), _snapshot(platform, curated_table(usecase.dataset)))
+    after = (
+        _snapshot(platform, raw_table(usecase.dataset)),
+        _snapshot(platform, curated_table(usecase.dataset)),
+    )
     assert before == after
     assert platform.lake.read(curated_table(usecase.dataset), columns=["event_id"]).num_rows == 20_000
 
 
-def test_overlapping_batch_adds_only_new_rows(platform: Platform, usecase, small_events, landed: Path, tmp_path: Path) -> None:
-    overlap = pd.concat([small_events.iloc[:100], generate_churn_events(usecase.dataset, ChurnDataConfig(rows=1_500, seed=99))])
+def test_overlapping_batch_adds_only_new_rows(
+    platform: Platform, usecase, small_events, landed: Path, tmp_path: Path
+) -> None:
+    overlap = pd.concat(
+        [
+            small_events.iloc[:100],
+            generate_churn_events(usecase.dataset, ChurnDataConfig(rows=1_500, seed=99)),
+        ]
+    )
     path = tmp_path / "overlap.csv"
     overlap.to_csv(path, index=False)
     result = ingest_file(platform, usecase.dataset, path)
@@ -71,10 +86,14 @@ BAD_BATCHES = {
 def test_bad_batch_is_quarantined_and_changes_nothing(
     platform: Platform, usecase, landed: Path, tmp_path: Path, fault: str, suffix: str
 ) -> None:
-    bad = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=2_000, seed=5, faults=(fault,), fault_fraction=0.02))
+    bad = generate_churn_events(
+        usecase.dataset, ChurnDataConfig(rows=2_000, seed=5, faults=(fault,), fault_fraction=0.02)
+    )
     path = tmp_path / f"bad{suffix}"
     if fault == "wrong_types" and suffix == ".parquet":
-        bad["amount"] = bad["amount"].astype(str)  # Parquet holds one type per column: text instead of numbers
+        bad["amount"] = bad["amount"].astype(
+            str
+        )  # Parquet holds one type per column: text instead of numbers
     bad.to_csv(path, index=False) if suffix == ".csv" else bad.to_parquet(path, index=False)
     tables = (raw_table(usecase.dataset), curated_table(usecase.dataset))
     before = [_snapshot(platform, t) for t in tables]
@@ -93,7 +112,9 @@ def test_bad_batch_is_quarantined_and_changes_nothing(
 def test_empty_file_is_quarantined(platform: Platform, usecase, tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(content)
-    with pytest.raises(BatchRejected, match="empty|expect_table_row_count_to_be_between|expect_column_to_exist"):
+    with pytest.raises(
+        BatchRejected, match=r"empty|expect_table_row_count_to_be_between|expect_column_to_exist"
+    ):
         ingest_file(platform, usecase.dataset, path)
     assert platform.lake.current_snapshot(curated_table(usecase.dataset)) is None
 

@@ -11,7 +11,12 @@ from pipelines.ports import MetricDatum
 
 def test_metrics_are_stored_and_filtered_by_dimensions(tmp_path: Path) -> None:
     metrics = SqliteMetrics(tmp_path / "metrics.db", "mlops")
-    metrics.put([MetricDatum("auc", 0.8, {"model": "a", "environment": "local"}), MetricDatum("auc", 0.7, {"model": "b"})])
+    metrics.put(
+        [
+            MetricDatum("auc", 0.8, {"model": "a", "environment": "local"}),
+            MetricDatum("auc", 0.7, {"model": "b"}),
+        ]
+    )
     metrics.put([MetricDatum("auc", 0.9, {"model": "a", "environment": "local"})])
     assert [d.value for d in metrics.query("auc", {"model": "a"})] == [0.8, 0.9]
     assert len(list(metrics.query("auc"))) == 3

@@ -17,7 +17,14 @@ def _candidate(tmp_path: Path, run_key: str, auc: float = 0.8) -> ModelCandidate
     bundle = tmp_path / "bundles" / run_key
     bundle.mkdir(parents=True, exist_ok=True)
     (bundle / "weights.pt").write_bytes(run_key.encode())
-    return ModelCandidate("churn", run_key, bundle.as_uri(), {"auc": auc}, {"lr": 0.1}, {"tables": {"curated.x": 1}, "git_commit": "abc"})
+    return ModelCandidate(
+        "churn",
+        run_key,
+        bundle.as_uri(),
+        {"auc": auc},
+        {"lr": 0.1},
+        {"tables": {"curated.x": 1}, "git_commit": "abc"},
+    )
 
 
 def test_register_creates_pending_versions_in_order(registry: SqliteRegistry, tmp_path: Path) -> None:
@@ -29,7 +36,9 @@ def test_register_creates_pending_versions_in_order(registry: SqliteRegistry, tm
     assert registry.champion("churn") is None
 
 
-def test_registering_the_same_run_twice_returns_the_same_version(registry: SqliteRegistry, tmp_path: Path) -> None:
+def test_registering_the_same_run_twice_returns_the_same_version(
+    registry: SqliteRegistry, tmp_path: Path
+) -> None:
     first = registry.register(_candidate(tmp_path, "r1"))
     second = registry.register(_candidate(tmp_path, "r1", auc=0.9))
     assert second == first
@@ -43,7 +52,9 @@ def test_bundle_is_copied_so_versions_are_immutable(registry: SqliteRegistry, tm
     assert (Path(version.artifact_uri.removeprefix("file://")) / "weights.pt").read_bytes() == b"r1"
 
 
-def test_champion_follows_approvals_and_falls_back_on_rejection(registry: SqliteRegistry, tmp_path: Path) -> None:
+def test_champion_follows_approvals_and_falls_back_on_rejection(
+    registry: SqliteRegistry, tmp_path: Path
+) -> None:
     for key in ("r1", "r2", "r3"):
         registry.register(_candidate(tmp_path, key))
     registry.set_status("churn", 1, ApprovalStatus.APPROVED)

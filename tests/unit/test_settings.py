@@ -14,7 +14,7 @@ def test_local_settings_load() -> None:
 
 
 def test_unknown_environment_lists_known_ones() -> None:
-    with pytest.raises(SettingsError, match="known: .*local"):
+    with pytest.raises(SettingsError, match=r"known: .*local"):
         load_settings("nowhere")
 
 
@@ -32,7 +32,9 @@ def test_malformed_settings_name_the_key(tmp_path: Path, monkeypatch: pytest.Mon
     assert "pipeline.training.batch_sise" in str(error.value)
 
 
-def test_aws_environment_derives_its_contract_parameter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aws_environment_derives_its_contract_parameter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "environments").mkdir()
     (tmp_path / "usecases").mkdir()
     (tmp_path / "environments" / "dev.yaml").write_text(

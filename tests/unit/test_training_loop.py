@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from mlops.settings import TrainingSettings
@@ -71,15 +73,30 @@ def test_resumed_training_ends_exactly_where_an_uninterrupted_one_does() -> None
             raise Interrupt
 
     interrupted = _net()
-    try:
-        fit(interrupted, train, valid, SETTINGS, torch.device("cpu"), checkpoints, on_epoch=stop_after_two, extra={"run": "x"})
-    except Interrupt:
-        pass
+    with contextlib.suppress(Interrupt):
+        fit(
+            interrupted,
+            train,
+            valid,
+            SETTINGS,
+            torch.device("cpu"),
+            checkpoints,
+            on_epoch=stop_after_two,
+            extra={"run": "x"},
+        )
     assert len(checkpoints.saved) == 2
 
     resumed = _net()
     epochs_seen: list[int] = []
-    state, extra = fit(resumed, train, valid, SETTINGS, torch.device("cpu"), checkpoints, on_epoch=lambda s: epochs_seen.append(s.epoch))
+    state, extra = fit(
+        resumed,
+        train,
+        valid,
+        SETTINGS,
+        torch.device("cpu"),
+        checkpoints,
+        on_epoch=lambda s: epochs_seen.append(s.epoch),
+    )
     assert state.resumed_from == 2
     assert epochs_seen == [3, 4, 5, 6]
     assert extra == {"run": "x"}

@@ -14,4 +14,6 @@ class InProcessCompute:
         from models.job import run_job
 
         result = run_job(spec_uri)
-        return JobResult(job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result["model_uri"])
+        return JobResult(
+            job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result["model_uri"]
+        )

@@ -114,7 +114,9 @@ class SqliteRegistry:
         shutil.copytree(source, target)
         return target.as_uri()
 
-    def set_status(self, model_name: str, version: int, status: ApprovalStatus, reason: str = "") -> ModelVersion:
+    def set_status(
+        self, model_name: str, version: int, status: ApprovalStatus, reason: str = ""
+    ) -> ModelVersion:
         """Move a version to a status; approving it makes it the champion."""
         current = self.get(model_name, version)
         if current.status == status:
@@ -139,7 +141,9 @@ class SqliteRegistry:
                     (model_name, ApprovalStatus.APPROVED.value),
                 ).fetchone()
                 if fallback is None:
-                    conn.execute("DELETE FROM champions WHERE model_name = ? AND version = ?", (model_name, version))
+                    conn.execute(
+                        "DELETE FROM champions WHERE model_name = ? AND version = ?", (model_name, version)
+                    )
                 else:
                     conn.execute(
                         "UPDATE champions SET version = ?, updated_at = ? WHERE model_name = ? AND version = ?",

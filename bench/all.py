@@ -1,0 +1,15 @@
+"""Run every benchmark: `python -m bench.all` (results also land in bench/results/*.json)."""
+
+from __future__ import annotations
+
+from bench import orchestration_overhead, training_throughput, validation_cost
+
+
+def main() -> None:
+    orchestration_overhead.main([])
+    validation_cost.main([])
+    training_throughput.main([])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Helpers shared by the benchmarks: a scratch local environment, timing, result printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlops.runtime import configure_runtime
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@contextmanager
+def scratch_environment() -> Iterator[Path]:
+    """A fresh local environment root, removed afterwards."""
+    configure_runtime()
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as root:
+        previous = os.environ.get("MLOPS_LOCAL_ROOT")
+        os.environ["MLOPS_LOCAL_ROOT"] = root
+        try:
+            from mlops.bootstrap import bring_up_local
+            from mlops.settings import load_settings
+
+            bring_up_local(load_settings("local"))
+            yield Path(root)
+        finally:
+            if previous is None:
+                os.environ.pop("MLOPS_LOCAL_ROOT", None)
+            else:
+                os.environ["MLOPS_LOCAL_ROOT"] = previous
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, list[float]]:
+    """Median wall time of `repeats` calls (and all samples)."""
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), samples
+
+
+def report(name: str, rows: list[tuple[str, str]], payload: dict[str, Any]) -> None:
+    width = max(len(label) for label, _ in rows)
+    print(f"\n== {name} ==")
+    for label, value in rows:
+        print(f"  {label.ljust(width)}  {value}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
