@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     from models.bundle import ModelBundle
-    from models.job import _read_parquet, _tensors, run_job
     from models.encoding import FeatureEncoder
+    from models.job import _read_parquet, _tensors, run_job
     from models.run_spec import TrainingRunSpec
     from pipelines.adapters.factory import read_uri
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
