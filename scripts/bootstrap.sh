@@ -15,8 +15,12 @@ stamp=.venv/.requirements.lock.sha256
 want=$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing pinned dependencies (requirements.lock)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements.lock
-  .venv/bin/python -m pip install --quiet --no-deps -e .
+  pip_install() {
+    # Some package mirrors name index folders that hold nothing; pip warns once per package about it.
+    .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+  }
+  pip_install --upgrade pip
+  pip_install -r requirements.lock
+  pip_install --no-deps -e .
   echo "$want" > "$stamp"
 fi
