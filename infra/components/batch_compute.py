@@ -1,0 +1,309 @@
+"""GPU batch compute: AWS Batch GPU environments (spot first, on-demand fallback, scale to zero),
+a CPU environment, prioritised queues, the training job definition, ECR repositories and
+least-privilege roles."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.context import StackContext, child, policy_document
+
+# Spot reclaims surface as a host termination; application errors are not retried.
+SPOT_RECLAIM_REASON = "Host EC2*"
+
+
+def assume_role(service: str) -> pulumi.Output[str]:
+    return policy_document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+
+
+def retry_on_spot_reclaim(attempts: int) -> aws.batch.JobDefinitionRetryStrategyArgs:
+    return aws.batch.JobDefinitionRetryStrategyArgs(
+        attempts=attempts,
+        evaluate_on_exits=[
+            aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(
+                on_status_reason=SPOT_RECLAIM_REASON, action="RETRY"
+            ),
+            aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgs(on_reason="*", action="EXIT"),
+        ],
+    )
+
+
+class BatchCompute(pulumi.ComponentResource):
+    gpu_queue: aws.batch.JobQueue
+    cpu_queue: aws.batch.JobQueue
+    training_job_definition: aws.batch.JobDefinition
+    repositories: dict[str, aws.ecr.Repository]
+    job_role: aws.iam.Role
+
+    def __init__(
+        self,
+        ctx: StackContext,
+        key_arn: pulumi.Input[str],
+        vpc_id: pulumi.Input[str],
+        subnet_ids: list[pulumi.Output[str]],
+        data_bucket_arns: list[pulumi.Output[str]],
+        log_group_name: pulumi.Input[str],
+        log_group_arn: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlops:platform:BatchCompute", ctx.name("compute"), None, opts)
+        cfg = ctx.config.compute
+
+        self.repositories = {
+            purpose: aws.ecr.Repository(
+                ctx.name(purpose),
+                name=ctx.name(purpose),
+                image_tag_mutability="IMMUTABLE",
+                image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
+                    scan_on_push=True
+                ),
+                encryption_configurations=[
+                    aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=key_arn)
+                ],
+                tags=ctx.tags(),
+                opts=child(self),
+            )
+            for purpose in ("training", "serving")
+        }
+
+        service_role = aws.iam.Role(
+            ctx.name("batch-service"),
+            assume_role_policy=assume_role("batch.amazonaws.com"),
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        aws.iam.RolePolicyAttachment(
+            ctx.name("batch-service-managed"),
+            role=service_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AWSBatchServiceRole",
+            opts=child(self),
+        )
+        instance_role = aws.iam.Role(
+            ctx.name("batch-instance"),
+            assume_role_policy=assume_role("ec2.amazonaws.com"),
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        aws.iam.RolePolicyAttachment(
+            ctx.name("batch-instance-managed"),
+            role=instance_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
+            opts=child(self),
+        )
+        profile = aws.iam.InstanceProfile(
+            ctx.name("batch-instance"), role=instance_role.name, tags=ctx.tags(), opts=child(self)
+        )
+
+        self.job_role = aws.iam.Role(
+            ctx.name("training-job"),
+            assume_role_policy=assume_role("ecs-tasks.amazonaws.com"),
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        objects = [pulumi.Output.concat(arn, "/*") for arn in data_bucket_arns]
+        statements: list[dict[str, object]] = [
+            {
+                "Sid": "LakeObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": objects,
+            },
+            {
+                "Sid": "LakeBuckets",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": data_bucket_arns,
+            },
+            {
+                "Sid": "DataKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "Metrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": f"mlops/{ctx.env}"}},
+            },
+        ]
+        if cfg.extra_job_actions:
+            statements.append(
+                {
+                    "Sid": "Extra",
+                    "Effect": "Allow",
+                    "Action": list(cfg.extra_job_actions),
+                    "Resource": objects,
+                }
+            )
+        aws.iam.RolePolicy(
+            ctx.name("training-job-policy"),
+            role=self.job_role.id,
+            policy=policy_document(*statements),
+            opts=child(self),
+        )
+
+        execution_role = aws.iam.Role(
+            ctx.name("training-exec"),
+            assume_role_policy=assume_role("ecs-tasks.amazonaws.com"),
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        aws.iam.RolePolicy(
+            ctx.name("training-exec-policy"),
+            role=execution_role.id,
+            policy=policy_document(
+                {
+                    "Sid": "PullTrainingImage",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                        "ecr:BatchCheckLayerAvailability",
+                    ],
+                    "Resource": self.repositories["training"].arn,
+                },
+                # GetAuthorizationToken has no resource-level permissions: AWS requires "*" here.
+                {
+                    "Sid": "EcrLogin",
+                    "Effect": "Allow",
+                    "Action": "ecr:GetAuthorizationToken",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "Logs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": pulumi.Output.concat(log_group_arn, ":*"),
+                },
+                {"Sid": "DecryptImage", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": key_arn},
+            ),
+            opts=child(self),
+        )
+
+        security_group = aws.ec2.SecurityGroup(
+            ctx.name("batch-sg"),
+            description="Batch compute: no inbound, HTTPS out",
+            vpc_id=vpc_id,
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=["0.0.0.0/0"],
+                    description="HTTPS out",
+                )
+            ],
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+
+        def environment(
+            purpose: str, kind: str, instance_types: tuple[str, ...], max_vcpus: int, min_vcpus: int
+        ) -> aws.batch.ComputeEnvironment:
+            spot = kind == "SPOT"
+            return aws.batch.ComputeEnvironment(
+                ctx.name(purpose),
+                name=ctx.name(purpose),
+                type="MANAGED",
+                service_role=service_role.arn,
+                compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
+                    type=kind,
+                    allocation_strategy="SPOT_PRICE_CAPACITY_OPTIMIZED" if spot else "BEST_FIT_PROGRESSIVE",
+                    bid_percentage=cfg.spot_bid_percentage if spot else None,
+                    instance_types=list(instance_types),
+                    min_vcpus=min_vcpus,
+                    desired_vcpus=min_vcpus,
+                    max_vcpus=max_vcpus,
+                    instance_role=profile.arn,
+                    subnets=subnet_ids,
+                    security_group_ids=[security_group.id],
+                    ec2_configurations=[
+                        aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(
+                            image_type="ECS_AL2_NVIDIA" if purpose.startswith("gpu") else "ECS_AL2023"
+                        )
+                    ],
+                    tags=ctx.tags(),
+                ),
+                tags=ctx.tags(accelerator="gpu" if purpose.startswith("gpu") else "cpu"),
+                opts=child(self),
+            )
+
+        gpu_spot = environment(
+            "gpu-spot", "SPOT", cfg.gpu_instance_types, cfg.gpu_max_vcpus, cfg.gpu_min_vcpus
+        )
+        gpu_on_demand = environment(
+            "gpu-on-demand", "EC2", cfg.gpu_instance_types, cfg.gpu_max_vcpus, cfg.gpu_min_vcpus
+        )
+        cpu = environment("cpu", "SPOT", cfg.cpu_instance_types, cfg.cpu_max_vcpus, 0)
+
+        self.gpu_queue = aws.batch.JobQueue(
+            ctx.name("gpu-queue"),
+            name=ctx.name("gpu-queue"),
+            state="ENABLED",
+            priority=100,
+            compute_environment_orders=[
+                aws.batch.JobQueueComputeEnvironmentOrderArgs(order=1, compute_environment=gpu_spot.arn),
+                aws.batch.JobQueueComputeEnvironmentOrderArgs(order=2, compute_environment=gpu_on_demand.arn),
+            ],
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        self.cpu_queue = aws.batch.JobQueue(
+            ctx.name("cpu-queue"),
+            name=ctx.name("cpu-queue"),
+            state="ENABLED",
+            priority=50,
+            compute_environment_orders=[
+                aws.batch.JobQueueComputeEnvironmentOrderArgs(order=1, compute_environment=cpu.arn)
+            ],
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+
+        def container(image: str, job_role: str, execution: str, logs: str) -> str:
+            requirements = [
+                {"type": "VCPU", "value": str(cfg.training_vcpus)},
+                {"type": "MEMORY", "value": str(cfg.training_memory_mib)},
+            ]
+            if cfg.training_gpus:
+                requirements.append({"type": "GPU", "value": str(cfg.training_gpus)})
+            return json.dumps(
+                {
+                    "image": image,
+                    "command": ["python", "-m", "models.job", "Ref::spec_uri"],
+                    "jobRoleArn": job_role,
+                    "executionRoleArn": execution,
+                    "resourceRequirements": requirements,
+                    "privileged": False,
+                    "readonlyRootFilesystem": False,
+                    "environment": [{"name": "MLOPS_ENVIRONMENT", "value": ctx.env}],
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {"awslogs-group": logs, "awslogs-stream-prefix": "training"},
+                    },
+                }
+            )
+
+        self.training_job_definition = aws.batch.JobDefinition(
+            ctx.name("training"),
+            name=ctx.name("training"),
+            type="container",
+            platform_capabilities=["EC2"],
+            parameters={"spec_uri": "unset"},
+            container_properties=pulumi.Output.all(
+                pulumi.Output.concat(self.repositories["training"].repository_url, ":", cfg.image_tag),
+                self.job_role.arn,
+                execution_role.arn,
+                log_group_name,
+            ).apply(lambda v: container(*v)),
+            retry_strategy=retry_on_spot_reclaim(cfg.job_attempts),
+            timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=cfg.job_timeout_seconds),
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        self.register_outputs({"gpu_queue": self.gpu_queue.name, "cpu_queue": self.cpu_queue.name})

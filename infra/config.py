@@ -1,0 +1,180 @@
+"""The typed stack config of one environment (`environments/Pulumi.<env>.yaml`).
+
+Everything that differs between environments (sizes, redundancy, instance types, retention,
+accounts) is a field here; the components read nothing else. A malformed config fails before any
+resource is declared, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_NAMESPACE = "mlops-blueprint"
+CONFIG_KEY = "platform"
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+class StackConfigError(Exception):
+    """The stack config is missing or malformed; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkConfig(_Strict):
+    cidr: str = Field(pattern=r"^\d+\.\d+\.\d+\.\d+/(16|17|18|19|20)$")
+    availability_zones: tuple[str, ...] = Field(min_length=2, max_length=6)
+    nat_gateways: Literal["single", "per_az"] = "single"
+    flow_log_retention_days: int = 30
+
+    @field_validator("flow_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+        return value
+
+
+class KeysConfig(_Strict):
+    deletion_window_days: int = Field(default=30, ge=7, le=30)
+
+
+class BucketOverride(_Strict):
+    """Escape hatches, off by default; the infra tests and the policy pack flag any bucket using them."""
+
+    encryption: bool = True
+    block_public_access: bool = True
+
+
+class LakeConfig(_Strict):
+    raw_transition_days: int = Field(default=90, ge=30)
+    raw_transition_storage_class: Literal["STANDARD_IA", "GLACIER_IR", "GLACIER"] = "GLACIER_IR"
+    quarantine_expiry_days: int = Field(default=30, ge=1)
+    access_log_expiry_days: int = Field(default=365, ge=1)
+    abort_multipart_days: int = Field(default=7, ge=1)
+    noncurrent_version_expiry_days: int = Field(default=90, ge=1)
+    force_destroy: bool = False
+    bucket_overrides: dict[Literal["raw", "curated", "artifacts", "quarantine"], BucketOverride] = Field(
+        default_factory=dict
+    )
+
+
+class ComputeConfig(_Strict):
+    gpu_instance_types: tuple[str, ...] = Field(min_length=1)
+    gpu_min_vcpus: int = Field(default=0, ge=0)
+    gpu_max_vcpus: int = Field(ge=1)
+    spot_bid_percentage: int = Field(default=100, ge=1, le=100)
+    cpu_instance_types: tuple[str, ...] = ("m6i", "c6i")
+    cpu_max_vcpus: int = Field(ge=1)
+    training_vcpus: int = Field(default=4, ge=1)
+    training_memory_mib: int = Field(default=15_000, ge=512)
+    training_gpus: int = Field(default=1, ge=0)
+    job_timeout_seconds: int = Field(default=4 * 3600, ge=60)
+    job_attempts: int = Field(default=3, ge=1, le=10)
+    image_tag: str = "latest-approved"
+    extra_job_actions: tuple[str, ...] = Field(
+        default=(), description="More IAM actions for the training job role."
+    )
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ComputeConfig:
+        if self.gpu_min_vcpus > self.gpu_max_vcpus:
+            raise ValueError("gpu_min_vcpus is greater than gpu_max_vcpus")
+        return self
+
+
+class FeatureStoreConfig(_Strict):
+    online_enabled: bool = False
+
+
+class RegistryConfig(_Strict):
+    cross_account_readers: tuple[str, ...] = Field(
+        default=(), description="Account ids allowed to read model packages."
+    )
+
+    @field_validator("cross_account_readers")
+    @classmethod
+    def _accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for account in value:
+            if not re.fullmatch(r"\d{12}", account):
+                raise ValueError(f"{account!r} is not a 12-digit AWS account id")
+        return value
+
+
+class TrackingConfig(_Strict):
+    server_size: Literal["Small", "Medium", "Large"] = "Small"
+
+
+class MonitoringConfig(_Strict):
+    log_retention_days: int = 30
+    alarm_emails: tuple[str, ...] = ()
+    endpoint_5xx_rate: float = Field(default=0.01, gt=0, le=1)
+    endpoint_p99_latency_ms: float = Field(default=500, gt=0)
+    drift_alert_threshold: float = Field(default=0.25, gt=0)
+    evaluation_periods: int = Field(default=3, ge=1)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+        return value
+
+
+class StackConfig(_Strict):
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")
+    owner: str = Field(min_length=1)
+    cost_center: str = Field(min_length=1)
+    name_suffix: str = Field(
+        default="", pattern=r"^[a-z0-9-]{0,20}$", description="Makes bucket names globally unique."
+    )
+    network: NetworkConfig
+    keys: KeysConfig = KeysConfig()
+    lake: LakeConfig = LakeConfig()
+    compute: ComputeConfig
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    registry: RegistryConfig = RegistryConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+
+def parse_stack_config(raw: object, source: str) -> StackConfig:
+    """Validate the `mlops-blueprint:platform` object; StackConfigError lists each bad key."""
+    if raw is None:
+        raise StackConfigError(f"{source}: missing config key {CONFIG_NAMESPACE}:{CONFIG_KEY}")
+    try:
+        return StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"  {CONFIG_NAMESPACE}:{CONFIG_KEY}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise StackConfigError(f"invalid stack config in {source}:\n" + "\n".join(lines)) from exc

@@ -1,0 +1,60 @@
+"""What every component needs: the typed config, names derived once, the required tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.config import StackConfig
+
+PROJECT = "mlops-blueprint"
+REQUIRED_TAGS = ("environment", "project", "owner", "cost-center")
+
+
+@dataclass(frozen=True)
+class StackContext:
+    config: StackConfig
+    region: str
+    account_id: str
+    partition: str = "aws"
+
+    @property
+    def env(self) -> str:
+        return self.config.environment
+
+    def name(self, purpose: str) -> str:
+        """The physical name of a resource: `mlops-<env>-<purpose>` (derived here, never written twice)."""
+        return f"mlops-{self.env}-{purpose}"
+
+    def bucket_name(self, purpose: str) -> str:
+        suffix = f"-{self.config.name_suffix}" if self.config.name_suffix else ""
+        return f"mlops-{self.env}-{purpose}{suffix}"
+
+    def tags(self, **extra: str) -> dict[str, str]:
+        """Required tags (environment, project, owner, cost-center) plus `extra`."""
+        return {
+            "environment": self.env,
+            "project": PROJECT,
+            "owner": self.config.owner,
+            "cost-center": self.config.cost_center,
+            "managed-by": "pulumi",
+            **extra,
+        }
+
+    def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
+
+    @property
+    def account_root(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:root"
+
+
+def policy_document(*statements: dict[str, Any]) -> pulumi.Output[str]:
+    """An IAM policy document as JSON; statements may hold Outputs (ARNs of other resources)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, **kwargs)

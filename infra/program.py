@@ -1,0 +1,100 @@
+"""Composes the platform's components for one environment and exports its contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.batch_compute import BatchCompute
+from infra.components.contract import ContractExport
+from infra.components.data_lake import DataLake
+from infra.components.feature_store import FeatureStore
+from infra.components.keys import Keys
+from infra.components.monitoring import Monitoring
+from infra.components.network import Network
+from infra.components.registry import Registry
+from infra.config import CONFIG_KEY, CONFIG_NAMESPACE, StackConfig, parse_stack_config
+from infra.context import StackContext
+from mlops.settings import load_settings
+from pipelines.usecase import load_usecase
+
+
+@dataclass
+class Platform:
+    ctx: StackContext
+    keys: Keys
+    network: Network
+    lake: DataLake
+    monitoring: Monitoring
+    compute: BatchCompute
+    feature_store: FeatureStore
+    registry: Registry
+    contract: ContractExport
+
+    @property
+    def contract_json(self) -> pulumi.Output[str]:
+        return self.contract.json
+
+
+def build(config: StackConfig) -> Platform:
+    """Declare every resource of one environment; the same code runs under `pulumi up` and the offline plan."""
+    region = aws.config.region or "eu-west-1"
+    ctx = StackContext(config=config, region=region, account_id=aws.get_caller_identity().account_id)
+    pipeline = load_settings(config.environment).pipeline
+    usecase = load_usecase(pipeline.usecase_path())
+
+    keys = Keys(ctx)
+    key_arn = keys.key.arn
+    network = Network(ctx, key_arn)
+    lake = DataLake(ctx, key_arn)
+    monitoring = Monitoring(ctx, key_arn)
+    data_buckets = [lake.buckets[name].arn for name in ("raw", "curated", "artifacts", "quarantine")]
+    compute = BatchCompute(
+        ctx,
+        key_arn,
+        network.vpc.id,
+        network.private_subnet_ids,
+        data_buckets,
+        monitoring.log_groups["batch"].name,
+        monitoring.log_groups["batch"].arn,
+    )
+    monitoring.add_endpoint_role(
+        ctx,
+        key_arn,
+        lake.buckets["artifacts"].arn,
+        lake.buckets["curated"].arn,
+        compute.repositories["serving"].arn,
+    )
+    feature_store = FeatureStore(ctx, usecase, key_arn, lake.buckets["curated"])
+    registry = Registry(ctx, [pipeline.model_name], key_arn, lake.buckets["artifacts"], monitoring.topic.arn)
+    contract = ContractExport(
+        ctx,
+        {
+            "kms_key_arn": key_arn,
+            "raw_bucket": lake.buckets["raw"].bucket,
+            "curated_bucket": lake.buckets["curated"].bucket,
+            "quarantine_bucket": lake.buckets["quarantine"].bucket,
+            "artifacts_bucket": lake.buckets["artifacts"].bucket,
+            "glue_database": lake.glue_database.name,
+            "feature_group_prefix": feature_store.prefix,
+            "tracking_server_arn": registry.tracking_server.arn,
+            "model_package_group_prefix": registry.group_prefix,
+            "gpu_job_queue": compute.gpu_queue.name,
+            "cpu_job_queue": compute.cpu_queue.name,
+            "training_job_definition": compute.training_job_definition.name,
+            "metrics_namespace": monitoring.namespace,
+            "alarm_names": monitoring.alarm_names,
+            "sns_topic_arn": monitoring.topic.arn,
+        },
+    )
+    pulumi.export("platformContract", contract.json)
+    pulumi.export("contractParameter", contract.parameter.name)
+    return Platform(ctx, keys, network, lake, monitoring, compute, feature_store, registry, contract)
+
+
+def build_from_pulumi_config() -> Platform:
+    """Entry point under the Pulumi engine: read and validate the stack config, then build."""
+    raw = pulumi.Config(CONFIG_NAMESPACE).get_object(CONFIG_KEY)
+    return build(parse_stack_config(raw, f"stack {pulumi.get_stack()}"))
