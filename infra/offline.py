@@ -16,6 +16,19 @@ import yaml
 from infra.config import CONFIG_KEY, CONFIG_NAMESPACE, StackConfig, StackConfigError, parse_stack_config
 
 MOCK_ACCOUNT = "123456789012"
+# How the engine marks a secret value on the wire (pulumi.runtime.rpc's signature keys).
+_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Inputs with secret values replaced by the values themselves (the plan is shown to the operator)."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return unwrap_secrets(value.get("value"))
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,7 @@ def run_offline(config: StackConfig, region: str) -> Plan:
 
     class Recorder(pulumi_mocks.Mocks):
         def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-            plan.resources.append(PlannedResource(args.typ, args.name, dict(args.inputs)))
+            plan.resources.append(PlannedResource(args.typ, args.name, unwrap_secrets(dict(args.inputs))))
             state = dict(args.inputs)
             service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "mock"
             physical = state.get("name") or state.get("bucket") or args.name

@@ -54,7 +54,7 @@ class BatchCompute(pulumi.ComponentResource):
 
         self.repositories = {
             purpose: aws.ecr.Repository(
-                ctx.name(purpose),
+                ctx.name(f"{purpose}-repo"),
                 name=ctx.name(purpose),
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
@@ -94,7 +94,7 @@ class BatchCompute(pulumi.ComponentResource):
             opts=child(self),
         )
         profile = aws.iam.InstanceProfile(
-            ctx.name("batch-instance"), role=instance_role.name, tags=ctx.tags(), opts=child(self)
+            ctx.name("batch-instance-profile"), role=instance_role.name, tags=ctx.tags(), opts=child(self)
         )
 
         self.job_role = aws.iam.Role(

@@ -35,7 +35,7 @@ class FeatureStore(pulumi.ComponentResource):
         self.prefix = ctx.name("")
         offline_prefix = "feature-store"
         role = aws.iam.Role(
-            ctx.name("feature-store"),
+            ctx.name("feature-store-role"),
             assume_role_policy=policy_document(
                 {
                     "Effect": "Allow",

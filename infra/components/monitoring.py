@@ -4,6 +4,7 @@ a per-environment dashboard, and the SageMaker endpoints' execution role."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -81,19 +82,25 @@ class Monitoring(pulumi.ComponentResource):
 
         endpoint = ctx.name("endpoint")
         actions = [self.topic.arn]
-        common = {
-            "evaluation_periods": cfg.evaluation_periods,
-            "alarm_actions": actions,
-            "ok_actions": actions,
-            "tags": ctx.tags(),
-        }
-        aws.cloudwatch.MetricAlarm(
+
+        def alarm(logical: str, **settings: Any) -> aws.cloudwatch.MetricAlarm:
+            settings.setdefault("evaluation_periods", cfg.evaluation_periods)
+            return aws.cloudwatch.MetricAlarm(
+                logical,
+                alarm_actions=actions,
+                ok_actions=actions,
+                treat_missing_data="notBreaching",
+                tags=ctx.tags(),
+                opts=child(self),
+                **settings,
+            )
+
+        alarm(
             ctx.name("endpoint-5xx-rate"),
             name=self.alarm_names["endpoint_5xx_rate"],
             alarm_description="Share of endpoint invocations answered with a 5xx",
             comparison_operator="GreaterThanThreshold",
             threshold=cfg.endpoint_5xx_rate,
-            treat_missing_data="notBreaching",
             metric_queries=[
                 aws.cloudwatch.MetricAlarmMetricQueryArgs(
                     id="rate",
@@ -104,10 +111,8 @@ class Monitoring(pulumi.ComponentResource):
                 _sagemaker_query("errors", "Invocation5XXErrors", endpoint),
                 _sagemaker_query("invocations", "Invocations", endpoint),
             ],
-            opts=child(self),
-            **common,
         )
-        aws.cloudwatch.MetricAlarm(
+        alarm(
             ctx.name("endpoint-p99-latency"),
             name=self.alarm_names["endpoint_p99_latency"],
             alarm_description="p99 model latency of the endpoint",
@@ -118,11 +123,8 @@ class Monitoring(pulumi.ComponentResource):
             period=60,
             comparison_operator="GreaterThanThreshold",
             threshold=cfg.endpoint_p99_latency_ms * 1000,  # ModelLatency is in microseconds
-            treat_missing_data="notBreaching",
-            opts=child(self),
-            **common,
         )
-        aws.cloudwatch.MetricAlarm(
+        alarm(
             ctx.name("batch-job-failures"),
             name=self.alarm_names["batch_job_failures"],
             alarm_description="Training jobs that failed after their retries (published by the compute adapter)",
@@ -132,11 +134,9 @@ class Monitoring(pulumi.ComponentResource):
             period=300,
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=1,
-            treat_missing_data="notBreaching",
-            opts=child(self),
-            **{**common, "evaluation_periods": 1},
+            evaluation_periods=1,
         )
-        aws.cloudwatch.MetricAlarm(
+        alarm(
             ctx.name("feature-drift"),
             name=self.alarm_names["feature_drift"],
             alarm_description="Largest per-feature drift score published by the monitoring flow",
@@ -146,9 +146,7 @@ class Monitoring(pulumi.ComponentResource):
             period=3600,
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=cfg.drift_alert_threshold,
-            treat_missing_data="notBreaching",
-            opts=child(self),
-            **{**common, "evaluation_periods": 1},
+            evaluation_periods=1,
         )
         failed_jobs = aws.cloudwatch.EventRule(
             ctx.name("batch-failed-jobs"),

@@ -86,7 +86,7 @@ class Registry(pulumi.ComponentResource):
         )
 
         tracking_role = aws.iam.Role(
-            ctx.name("mlflow"),
+            ctx.name("mlflow-role"),
             assume_role_policy=policy_document(
                 {
                     "Effect": "Allow",

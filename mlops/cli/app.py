@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import data, env, models, run
+from mlops.cli import data, env, models, plan, run
 from mlops.runtime import configure_runtime
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(run.app, name="run")
 app.add_typer(models.app, name="models")
 app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
+app.command("plan")(plan.plan)
 
 
 def main() -> None:

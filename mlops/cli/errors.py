@@ -36,10 +36,10 @@ def _known() -> tuple[type[BaseException], ...]:
 
 
 @contextmanager
-def friendly_errors() -> Iterator[None]:
+def friendly_errors(extra: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     try:
         yield
-    except _known() as exc:
+    except (*_known(), *extra) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
 

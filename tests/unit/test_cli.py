@@ -88,7 +88,9 @@ def test_models_list_on_an_empty_registry_says_what_to_do(local_root: Path) -> N
 def _mlops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run the installed console script, as a user would."""
     script = Path(sys.executable).parent / "mlops"  # the venv's console script, whatever PATH says
-    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600, check=False)
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, env=env, timeout=600, check=False
+    )
 
 
 @pytest.mark.slow

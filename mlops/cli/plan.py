@@ -1,0 +1,114 @@
+"""`mlops plan`: the offline plan of an AWS environment (the real Pulumi program under mocks)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops.cli.errors import friendly_errors
+from mlops.paths import environments_dir
+
+console = Console(soft_wrap=True)
+wide = Console(width=max(console.width, 160))
+
+
+def _plan(env: str):  # type: ignore[no-untyped-def]
+    from infra.offline import plan_environment
+
+    return plan_environment(environments_dir(), env)
+
+
+def _normalise(name: str, env: str) -> str:
+    return name.replace(f"mlops-{env}-", "mlops-<env>-")
+
+
+def _short(type_token: str) -> str:
+    """`aws:s3/bucket:Bucket` → `s3/bucket`; a component `mlops:platform:Keys` → `component Keys`."""
+    package, module, name = type_token.split(":")
+    return f"{module}" if package in ("aws", "kubernetes") else f"component {name}"
+
+
+def _print_diff(left: str, right: str) -> None:
+    from infra.inventory import key_settings
+
+    plans = {env: _plan(env) for env in (left, right)}
+    rows = {
+        env: {
+            _normalise(r.name, env): (_short(r.type), _normalise(key_settings(r), env))
+            for r in plan.resources
+            if not r.is_component
+        }
+        for env, plan in plans.items()
+    }
+    table = Table("resource", "type", left, right, title=f"{left} vs {right}: what differs")
+    for name in sorted(set(rows[left]) | set(rows[right])):
+        a, b = rows[left].get(name), rows[right].get(name)
+        if a == b:
+            continue
+        kind = (a or b)[0]  # type: ignore[index]
+        table.add_row(name, kind, a[1] or "present" if a else "—", b[1] or "present" if b else "—")
+    wide.print(table)
+    counts = {
+        env: Counter(_short(r.type) for r in plan.resources if not r.is_component)
+        for env, plan in plans.items()
+    }
+    summary = Table("type", left, right, title="resource counts that differ")
+    for kind in sorted(set(counts[left]) | set(counts[right])):
+        if counts[left][kind] != counts[right][kind]:
+            summary.add_row(kind, str(counts[left][kind]), str(counts[right][kind]))
+    wide.print(summary)
+    console.print(f"{left}: {len(rows[left])} resources, {right}: {len(rows[right])} resources")
+
+
+def plan(
+    env: str = typer.Option("dev", "--env", "-e", help="AWS environment (environments/Pulumi.<env>.yaml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the inventory and the contract as JSON."),
+    diff: tuple[str, str] | None = typer.Option(
+        None, "--diff", help="Two environments to compare, e.g. --diff dev prod."
+    ),
+) -> None:
+    """Run the infrastructure program offline (Pulumi mocks, no cloud) and list what it would create.
+
+    The checks that every environment must pass (encryption, public access, IAM wildcards, GPU
+    scale-to-zero, tags) run too; a finding exits with code 1.
+    """
+    from infra.config import StackConfigError
+    from infra.inventory import key_settings, run_checks
+
+    started = time.perf_counter()
+    with friendly_errors(extra=(StackConfigError,)):
+        if diff:
+            _print_diff(*diff)
+            return
+        result = _plan(env)
+    findings = run_checks(result)
+    if as_json:
+        payload = {
+            "environment": env,
+            "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources],
+            "outputs": result.outputs,
+            "checks": findings,
+        }
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        table = Table("type", "name", "key settings", title=f"offline plan of {env}")
+        for r in result.resources:
+            table.add_row(_short(r.type), r.name, key_settings(r), style="bold" if r.is_component else None)
+        wide.print(table)
+        counts = Counter(r.is_component for r in result.resources)
+        console.print(
+            f"{counts[False]} resources in {counts[True]} components, planned in {time.perf_counter() - started:.1f} s; "
+            f"contract → SSM {result.outputs.get('platformContract', {}).get('environment') and f'/mlops/{env}/platform-contract'}"
+        )
+        for name, problems in findings.items():
+            mark = "[green]ok[/]" if not problems else f"[red]{len(problems)} finding(s)[/]"
+            console.print(f"  check {name}: {mark}")
+            for problem in problems:
+                console.print(f"    - {problem}", highlight=False)
+    if any(findings.values()):
+        raise typer.Exit(code=1)

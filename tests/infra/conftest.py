@@ -1,0 +1,30 @@
+"""Plans of every environment, run once per test session under Pulumi's mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.config import StackConfig
+from infra.offline import Plan, read_stack_config, run_offline
+from mlops.paths import PACKAGE_ROOT
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+ENV_DIR = PACKAGE_ROOT / "environments"
+
+
+def plan_with(env: str, **changes: dict[str, object]) -> Plan:
+    """The plan of `env` with parts of its config replaced (to prove the checks catch breakage)."""
+    config, region = read_stack_config(ENV_DIR, env)
+    payload = config.model_dump()
+    for section, values in changes.items():
+        payload[section] = {**payload[section], **values}
+    return run_offline(StackConfig.model_validate(payload), region)
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, Plan]:
+    result = {}
+    for env in ENVIRONMENTS:
+        config, region = read_stack_config(ENV_DIR, env)
+        result[env] = run_offline(config, region)
+    return result
