@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from infra.config import StackConfig
 
@@ -58,3 +59,33 @@ def policy_document(*statements: dict[str, Any]) -> pulumi.Output[str]:
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def assume_role_policy(service: str) -> pulumi.Output[str]:
+    """A trust policy letting an AWS service assume the role."""
+    return policy_document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+
+
+def service_role(
+    ctx: StackContext, parent: pulumi.Resource, purpose: str, service: str, *statements: dict[str, Any]
+) -> aws.iam.Role:
+    """A role that `service` assumes, with one inline policy made of `statements`.
+
+    Logical names: `mlops-<env>-<purpose>-role` and `mlops-<env>-<purpose>-policy`.
+    """
+    role = aws.iam.Role(
+        ctx.name(f"{purpose}-role"),
+        assume_role_policy=policy_document(
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ),
+        tags=ctx.tags(),
+        opts=child(parent),
+    )
+    if statements:
+        aws.iam.RolePolicy(
+            ctx.name(f"{purpose}-policy"),
+            role=role.id,
+            policy=policy_document(*statements),
+            opts=child(parent),
+        )
+    return role

@@ -9,14 +9,10 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from infra.context import StackContext, child, policy_document
+from infra.context import StackContext, assume_role_policy, child, service_role
 
 # Spot reclaims surface as a host termination; application errors are not retried.
 SPOT_RECLAIM_REASON = "Host EC2*"
-
-
-def assume_role(service: str) -> pulumi.Output[str]:
-    return policy_document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
 
 
 def retry_on_spot_reclaim(attempts: int) -> aws.batch.JobDefinitionRetryStrategyArgs:
@@ -69,21 +65,21 @@ class BatchCompute(pulumi.ComponentResource):
             for purpose in ("training", "serving")
         }
 
-        service_role = aws.iam.Role(
+        batch_service_role = aws.iam.Role(
             ctx.name("batch-service"),
-            assume_role_policy=assume_role("batch.amazonaws.com"),
+            assume_role_policy=assume_role_policy("batch.amazonaws.com"),
             tags=ctx.tags(),
             opts=child(self),
         )
         aws.iam.RolePolicyAttachment(
             ctx.name("batch-service-managed"),
-            role=service_role.name,
+            role=batch_service_role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AWSBatchServiceRole",
             opts=child(self),
         )
         instance_role = aws.iam.Role(
             ctx.name("batch-instance"),
-            assume_role_policy=assume_role("ec2.amazonaws.com"),
+            assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
             tags=ctx.tags(),
             opts=child(self),
         )
@@ -97,12 +93,6 @@ class BatchCompute(pulumi.ComponentResource):
             ctx.name("batch-instance-profile"), role=instance_role.name, tags=ctx.tags(), opts=child(self)
         )
 
-        self.job_role = aws.iam.Role(
-            ctx.name("training-job"),
-            assume_role_policy=assume_role("ecs-tasks.amazonaws.com"),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
         objects = [pulumi.Output.concat(arn, "/*") for arn in data_bucket_arns]
         statements: list[dict[str, object]] = [
             {
@@ -140,49 +130,37 @@ class BatchCompute(pulumi.ComponentResource):
                     "Resource": objects,
                 }
             )
-        aws.iam.RolePolicy(
-            ctx.name("training-job-policy"),
-            role=self.job_role.id,
-            policy=policy_document(*statements),
-            opts=child(self),
-        )
+        self.job_role = service_role(ctx, self, "training-job", "ecs-tasks.amazonaws.com", *statements)
 
-        execution_role = aws.iam.Role(
-            ctx.name("training-exec"),
-            assume_role_policy=assume_role("ecs-tasks.amazonaws.com"),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(
-            ctx.name("training-exec-policy"),
-            role=execution_role.id,
-            policy=policy_document(
-                {
-                    "Sid": "PullTrainingImage",
-                    "Effect": "Allow",
-                    "Action": [
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchCheckLayerAvailability",
-                    ],
-                    "Resource": self.repositories["training"].arn,
-                },
-                # GetAuthorizationToken has no resource-level permissions: AWS requires "*" here.
-                {
-                    "Sid": "EcrLogin",
-                    "Effect": "Allow",
-                    "Action": "ecr:GetAuthorizationToken",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "Logs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": pulumi.Output.concat(log_group_arn, ":*"),
-                },
-                {"Sid": "DecryptImage", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": key_arn},
-            ),
-            opts=child(self),
+        execution_role = service_role(
+            ctx,
+            self,
+            "training-exec",
+            "ecs-tasks.amazonaws.com",
+            {
+                "Sid": "PullTrainingImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                "Resource": self.repositories["training"].arn,
+            },
+            # GetAuthorizationToken has no resource-level permissions: AWS requires "*" here.
+            {
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": pulumi.Output.concat(log_group_arn, ":*"),
+            },
+            {"Sid": "DecryptImage", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": key_arn},
         )
 
         security_group = aws.ec2.SecurityGroup(
@@ -210,7 +188,7 @@ class BatchCompute(pulumi.ComponentResource):
                 ctx.name(purpose),
                 name=ctx.name(purpose),
                 type="MANAGED",
-                service_role=service_role.arn,
+                service_role=batch_service_role.arn,
                 compute_resources=aws.batch.ComputeEnvironmentComputeResourcesArgs(
                     type=kind,
                     allocation_strategy="SPOT_PRICE_CAPACITY_OPTIMIZED" if spot else "BEST_FIT_PROGRESSIVE",

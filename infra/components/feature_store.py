@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from infra.context import StackContext, child, policy_document
+from infra.context import StackContext, child, service_role
 from pipelines.features.compute import FEATURE_TIME
 from pipelines.usecase import UseCase
 
@@ -34,52 +34,39 @@ class FeatureStore(pulumi.ComponentResource):
         super().__init__("mlops:platform:FeatureStore", ctx.name("feature-store"), None, opts)
         self.prefix = ctx.name("")
         offline_prefix = "feature-store"
-        role = aws.iam.Role(
-            ctx.name("feature-store-role"),
-            assume_role_policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sagemaker.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(
-            ctx.name("feature-store-policy"),
-            role=role.id,
-            policy=policy_document(
-                {
-                    "Sid": "OfflineStore",
-                    "Effect": "Allow",
-                    "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-                    "Resource": pulumi.Output.concat(curated_bucket.arn, f"/{offline_prefix}/*"),
-                },
-                {
-                    "Sid": "OfflineStoreBucket",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-                    "Resource": curated_bucket.arn,
-                },
-                {
-                    "Sid": "DataKey",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                    "Resource": key_arn,
-                },
-                {
-                    "Sid": "GlueTables",
-                    "Effect": "Allow",
-                    "Action": ["glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetDatabase"],
-                    "Resource": [
-                        ctx.arn("glue", "catalog"),
-                        ctx.arn("glue", "database/sagemaker_featurestore"),
-                        ctx.arn("glue", "table/sagemaker_featurestore/*"),
-                    ],
-                },
-            ),
-            opts=child(self),
+        role = service_role(
+            ctx,
+            self,
+            "feature-store",
+            "sagemaker.amazonaws.com",
+            {
+                "Sid": "OfflineStore",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Resource": pulumi.Output.concat(curated_bucket.arn, f"/{offline_prefix}/*"),
+            },
+            {
+                "Sid": "OfflineStoreBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": curated_bucket.arn,
+            },
+            {
+                "Sid": "DataKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "GlueTables",
+                "Effect": "Allow",
+                "Action": ["glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetDatabase"],
+                "Resource": [
+                    ctx.arn("glue", "catalog"),
+                    ctx.arn("glue", "database/sagemaker_featurestore"),
+                    ctx.arn("glue", "table/sagemaker_featurestore/*"),
+                ],
+            },
         )
         view = usecase.features
         online = ctx.config.feature_store.online_enabled

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.context import StackContext, child, policy_document
+from infra.context import StackContext, child, policy_document, service_role
 
 LOG_GROUPS = ("batch", "endpoints", "flows")
 
@@ -181,73 +181,58 @@ class Monitoring(pulumi.ComponentResource):
         serving_repo_arn: pulumi.Input[str],
     ) -> aws.iam.Role:
         """The SageMaker endpoints' execution role: its model artifacts, its image, data capture, logs, metrics."""
-        self.endpoint_role = aws.iam.Role(
-            ctx.name("endpoint-execution"),
-            assume_role_policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sagemaker.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(
-            ctx.name("endpoint-execution-policy"),
-            role=self.endpoint_role.id,
-            policy=policy_document(
-                {
-                    "Sid": "ModelArtifacts",
-                    "Effect": "Allow",
-                    "Action": "s3:GetObject",
-                    "Resource": pulumi.Output.concat(artifacts_arn, "/models/*"),
-                },
-                {
-                    "Sid": "DataCapture",
-                    "Effect": "Allow",
-                    "Action": "s3:PutObject",
-                    "Resource": pulumi.Output.concat(curated_arn, "/data-capture/*"),
-                },
-                {
-                    "Sid": "ServingImage",
-                    "Effect": "Allow",
-                    "Action": [
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchCheckLayerAvailability",
-                    ],
-                    "Resource": serving_repo_arn,
-                },
-                {
-                    "Sid": "EcrLogin",
-                    "Effect": "Allow",
-                    "Action": "ecr:GetAuthorizationToken",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "DataKey",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": key_arn,
-                },
-                {
-                    "Sid": "Logs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": pulumi.Output.concat(self.log_groups["endpoints"].arn, ":*"),
-                },
-                {
-                    "Sid": "Metrics",
-                    "Effect": "Allow",
-                    "Action": "cloudwatch:PutMetricData",
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {"cloudwatch:namespace": ["AWS/SageMaker", self.namespace]}
-                    },
-                },
-            ),
-            opts=child(self),
+        self.endpoint_role = service_role(
+            ctx,
+            self,
+            "endpoint-execution",
+            "sagemaker.amazonaws.com",
+            {
+                "Sid": "ModelArtifacts",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": pulumi.Output.concat(artifacts_arn, "/models/*"),
+            },
+            {
+                "Sid": "DataCapture",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": pulumi.Output.concat(curated_arn, "/data-capture/*"),
+            },
+            {
+                "Sid": "ServingImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                "Resource": serving_repo_arn,
+            },
+            {
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "DataKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": pulumi.Output.concat(self.log_groups["endpoints"].arn, ":*"),
+            },
+            {
+                "Sid": "Metrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": ["AWS/SageMaker", self.namespace]}},
+            },
         )
         return self.endpoint_role
 

@@ -7,7 +7,7 @@ import ipaddress
 import pulumi
 import pulumi_aws as aws
 
-from infra.context import StackContext, child, policy_document
+from infra.context import StackContext, child, service_role
 
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sagemaker.api", "sagemaker.runtime", "logs", "sts", "ssm")
 
@@ -178,29 +178,16 @@ class Network(pulumi.ComponentResource):
             tags=ctx.tags(),
             opts=child(self),
         )
-        role = aws.iam.Role(
-            ctx.name("flow-logs-role"),
-            assume_role_policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(
-            ctx.name("flow-logs-policy"),
-            role=role.id,
-            policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    "Resource": [group.arn, pulumi.Output.concat(group.arn, ":*")],
-                }
-            ),
-            opts=child(self),
+        role = service_role(
+            ctx,
+            self,
+            "flow-logs",
+            "vpc-flow-logs.amazonaws.com",
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [group.arn, pulumi.Output.concat(group.arn, ":*")],
+            },
         )
         aws.ec2.FlowLog(
             ctx.name("flow-log"),

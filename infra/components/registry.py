@@ -8,7 +8,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from infra.context import StackContext, child, policy_document
+from infra.context import StackContext, child, policy_document, service_role
 
 READ_ACTIONS = [
     "sagemaker:DescribeModelPackage",
@@ -85,55 +85,42 @@ class Registry(pulumi.ComponentResource):
             ctx.name("model-package-state-to-sns"), rule=state_changes.name, arn=topic_arn, opts=child(self)
         )
 
-        tracking_role = aws.iam.Role(
-            ctx.name("mlflow-role"),
-            assume_role_policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sagemaker.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(
-            ctx.name("mlflow-policy"),
-            role=tracking_role.id,
-            policy=policy_document(
-                {
-                    "Sid": "Artifacts",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    "Resource": pulumi.Output.concat(artifacts_bucket.arn, "/mlflow/*"),
-                },
-                {
-                    "Sid": "ArtifactsBucket",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                    "Resource": artifacts_bucket.arn,
-                },
-                {
-                    "Sid": "DataKey",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": key_arn,
-                },
-                {
-                    "Sid": "RegisterModels",
-                    "Effect": "Allow",
-                    "Action": [
-                        "sagemaker:CreateModelPackage",
-                        "sagemaker:CreateModelPackageGroup",
-                        "sagemaker:DescribeModelPackageGroup",
-                    ],
-                    "Resource": [
-                        ctx.arn("sagemaker", f"model-package-group/{self.group_prefix}*"),
-                        ctx.arn("sagemaker", f"model-package/{self.group_prefix}*"),
-                    ],
-                },
-            ),
-            opts=child(self),
+        tracking_role = service_role(
+            ctx,
+            self,
+            "mlflow",
+            "sagemaker.amazonaws.com",
+            {
+                "Sid": "Artifacts",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": pulumi.Output.concat(artifacts_bucket.arn, "/mlflow/*"),
+            },
+            {
+                "Sid": "ArtifactsBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": artifacts_bucket.arn,
+            },
+            {
+                "Sid": "DataKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "RegisterModels",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:DescribeModelPackageGroup",
+                ],
+                "Resource": [
+                    ctx.arn("sagemaker", f"model-package-group/{self.group_prefix}*"),
+                    ctx.arn("sagemaker", f"model-package/{self.group_prefix}*"),
+                ],
+            },
         )
         self.tracking_server = aws.sagemaker.MlflowTrackingServer(
             ctx.name("mlflow"),
