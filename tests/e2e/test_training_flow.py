@@ -88,9 +88,16 @@ def test_rejected_batch_fails_the_flow_and_changes_nothing(
     assert platform.registry.champion("churn-model") == versions_before[0]
 
 
-def test_killed_training_resumes_and_registers_one_version(platform, batch: Path, local_root: Path) -> None:
+def test_killed_training_resumes_and_registers_one_version(
+    platform, usecase, local_root: Path, tmp_path: Path
+) -> None:
     from pipelines.flows.training import training_flow
 
+    # Big enough that every epoch takes a noticeable time, so the kill lands mid-run even on a slow machine.
+    batch = tmp_path / "larger.parquet"
+    generate_churn_events(usecase.dataset, ChurnDataConfig(rows=120_000, seed=13)).to_parquet(
+        batch, index=False
+    )
     ctx = steps.open_environment("local")
     steps.ingest_step(ctx, batch)
     prepared = steps.prepare_step(ctx, steps.feature_step(ctx))
