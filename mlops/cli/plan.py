@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mlops.cli.errors import friendly_errors
 from mlops.paths import environments_dir
+from policies.model import Violation
 
 console = Console(soft_wrap=True)
 wide = Console(width=max(console.width, 160))
@@ -71,28 +72,32 @@ def plan(
     diff: tuple[str, str] | None = typer.Option(
         None, "--diff", help="Two environments to compare, e.g. --diff dev prod."
     ),
+    policies: bool = typer.Option(
+        False, "--policies", help="Also run the policy pack at this environment's levels."
+    ),
 ) -> None:
     """Run the infrastructure program offline (Pulumi mocks, no cloud) and list what it would create.
 
-    The checks that every environment must pass (encryption, public access, IAM wildcards, GPU
-    scale-to-zero, tags) run too; a finding exits with code 1.
+    With --policies the policy pack runs over the plan at the levels of
+    policies/enforcement/<env>.json; violations are printed by level and a mandatory one exits 1.
     """
     from infra.config import StackConfigError
-    from infra.inventory import key_settings, run_checks
+    from infra.inventory import evaluate_plan, key_settings
+    from policies.enforcement import EnforcementError
 
     started = time.perf_counter()
-    with friendly_errors(extra=(StackConfigError,)):
+    with friendly_errors(extra=(StackConfigError, EnforcementError)):
         if diff:
             _print_diff(*diff)
             return
         result = _plan(env)
-    findings = run_checks(result)
+        violations = evaluate_plan(result, env) if policies else []
     if as_json:
         payload = {
             "environment": env,
             "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources],
             "outputs": result.outputs,
-            "checks": findings,
+            "violations": [v.__dict__ for v in violations] if policies else None,
         }
         print(json.dumps(payload, indent=2, default=str))
     else:
@@ -105,10 +110,19 @@ def plan(
             f"{counts[False]} resources in {counts[True]} components, planned in {time.perf_counter() - started:.1f} s; "
             f"contract → SSM {result.outputs.get('platformContract', {}).get('environment') and f'/mlops/{env}/platform-contract'}"
         )
-        for name, problems in findings.items():
-            mark = "[green]ok[/]" if not problems else f"[red]{len(problems)} finding(s)[/]"
-            console.print(f"  check {name}: {mark}")
-            for problem in problems:
-                console.print(f"    - {problem}", highlight=False)
-    if any(findings.values()):
+        if policies:
+            _print_violations(env, violations)
+    if any(v.level == "mandatory" for v in violations):
         raise typer.Exit(code=1)
+
+
+def _print_violations(env: str, violations: list[Violation]) -> None:
+    from policies.rules import ALL_RULES
+
+    console.print(f"policy pack: {len(ALL_RULES)} rules at the levels of policies/enforcement/{env}.json")
+    for level in ("mandatory", "advisory"):
+        found = [v for v in violations if v.level == level]
+        colour = "red" if level == "mandatory" and found else "yellow" if found else "green"
+        console.print(f"  [{colour}]{level}: {len(found)} violation(s)[/]")
+        for v in found:
+            console.print(f"    - {v.rule}: {v.resource}: {v.message}", highlight=False)

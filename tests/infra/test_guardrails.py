@@ -7,47 +7,47 @@ from pathlib import Path
 import pytest
 
 from infra.config import StackConfigError, parse_stack_config
-from infra.inventory import (
-    buckets_without_public_access_block,
-    gpu_environments_not_scaling_to_zero,
-    resources_missing_tags,
-    unencrypted_buckets,
-    wildcard_iam_actions,
-)
-from infra.offline import Plan, PlannedResource, read_stack_config
+from infra.inventory import evaluate_plan
+from infra.offline import Plan, read_stack_config
 
 from .conftest import ENV_DIR, plan_with
 
 
+def _broken(plan: Plan, rule: str) -> list[tuple[str, str]]:
+    return [(v.resource, v.level) for v in evaluate_plan(plan) if v.rule == rule]
+
+
 def test_bucket_without_encryption_is_caught() -> None:
     plan = plan_with("prod", lake={"bucket_overrides": {"curated": {"encryption": False}}})
-    assert unencrypted_buckets(plan) == ["mlops-prod-curated"]
+    assert _broken(plan, "s3-bucket-kms-encryption") == [("mlops-prod-curated", "mandatory")]
 
 
 def test_bucket_without_public_access_block_is_caught() -> None:
     plan = plan_with("dev", lake={"bucket_overrides": {"raw": {"block_public_access": False}}})
-    assert buckets_without_public_access_block(plan) == ["mlops-dev-raw"]
+    assert _broken(plan, "s3-public-access-block") == [("mlops-dev-raw", "mandatory")]
 
 
 def test_wildcard_iam_action_is_caught() -> None:
     plan = plan_with("dev", compute={"extra_job_actions": ["s3:*"]})
-    assert wildcard_iam_actions(plan) == ["mlops-dev-training-job-policy: Extra allows s3:*"]
+    assert _broken(plan, "iam-no-wildcard-actions") == [("mlops-dev-training-job-policy", "mandatory")]
 
 
 def test_gpu_environment_that_does_not_scale_to_zero_is_caught() -> None:
     plan = plan_with("staging", compute={"gpu_min_vcpus": 8})
-    assert sorted(gpu_environments_not_scaling_to_zero(plan)) == [
-        "mlops-staging-gpu-on-demand: minVcpus=8.0",
-        "mlops-staging-gpu-spot: minVcpus=8.0",
+    assert sorted(_broken(plan, "batch-gpu-scale-to-zero")) == [
+        ("mlops-staging-gpu-on-demand", "mandatory"),
+        ("mlops-staging-gpu-spot", "mandatory"),
     ]
 
 
-def test_missing_tag_is_caught() -> None:
-    bare = PlannedResource(
-        "aws:s3/bucket:Bucket", "naked", {"tags": {"environment": "dev", "project": "p", "owner": ""}}
-    )
-    untaggable = PlannedResource("aws:s3/bucketPolicy:BucketPolicy", "policy", {})
-    assert resources_missing_tags(Plan("dev", [bare, untaggable])) == ["naked: owner, cost-center"]
+def test_cost_limits_are_advisory_in_dev_and_mandatory_in_prod() -> None:
+    dev = plan_with("dev", compute={"gpu_instance_types": ["p4d.24xlarge"]})
+    assert set(_broken(dev, "cost-gpu-instance-allow-list")) == {
+        ("mlops-dev-gpu-spot", "advisory"),
+        ("mlops-dev-gpu-on-demand", "advisory"),
+    }
+    prod = plan_with("prod", compute={"gpu_max_vcpus": 1024})
+    assert ("mlops-prod-gpu-spot", "mandatory") in _broken(prod, "cost-max-vcpus")
 
 
 def test_config_without_an_owner_tag_is_refused() -> None:

@@ -16,8 +16,8 @@ from mlops.paths import PACKAGE_ROOT
 runner = CliRunner()
 
 
-def test_plan_lists_every_component_and_passes_its_checks() -> None:
-    result = runner.invoke(app, ["plan", "--env", "prod"], env={"COLUMNS": "250"})
+def test_plan_lists_every_component_and_passes_the_policy_pack() -> None:
+    result = runner.invoke(app, ["plan", "--env", "prod", "--policies"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     for component in (
         "Keys",
@@ -30,15 +30,15 @@ def test_plan_lists_every_component_and_passes_its_checks() -> None:
         "Contract",
     ):
         assert f"component {component}" in result.output, component
-    assert "check bucket encryption: ok" in result.output
+    assert "mandatory: 0 violation(s)" in result.output and "advisory: 0 violation(s)" in result.output
 
 
 def test_plan_as_json_carries_the_contract() -> None:
-    result = runner.invoke(app, ["plan", "--env", "dev", "--json"])
+    result = runner.invoke(app, ["plan", "--env", "dev", "--json", "--policies"])
     assert result.exit_code == 0
     payload = json.loads(result.output)
     assert payload["outputs"]["platformContract"]["environment"] == "dev"
-    assert all(not problems for problems in payload["checks"].values())
+    assert payload["violations"] == []
     assert any(r["type"] == "aws:batch/jobQueue:JobQueue" for r in payload["resources"])
 
 
@@ -65,9 +65,14 @@ def test_plan_with_a_broken_guardrail_exits_non_zero_naming_the_resource(project
         "raw": {"encryption": False}
     }
     path.write_text(yaml.safe_dump(document))
-    result = runner.invoke(app, ["plan", "--env", "prod"], env={"COLUMNS": "250"})
+    assert runner.invoke(app, ["plan", "--env", "prod"]).exit_code == 0  # without --policies: inventory only
+    result = runner.invoke(app, ["plan", "--env", "prod", "--policies"], env={"COLUMNS": "250"})
     assert result.exit_code == 1
-    assert "check bucket encryption: 1 finding(s)" in result.output and "mlops-prod-raw" in result.output
+    assert "mandatory: 1 violation(s)" in result.output
+    assert (
+        "s3-bucket-kms-encryption: mlops-prod-raw: bucket has no default server-side encryption"
+        in result.output
+    )
 
 
 def test_plan_with_a_malformed_config_names_the_key(project_copy: Path) -> None:
