@@ -46,4 +46,4 @@ class LocalArtifactStore:
         return target.read_bytes()
 
     def exists(self, key: str) -> bool:
-        return self.path(key).exists()
+        return self.path(key).is_file()
