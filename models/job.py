@@ -22,14 +22,13 @@ from models.bundle import ModelBundle
 from models.curves import training_curves_png
 from models.device import pick_device, uses_mixed_precision
 from models.encoding import FeatureEncoder
-from models.run_spec import TrainingRunSpec
+from models.run_spec import RESULT_FILE, TrainingRunSpec
 from models.train import EpochStats, TensorSplit, fit, seed_everything
 from pipelines.adapters.factory import artifact_store, read_uri, tracker
 from pipelines.ports import ArtifactStore
 
 log = logging.getLogger(__name__)
 
-RESULT_FILE = "result.json"
 CHECKPOINT_FILE = "checkpoints/last.pt"
 
 

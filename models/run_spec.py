@@ -7,6 +7,13 @@ from pydantic import BaseModel, ConfigDict
 from mlops.contract import Artifacts, Tracking
 from mlops.settings import TrainingSettings
 
+RESULT_FILE = "result.json"
+
+
+def result_uri_of(spec_uri: str) -> str:
+    """A run writes `result.json` next to its `run_spec.json` (wherever the artifact store is)."""
+    return spec_uri.rsplit("/", 1)[0] + "/" + RESULT_FILE
+
 
 class TrainingRunSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -44,5 +44,7 @@ def kms_key(aws: str) -> str:
 
 
 def make_bucket(endpoint: str, name: str) -> str:
-    aws_client(endpoint, "s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    aws_client(endpoint, "s3").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     return name

@@ -27,7 +27,16 @@ def _datum(value: float, minute: int, **dims: str) -> MetricDatum:
 
 
 def test_put_then_query_by_dimensions_in_time_order(metrics: MetricsPort) -> None:
-    assert metrics.put([_datum(0.9, 2, model="a", environment="dev"), _datum(0.8, 1, model="a", environment="dev"), _datum(0.7, 1, model="b", environment="dev")]) == 3
+    assert (
+        metrics.put(
+            [
+                _datum(0.9, 2, model="a", environment="dev"),
+                _datum(0.8, 1, model="a", environment="dev"),
+                _datum(0.7, 1, model="b", environment="dev"),
+            ]
+        )
+        == 3
+    )
     assert [round(d.value, 6) for d in metrics.query("auc", {"model": "a"})] == [0.8, 0.9]
     assert sorted(round(d.value, 6) for d in metrics.query("auc", {"environment": "dev"})) == [0.7, 0.8, 0.9]
     assert {d.dimensions["model"] for d in metrics.query("auc")} == {"a", "b"}

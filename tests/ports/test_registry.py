@@ -27,8 +27,19 @@ def _candidate(tmp_path: Path, run_key: str, auc: float = 0.8) -> ModelCandidate
     bundle = tmp_path / "bundles" / run_key
     bundle.mkdir(parents=True, exist_ok=True)
     (bundle / "weights.pt").write_bytes(run_key.encode())
-    lineage = {"tables": {"curated.events": 11, "features.activity": 22}, "git_commit": "abc123", "rows": {"train": 10}}
-    return ModelCandidate("churn", run_key, bundle.as_uri(), {"auc": auc, "log_loss": 0.2}, {"lr": 0.01, "layers": [64, 32]}, lineage)
+    lineage = {
+        "tables": {"curated.events": 11, "features.activity": 22},
+        "git_commit": "abc123",
+        "rows": {"train": 10},
+    }
+    return ModelCandidate(
+        "churn",
+        run_key,
+        bundle.as_uri(),
+        {"auc": auc, "log_loss": 0.2},
+        {"lr": 0.01, "layers": [64, 32]},
+        lineage,
+    )
 
 
 def test_register_is_pending_with_lineage_and_idempotent(registry: RegistryPort, tmp_path: Path) -> None:
@@ -70,8 +81,12 @@ def test_sagemaker_packages_carry_lineage_in_their_metadata(aws: str, kms_key: s
     records = S3ArtifactStore(make_bucket(aws, "records"), "", kms_key)
     SageMakerRegistry("mlops-dev-", records).register(_candidate(tmp_path, "run-9"))
     sagemaker = aws_client(aws, "sagemaker")
-    (summary,) = sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-churn")["ModelPackageSummaryList"]
-    metadata = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])["CustomerMetadataProperties"]
+    (summary,) = sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-churn")[
+        "ModelPackageSummaryList"
+    ]
+    metadata = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])[
+        "CustomerMetadataProperties"
+    ]
     assert metadata["mlops:run-key"] == "run-9"
     assert metadata["mlops:snapshot:curated.events"] == "11"
     assert metadata["mlops:git-commit"] == "abc123"

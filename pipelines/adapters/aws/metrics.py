@@ -35,7 +35,9 @@ class CloudWatchMetrics:
             self.cloudwatch.put_metric_data(Namespace=self.namespace, MetricData=wire[start : start + BATCH])
         return len(wire)
 
-    def query(self, name: str, dimensions: dict[str, str] | None = None, days: int = 14) -> Iterator[MetricDatum]:
+    def query(
+        self, name: str, dimensions: dict[str, str] | None = None, days: int = 14
+    ) -> Iterator[MetricDatum]:
         """Data points (one-minute averages) of every series of `name` whose dimensions include `dimensions`."""
         wanted = [{"Name": k, "Value": v} for k, v in sorted((dimensions or {}).items())]
         end = datetime.now(UTC) + timedelta(minutes=1)
@@ -44,7 +46,9 @@ class CloudWatchMetrics:
         paginator = self.cloudwatch.get_paginator("list_metrics")
         for page in paginator.paginate(Namespace=self.namespace, MetricName=name, Dimensions=wanted):
             for metric in page["Metrics"]:  # the same series may be listed more than once
-                series[tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]))] = metric["Dimensions"]
+                series[tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]))] = metric[
+                    "Dimensions"
+                ]
         for dimension_list in series.values():
             stats = self.cloudwatch.get_metric_statistics(
                 Namespace=self.namespace,
@@ -56,5 +60,8 @@ class CloudWatchMetrics:
                 Statistics=["Average"],
             )
             dims = {d["Name"]: d["Value"] for d in dimension_list}
-            points += [MetricDatum(name, p["Average"], dims, p.get("Unit", "None"), p["Timestamp"]) for p in stats["Datapoints"]]
+            points += [
+                MetricDatum(name, p["Average"], dims, p.get("Unit", "None"), p["Timestamp"])
+                for p in stats["Datapoints"]
+            ]
         yield from sorted(points, key=lambda p: p.timestamp or end)

@@ -37,11 +37,16 @@ class SageMakerRegistry:
             self.sagemaker.describe_model_package_group(ModelPackageGroupName=self._group(model_name))
         except self.sagemaker.exceptions.ClientError:
             self.sagemaker.create_model_package_group(
-                ModelPackageGroupName=self._group(model_name), ModelPackageGroupDescription=f"versions of {model_name}"
+                ModelPackageGroupName=self._group(model_name),
+                ModelPackageGroupDescription=f"versions of {model_name}",
             )
 
     def _packages(self, model_name: str, status: ApprovalStatus | None = None) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"ModelPackageGroupName": self._group(model_name), "SortBy": "CreationTime", "SortOrder": "Ascending"}
+        kwargs: dict[str, Any] = {
+            "ModelPackageGroupName": self._group(model_name),
+            "SortBy": "CreationTime",
+            "SortOrder": "Ascending",
+        }
         if status is not None:
             kwargs["ModelApprovalStatus"] = status.value
         summaries: list[dict[str, Any]] = []
@@ -51,7 +56,9 @@ class SageMakerRegistry:
                 summaries += page["ModelPackageSummaryList"]
         except self.sagemaker.exceptions.ClientError:
             return []
-        return [self.sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
+        return [
+            self.sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries
+        ]
 
     def _version(self, model_name: str, package: dict[str, Any]) -> ModelVersion:
         metadata = package.get("CustomerMetadataProperties", {})
@@ -65,7 +72,9 @@ class SageMakerRegistry:
             metrics=record["metrics"],
             parameters=record["parameters"],
             lineage=record["lineage"],
-            created_at=package["CreationTime"] if isinstance(package["CreationTime"], datetime) else datetime.fromisoformat(str(package["CreationTime"])),
+            created_at=package["CreationTime"]
+            if isinstance(package["CreationTime"], datetime)
+            else datetime.fromisoformat(str(package["CreationTime"])),
             status_reason=package.get("ApprovalDescription", ""),
         )
 
@@ -88,7 +97,10 @@ class SageMakerRegistry:
             RECORD: record_key,
             "mlops:artifact-uri": candidate.artifact_uri,
             "mlops:git-commit": str(candidate.lineage.get("git_commit", "")),
-            **{f"mlops:snapshot:{table}": str(snap) for table, snap in candidate.lineage.get("tables", {}).items()},
+            **{
+                f"mlops:snapshot:{table}": str(snap)
+                for table, snap in candidate.lineage.get("tables", {}).items()
+            },
             **{f"mlops:metric:{name}": f"{value:.6g}" for name, value in candidate.metrics.items()},
         }
         self.sagemaker.create_model_package(
@@ -108,7 +120,9 @@ class SageMakerRegistry:
                 return package
         raise RegistryError(f"model {model_name!r} has no version {version}")
 
-    def set_status(self, model_name: str, version: int, status: ApprovalStatus, reason: str = "") -> ModelVersion:
+    def set_status(
+        self, model_name: str, version: int, status: ApprovalStatus, reason: str = ""
+    ) -> ModelVersion:
         package = self._package(model_name, version)
         if package["ModelApprovalStatus"] != status.value:
             self.sagemaker.update_model_package(

@@ -15,4 +15,9 @@ RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
 def client(service: str, region: str | None = None) -> Any:
     """A client for `service`; $MLOPS_AWS_ENDPOINT_URL points every service at an emulator (moto)."""
     endpoint = os.environ.get("MLOPS_AWS_ENDPOINT_URL") or None
-    return boto3.client(service, region_name=region or os.environ.get("AWS_DEFAULT_REGION"), endpoint_url=endpoint, config=RETRIES)
+    return boto3.client(
+        service,
+        region_name=region or os.environ.get("AWS_DEFAULT_REGION"),
+        endpoint_url=endpoint,
+        config=RETRIES,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from models.run_spec import result_uri_of
 from pipelines.ports import JobResult
 
 
@@ -13,7 +14,5 @@ class InProcessCompute:
     def run_training(self, spec_uri: str) -> JobResult:
         from models.job import run_job
 
-        result = run_job(spec_uri)
-        return JobResult(
-            job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result["model_uri"]
-        )
+        run_job(spec_uri)
+        return JobResult(job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result_uri_of(spec_uri))

@@ -1,0 +1,100 @@
+"""Compute on AWS Batch: the training job runs on the GPU queue with its run spec passed by URI.
+
+Waiting backs off exponentially. A job that failed because its spot instance was reclaimed is
+submitted again (the job definition's own retry strategy covers most reclaims; this covers the
+attempts it exhausts); any other failure raises with the job's status reason, exit code and log
+stream, and is counted in the `batch_job_failures` metric that the platform alarms on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable
+from typing import Any
+
+from models.run_spec import result_uri_of
+from pipelines.adapters.aws.session import client
+from pipelines.ports import JobResult, MetricDatum, MetricsPort
+
+SPOT_RECLAIM_REASONS = ("Host EC2*terminated*", "*Spot*interrupt*", "*SpotInstance*")
+TERMINAL = {"SUCCEEDED", "FAILED"}
+
+
+class TrainingJobFailed(Exception):
+    """The Batch job failed; the message carries its status reason, exit code and log stream."""
+
+
+def is_spot_reclaim(reason: str) -> bool:
+    return any(fnmatch.fnmatch(reason, pattern) for pattern in SPOT_RECLAIM_REASONS)
+
+
+class BatchCompute:
+    """ComputePort on AWS Batch."""
+
+    def __init__(
+        self,
+        job_queue: str,
+        job_definition: str,
+        batch: Any | None = None,
+        metrics: MetricsPort | None = None,
+        spot_resubmits: int = 2,
+        first_poll_seconds: float = 2.0,
+        max_poll_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.job_queue = job_queue
+        self.job_definition = job_definition
+        self.batch = batch or client("batch")
+        self.metrics = metrics
+        self.spot_resubmits = spot_resubmits
+        self.first_poll, self.max_poll = first_poll_seconds, max_poll_seconds
+        self.sleep = sleep
+
+    def _submit(self, spec_uri: str, attempt: int) -> str:
+        run = spec_uri.rstrip("/").rsplit("/", 2)[-2][:60]
+        response = self.batch.submit_job(
+            jobName=f"train-{run}-{attempt}".replace(".", "-"),
+            jobQueue=self.job_queue,
+            jobDefinition=self.job_definition,
+            parameters={"spec_uri": spec_uri},
+        )
+        return str(response["jobId"])
+
+    def _wait(self, job_id: str) -> dict[str, Any]:
+        delay = self.first_poll
+        while True:
+            job: dict[str, Any] = self.batch.describe_jobs(jobs=[job_id])["jobs"][0]
+            if job["status"] in TERMINAL:
+                return job
+            self.sleep(delay)
+            delay = min(delay * 1.5, self.max_poll)
+
+    def run_training(self, spec_uri: str) -> JobResult:
+        for attempt in range(self.spot_resubmits + 1):
+            job_id = self._submit(spec_uri, attempt)
+            job = self._wait(job_id)
+            if job["status"] == "SUCCEEDED":
+                return JobResult(job_id, "SUCCEEDED", result_uri_of(spec_uri))
+            reason = job.get("statusReason", "")
+            if not (is_spot_reclaim(reason) and attempt < self.spot_resubmits):
+                break
+        self._count_failure()
+        raise TrainingJobFailed(_describe_failure(job_id, job))
+
+    def _count_failure(self) -> None:
+        if self.metrics is not None:
+            self.metrics.put([MetricDatum("batch_job_failures", 1.0, {"queue": self.job_queue}, "Count")])
+
+
+def _describe_failure(job_id: str, job: dict[str, Any]) -> str:
+    attempts = job.get("attempts") or [{}]
+    container = {**job.get("container", {}), **attempts[-1].get("container", {})}
+    parts = [f"training job {job_id} failed: {job.get('statusReason') or 'no status reason'}"]
+    if container.get("exitCode") is not None:
+        parts.append(f"exit code {container['exitCode']}")
+    if container.get("reason"):
+        parts.append(f"container: {container['reason']}")
+    if container.get("logStreamName"):
+        parts.append(f"logs: {container['logStreamName']}")
+    return "; ".join(parts)

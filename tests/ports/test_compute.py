@@ -1,0 +1,174 @@
+"""The compute port: local runs the job in-process; Batch submits it (moto) and handles failures (Stubber)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.stub import Stubber
+
+from models.run_spec import result_uri_of
+from pipelines.adapters.aws.batch import BatchCompute, TrainingJobFailed, is_spot_reclaim
+from pipelines.adapters.local.metrics import SqliteMetrics
+
+from .conftest import aws_client
+
+SPEC = "s3://artifacts/runs/churn-model/abc123/run_spec.json"
+
+
+@pytest.fixture
+def batch_queue(aws: str) -> tuple[str, str]:
+    requests.post(f"{aws}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
+    role = aws_client(aws, "iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    batch = aws_client(aws, "batch")
+    env = batch.create_compute_environment(
+        computeEnvironmentName="gpu-spot", type="UNMANAGED", serviceRole=role
+    )
+    batch.create_job_queue(
+        jobQueueName="gpu-queue",
+        state="ENABLED",
+        priority=100,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+    )
+    batch.register_job_definition(
+        jobDefinitionName="training",
+        type="container",
+        containerProperties={
+            "image": "training:1",
+            "vcpus": 1,
+            "memory": 512,
+            "command": ["python", "-m", "models.job", "Ref::spec_uri"],
+        },
+    )
+    return "gpu-queue", "training"
+
+
+def test_batch_job_is_submitted_with_the_spec_uri_and_waited_for(
+    aws: str, batch_queue: tuple[str, str]
+) -> None:
+    result = BatchCompute(*batch_queue, first_poll_seconds=0.01).run_training(SPEC)
+    assert (
+        result.status == "SUCCEEDED"
+        and result.result_uri == "s3://artifacts/runs/churn-model/abc123/result.json"
+    )
+    job = aws_client(aws, "batch").describe_jobs(jobs=[result.job_id])["jobs"][0]
+    assert job["parameters"] == {"spec_uri": SPEC}
+    assert job["jobQueue"].endswith("gpu-queue")
+
+
+def _stubbed(responses: list[tuple[str, dict[str, Any]]]) -> tuple[Any, Stubber]:
+    batch = boto3.client("batch", region_name="eu-west-1")
+    stubber = Stubber(batch)
+    for operation, response in responses:
+        stubber.add_response(operation, response)
+    stubber.activate()
+    return batch, stubber
+
+
+def _job(job_id: str, status: str, status_reason: str = "", **container: Any) -> dict[str, Any]:
+    job = {
+        "jobName": "train",
+        "jobId": job_id,
+        "jobQueue": "q",
+        "status": status,
+        "startedAt": 1,
+        "jobDefinition": "training",
+    }
+    if status_reason:
+        job["statusReason"] = status_reason
+    if container:
+        job["attempts"] = [{"container": container}]
+    return {"jobs": [job]}
+
+
+def test_spot_reclaim_is_resubmitted_and_application_errors_are_not() -> None:
+    reclaimed = "Host EC2 (instance i-0abc) terminated."
+    batch, stubber = _stubbed(
+        [
+            ("submit_job", {"jobName": "train", "jobId": "j1"}),
+            ("describe_jobs", _job("j1", "RUNNING")),
+            ("describe_jobs", _job("j1", "FAILED", reclaimed)),
+            ("submit_job", {"jobName": "train", "jobId": "j2"}),
+            ("describe_jobs", _job("j2", "SUCCEEDED")),
+        ]
+    )
+    waits: list[float] = []
+    result = BatchCompute("q", "training", batch=batch, sleep=waits.append).run_training(SPEC)
+    assert result.job_id == "j2" and waits == [2.0]
+    stubber.assert_no_pending_responses()
+
+
+def test_application_failure_surfaces_reason_exit_code_and_log_stream(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    batch, _ = _stubbed(
+        [
+            ("submit_job", {"jobName": "train", "jobId": "j1"}),
+            (
+                "describe_jobs",
+                _job(
+                    "j1",
+                    "FAILED",
+                    "Essential container in task exited",
+                    exitCode=1,
+                    logStreamName="training/default/abc",
+                    reason="OutOfMemoryError",
+                ),
+            ),
+        ]
+    )
+    metrics = SqliteMetrics(tmp_path / "m.db", "mlops/dev")
+    with pytest.raises(TrainingJobFailed) as failure:
+        BatchCompute("q", "training", batch=batch, metrics=metrics, sleep=lambda _: None).run_training(SPEC)
+    message = str(failure.value)
+    assert "Essential container in task exited" in message and "exit code 1" in message
+    assert "logs: training/default/abc" in message and "OutOfMemoryError" in message
+    assert [d.value for d in metrics.query("batch_job_failures")] == [1.0]
+
+
+def test_repeated_spot_reclaims_give_up_after_the_resubmits() -> None:
+    reclaimed = "Host EC2 (instance i-1) terminated."
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for n in range(3):
+        steps += [
+            ("submit_job", {"jobName": "train", "jobId": f"j{n}"}),
+            ("describe_jobs", _job(f"j{n}", "FAILED", reclaimed)),
+        ]
+    batch, stubber = _stubbed(steps)
+    with pytest.raises(TrainingJobFailed, match="terminated"):
+        BatchCompute("q", "training", batch=batch, spot_resubmits=2, sleep=lambda _: None).run_training(SPEC)
+    stubber.assert_no_pending_responses()
+
+
+def test_backoff_grows_to_its_cap() -> None:
+    steps = (
+        [("submit_job", {"jobName": "train", "jobId": "j"})]
+        + [("describe_jobs", _job("j", "RUNNING"))] * 6
+        + [("describe_jobs", _job("j", "SUCCEEDED"))]
+    )
+    batch, _ = _stubbed(steps)
+    waits: list[float] = []
+    BatchCompute(
+        "q", "training", batch=batch, first_poll_seconds=10, max_poll_seconds=30, sleep=waits.append
+    ).run_training(SPEC)
+    assert waits == [10, 15, 22.5, 30, 30, 30]
+
+
+def test_reclaim_patterns_and_result_location() -> None:
+    assert is_spot_reclaim("Host EC2 (instance i-0123) terminated.")
+    assert not is_spot_reclaim("Essential container in task exited")
+    assert result_uri_of("file:///x/runs/m/k/run_spec.json") == "file:///x/runs/m/k/result.json"
+
+
+def test_local_compute_runs_the_job_entry_point(platform, small_events, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.adapters.local.registry import file_uri_to_path
+    from pipelines.training import steps
+
+    source = tmp_path / "events.parquet"
+    small_events.to_parquet(source, index=False)
+    ctx = steps.open_environment("local")
+    steps.ingest_step(ctx, source)
+    prepared = steps.prepare_step(ctx, steps.feature_step(ctx))
+    result = platform.compute.run_training(prepared.spec_uri)
+    assert result.status == "SUCCEEDED" and result.result_uri == result_uri_of(prepared.spec_uri)
+    assert file_uri_to_path(result.result_uri).exists()
