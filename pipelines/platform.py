@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.contract import (
+    AwsCompute,
+    AwsFeatureStore,
+    AwsLake,
+    AwsMonitoring,
+    AwsRegistry,
     LocalCompute,
     LocalFeatureStore,
     LocalLake,
@@ -50,6 +55,13 @@ def _lake(contract: PlatformContract) -> tuple[LakePort, ArtifactStore]:
 
         catalog = SqlCatalog("local", uri=section.catalog_uri, warehouse=Path(section.warehouse).as_uri())
         return IcebergLake(catalog), LocalArtifactStore(Path(section.quarantine))
+    if isinstance(section, AwsLake):
+        from pipelines.adapters.aws.artifacts import S3ArtifactStore
+        from pipelines.adapters.aws.lake import glue_lake
+
+        return glue_lake(section, contract.region), S3ArtifactStore(
+            section.quarantine_bucket, "", section.kms_key_id
+        )
     raise AdapterUnavailable(f"no {section.kind!r} adapter for the lake in this build")
 
 
@@ -59,6 +71,14 @@ def _online_store(contract: PlatformContract) -> OnlineStorePort:
         from pipelines.adapters.local.online_store import SqliteOnlineStore
 
         return SqliteOnlineStore(Path(section.online_path))
+    if isinstance(section, AwsFeatureStore):
+        if not section.online_enabled:
+            from pipelines.adapters.disabled import DisabledOnlineStore
+
+            return DisabledOnlineStore(contract.environment)
+        from pipelines.adapters.aws.feature_store import SageMakerOnlineStore
+
+        return SageMakerOnlineStore(section.feature_group_prefix)
     raise AdapterUnavailable(f"no {section.kind!r} adapter for the feature store in this build")
 
 
@@ -68,6 +88,10 @@ def _registry(contract: PlatformContract) -> RegistryPort:
         from pipelines.adapters.local.registry import SqliteRegistry
 
         return SqliteRegistry(Path(section.database), Path(section.model_store))
+    if isinstance(section, AwsRegistry):
+        from pipelines.adapters.aws.registry import SageMakerRegistry
+
+        return SageMakerRegistry(section.model_package_group_prefix, artifact_store(contract.artifacts))
     raise AdapterUnavailable(f"no {section.kind!r} adapter for the registry in this build")
 
 
@@ -76,6 +100,14 @@ def _compute(contract: PlatformContract) -> ComputePort:
         from pipelines.adapters.local.compute import InProcessCompute
 
         return InProcessCompute()
+    if isinstance(contract.compute, AwsCompute):
+        from pipelines.adapters.aws.batch import BatchCompute
+
+        return BatchCompute(
+            contract.compute.gpu_job_queue,
+            contract.compute.training_job_definition,
+            metrics=_metrics(contract),
+        )
     raise AdapterUnavailable(f"no {contract.compute.kind!r} adapter for compute in this build")
 
 
@@ -85,6 +117,10 @@ def _metrics(contract: PlatformContract) -> MetricsPort:
         from pipelines.adapters.local.metrics import SqliteMetrics
 
         return SqliteMetrics(Path(section.metrics_database), section.namespace)
+    if isinstance(section, AwsMonitoring):
+        from pipelines.adapters.aws.metrics import CloudWatchMetrics
+
+        return CloudWatchMetrics(section.namespace)
     raise AdapterUnavailable(f"no {section.kind!r} adapter for metrics in this build")
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from mlops.contract import (
-    Artifacts,
-    LocalArtifacts,
-    LocalTracking,
-    Tracking,
-)
+from mlops.contract import Artifacts, AwsArtifacts, AwsTracking, LocalArtifacts, LocalTracking, Tracking
 from pipelines.ports import ArtifactStore, TrackerPort
 
 
@@ -28,20 +24,39 @@ def artifact_store(section: Artifacts) -> ArtifactStore:
         from pipelines.adapters.local.artifacts import LocalArtifactStore
 
         return LocalArtifactStore(Path(section.root))
+    if isinstance(section, AwsArtifacts):
+        from pipelines.adapters.aws.artifacts import S3ArtifactStore
+
+        return S3ArtifactStore(section.bucket, section.prefix, section.kms_key_id)
     raise _unavailable("artifacts", section.kind)
 
 
 def tracker(section: Tracking, experiment: str) -> TrackerPort:
-    if isinstance(section, LocalTracking):
-        from pipelines.adapters.mlflow_tracker import MlflowTracker
+    """MLflow: a local SQLite backend, or SageMaker's managed server by ARN (via sagemaker-mlflow).
 
+    $MLOPS_MLFLOW_TRACKING_URI overrides the server (an emulated AWS environment has none).
+    """
+    from pipelines.adapters.mlflow_tracker import MlflowTracker
+
+    if isinstance(section, LocalTracking):
         return MlflowTracker(section.tracking_uri, experiment, section.artifact_root)
+    if isinstance(section, AwsTracking):
+        return MlflowTracker(
+            os.environ.get("MLOPS_MLFLOW_TRACKING_URI") or section.tracking_server_arn, experiment
+        )
     raise _unavailable("tracking", section.kind)
 
 
 def read_uri(uri: str) -> bytes:
-    """Bytes behind a file:// URI (or a plain path)."""
+    """Bytes behind a file:// or s3:// URI (or a plain path)."""
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         return Path(url2pathname(parsed.path) if parsed.scheme else uri).read_bytes()
+    if parsed.scheme == "s3":
+        from pipelines.adapters.aws.session import client
+
+        body: bytes = (
+            client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+        )
+        return body
     raise AdapterUnavailable(f"cannot read {uri}: unsupported URI scheme {parsed.scheme!r}")

@@ -5,7 +5,7 @@ Locally the catalog is SQLite (SqlCatalog) over a warehouse directory; in AWS it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -36,20 +36,35 @@ def _normalise(data: pa.Table) -> pa.Table:
 class IcebergLake:
     """LakePort implemented with pyiceberg; table names are `namespace.table`."""
 
-    def __init__(self, catalog: Catalog, table_properties: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        table_properties: dict[str, str] | None = None,
+        identifier: Callable[[str], str] | None = None,
+        location: Callable[[str], str] | None = None,
+    ) -> None:
+        """`identifier` maps a lake table name (`raw.events`) to the catalog's identifier, and
+        `location` to where its files live; by default both follow the catalog's own layout."""
         self.catalog = catalog
         self.table_properties = table_properties or {}
+        self.identifier = identifier or (lambda name: name)
+        self.location = location
 
     def _table(self, name: str) -> Table | None:
         try:
-            return self.catalog.load_table(name)
+            return self.catalog.load_table(self.identifier(name))
         except NoSuchTableError:
             return None
 
     def _create(self, name: str, schema: pa.Schema) -> Table:
-        namespace = name.split(".")[0]
-        self.catalog.create_namespace_if_not_exists(namespace)
-        return self.catalog.create_table_if_not_exists(name, schema=schema, properties=self.table_properties)
+        identifier = self.identifier(name)
+        self.catalog.create_namespace_if_not_exists(identifier.rsplit(".", 1)[0])
+        return self.catalog.create_table_if_not_exists(
+            identifier,
+            schema=schema,
+            location=self.location(name) if self.location else None,
+            properties=self.table_properties,
+        )
 
     @staticmethod
     def _to_snapshot(table: str, snap: IcebergSnapshot) -> Snapshot:

@@ -16,9 +16,9 @@ import pandas as pd
 from mlops.contract_source import load_platform_contract
 from mlops.gitinfo import code_version
 from mlops.settings import EnvironmentSettings, load_settings
-from models.bundle import ModelBundle
+from models.bundle import META_FILE, WEIGHTS_FILE, ModelBundle
 from models.run_spec import TrainingRunSpec
-from pipelines.adapters.local.registry import file_uri_to_path
+from pipelines.adapters.factory import read_uri
 from pipelines.evaluation.gates import Evaluation, evaluate
 from pipelines.evaluation.report import render_report
 from pipelines.features.compute import compute_window_features
@@ -196,7 +196,10 @@ def train_step(ctx: PipelineContext, prepared: PreparedRun) -> dict[str, Any]:
 
 
 def _load_bundle(uri: str) -> ModelBundle:
-    return ModelBundle.load(file_uri_to_path(uri))
+    """A model bundle from a directory URI (file:// locally, s3:// in AWS)."""
+    return ModelBundle.from_files(
+        {name: read_uri(f"{uri.rstrip('/')}/{name}") for name in (WEIGHTS_FILE, META_FILE)}
+    )
 
 
 def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str, Any]) -> EvaluationSummary:

@@ -15,4 +15,6 @@ class InProcessCompute:
         from models.job import run_job
 
         run_job(spec_uri)
-        return JobResult(job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result_uri_of(spec_uri))
+        return JobResult(
+            job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result_uri_of(spec_uri)
+        )

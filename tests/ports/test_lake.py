@@ -1,0 +1,107 @@
+"""The lake port: the same assertions against Iceberg on SQLite + files and on Glue + S3 (moto)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+
+from mlops.contract import AwsLake
+from pipelines.adapters.aws.lake import glue_lake
+from pipelines.adapters.iceberg_lake import IcebergLake
+from pipelines.ports import LakePort
+
+from .conftest import aws_client, make_bucket
+
+
+@pytest.fixture(params=["local", "aws"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> LakePort:
+    if request.param == "local":
+        (tmp_path / "warehouse").mkdir()
+        return IcebergLake(
+            SqlCatalog(
+                "t", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=(tmp_path / "warehouse").as_uri()
+            )
+        )
+    endpoint = request.getfixturevalue("aws")
+    key = request.getfixturevalue("kms_key")
+    s3 = aws_client(endpoint, "s3")
+    for bucket in ("raw", "curated"):
+        make_bucket(endpoint, bucket)
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
+                ]
+            },
+        )
+    aws_client(endpoint, "glue").create_database(DatabaseInput={"Name": "mlops_dev_lake"})
+    contract = AwsLake(
+        raw_bucket="raw",
+        curated_bucket="curated",
+        quarantine_bucket="q",
+        glue_database="mlops_dev_lake",
+        kms_key_id=key,
+    )
+    return glue_lake(contract, "eu-west-1")
+
+
+def _rows(ids: list[str]) -> pa.Table:
+    return pa.table({"id": ids, "value": [float(i) for i in range(len(ids))]})
+
+
+def test_appends_are_snapshots_with_their_properties(lake: LakePort) -> None:
+    assert lake.current_snapshot("raw.events") is None and lake.snapshots("raw.events") == []
+    first = lake.append("raw.events", _rows(["a", "b"]), {"mlops.batch-id": "b1"})
+    second = lake.append("raw.events", _rows(["c"]), {"mlops.batch-id": "b2"})
+    assert first.snapshot_id != second.snapshot_id
+    assert lake.current_snapshot("raw.events") == second
+    assert [s.properties["mlops.batch-id"] for s in lake.snapshots("raw.events")] == ["b1", "b2"]
+    assert lake.read("raw.events").num_rows == 3
+    assert lake.read("raw.events", snapshot_id=first.snapshot_id).num_rows == 2  # time travel
+    assert lake.read("raw.events", columns=["id"]).column_names == ["id"]
+
+
+def test_overwrite_replaces_rows_but_keeps_history(lake: LakePort) -> None:
+    before = lake.overwrite("features.view", _rows(["a", "b", "c"]), {"mlops.source-snapshot": "1"})
+    after = lake.overwrite("features.view", _rows(["z"]), {"mlops.source-snapshot": "2"})
+    assert lake.read("features.view").column("id").to_pylist() == ["z"]
+    assert lake.read("features.view", snapshot_id=before.snapshot_id).num_rows == 3
+    assert after.properties["mlops.source-snapshot"] == "2"
+
+
+def test_missing_table_is_a_clear_error(lake: LakePort) -> None:
+    with pytest.raises(KeyError, match=r"curated\.nope does not exist"):
+        lake.read("curated.nope")
+
+
+def test_glue_tables_live_in_the_environment_database_and_buckets(aws: str, kms_key: str) -> None:
+    for bucket in ("raw", "curated"):
+        make_bucket(aws, bucket)
+    aws_client(aws, "glue").create_database(DatabaseInput={"Name": "mlops_dev_lake"})
+    contract = AwsLake(
+        raw_bucket="raw",
+        curated_bucket="curated",
+        quarantine_bucket="q",
+        glue_database="mlops_dev_lake",
+        kms_key_id=kms_key,
+    )
+    lake = glue_lake(contract, "eu-west-1")
+    lake.append("raw.events", _rows(["a"]), {})
+    lake.append("curated.events", _rows(["a"]), {})
+    tables = {
+        t["Name"]: t for t in aws_client(aws, "glue").get_tables(DatabaseName="mlops_dev_lake")["TableList"]
+    }
+    assert set(tables) == {"raw__events", "curated__events"}
+    assert tables["raw__events"]["Parameters"]["table_type"].upper() == "ICEBERG"
+    s3 = aws_client(aws, "s3")
+    assert any(
+        o["Key"].startswith("iceberg/raw/events/") for o in s3.list_objects_v2(Bucket="raw")["Contents"]
+    )
+    assert any(
+        o["Key"].startswith("iceberg/curated/events/")
+        for o in s3.list_objects_v2(Bucket="curated")["Contents"]
+    )

@@ -1,0 +1,148 @@
+"""The online store port: SQLite for real; SageMaker Feature Store runtime through botocore's Stubber
+(moto does not implement PutRecord/GetRecord/BatchGetRecord)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from botocore.stub import Stubber
+
+from pipelines.adapters.aws.feature_store import SageMakerOnlineStore
+from pipelines.adapters.local.online_store import SqliteOnlineStore
+
+ROWS = pd.DataFrame(
+    {
+        "customer_id": ["c1", "c2"],
+        "feature_time": [
+            pd.Timestamp("2025-02-01T10:00:00+00:00"),
+            pd.Timestamp("2025-02-02T00:00:00+00:00"),
+        ],
+        "event_count_7d": [3, 0],
+        "amount_sum_7d": [12.5, 0.0],
+        "country": ["DE", "FR"],
+    }
+)
+DEFINITIONS = {
+    "customer_id": "String",
+    "feature_time": "String",
+    "event_count_7d": "Integral",
+    "amount_sum_7d": "Fractional",
+    "country": "String",
+}
+
+
+def _record(row: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"FeatureName": k, "ValueAsString": v.isoformat() if isinstance(v, pd.Timestamp) else str(v)}
+        for k, v in row.items()
+    ]
+
+
+class StubbedFeatureStore:
+    """A SageMakerOnlineStore whose runtime and control clients answer from queued responses."""
+
+    def __init__(self) -> None:
+        self.runtime = boto3.client("sagemaker-featurestore-runtime", region_name="eu-west-1")
+        self.control = boto3.client("sagemaker", region_name="eu-west-1")
+        self.runtime_stub, self.control_stub = Stubber(self.runtime), Stubber(self.control)
+        self.runtime_stub.activate()
+        self.control_stub.activate()
+        self.waits: list[float] = []
+        self.store = SageMakerOnlineStore("mlops-dev-", self.runtime, self.control, sleep=self.waits.append)
+
+    def expect_puts(self, rows: pd.DataFrame) -> None:
+        for row in rows.to_dict(orient="records"):
+            self.runtime_stub.add_response(
+                "put_record", {}, {"FeatureGroupName": "mlops-dev-customer-activity", "Record": _record(row)}
+            )
+
+    def expect_lookup(self, keys: list[str], rows: pd.DataFrame) -> None:
+        self.control_stub.add_response(
+            "describe_feature_group",
+            {
+                "FeatureGroupArn": "arn:aws:sagemaker:eu-west-1:1:feature-group/mlops-dev-customer-activity",
+                "FeatureGroupName": "mlops-dev-customer-activity",
+                "RecordIdentifierFeatureName": "customer_id",
+                "EventTimeFeatureName": "feature_time",
+                "FeatureDefinitions": [{"FeatureName": k, "FeatureType": v} for k, v in DEFINITIONS.items()],
+                "CreationTime": pd.Timestamp("2025-01-01").to_pydatetime(),
+                "NextToken": "",
+            },
+            {"FeatureGroupName": "mlops-dev-customer-activity"},
+        )
+        found = [r for r in rows.to_dict(orient="records") if r["customer_id"] in keys]
+        self.runtime_stub.add_response(
+            "batch_get_record",
+            {
+                "Records": [
+                    {
+                        "FeatureGroupName": "mlops-dev-customer-activity",
+                        "RecordIdentifierValueAsString": r["customer_id"],
+                        "Record": _record(r),
+                    }
+                    for r in found
+                ],
+                "Errors": [],
+                "UnprocessedIdentifiers": [],
+            },
+            {
+                "Identifiers": [
+                    {
+                        "FeatureGroupName": "mlops-dev-customer-activity",
+                        "RecordIdentifiersValueAsString": keys,
+                    }
+                ]
+            },
+        )
+
+
+@pytest.fixture(params=["local", "aws"])
+def store_and_stub(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, StubbedFeatureStore | None]:
+    if request.param == "local":
+        return SqliteOnlineStore(tmp_path / "online.db"), None
+    stubbed = StubbedFeatureStore()
+    return stubbed.store, stubbed
+
+
+def test_write_then_read_in_key_order_with_types(
+    store_and_stub: tuple[Any, StubbedFeatureStore | None],
+) -> None:
+    store, stub = store_and_stub
+    keys = ["c2", "unknown", "c1"]
+    if stub:
+        stub.expect_puts(ROWS)
+        stub.expect_lookup(keys, ROWS)
+    assert store.write("customer_activity", ROWS, "customer_id") == 2
+    found = store.read("customer_activity", keys, "customer_id")
+    assert list(found["customer_id"]) == ["c2", "c1"]
+    first = found.iloc[1]
+    assert first["event_count_7d"] == 3 and pd.api.types.is_integer(first["event_count_7d"])
+    assert first["amount_sum_7d"] == 12.5 and first["country"] == "DE"
+    assert first["feature_time"] == pd.Timestamp("2025-02-01T10:00:00+00:00")
+
+
+def test_throttled_writes_are_retried_with_backoff() -> None:
+    stub = StubbedFeatureStore()
+    row = ROWS.head(1)
+    for _ in range(2):
+        stub.runtime_stub.add_client_error(
+            "put_record", service_error_code="ThrottlingException", http_status_code=400, expected_params=None
+        )
+    stub.expect_puts(row)
+    assert stub.store.write("customer_activity", row, "customer_id") == 1
+    assert stub.waits == [0.2, 0.4]
+    stub.runtime_stub.assert_no_pending_responses()
+
+
+def test_other_errors_are_not_retried() -> None:
+    stub = StubbedFeatureStore()
+    stub.runtime_stub.add_client_error(
+        "put_record", service_error_code="ValidationError", http_status_code=400, expected_params=None
+    )
+    with pytest.raises(Exception, match="ValidationError"):
+        stub.store.write("customer_activity", ROWS.head(1), "customer_id")
+    assert stub.waits == []
