@@ -15,11 +15,12 @@ def load_platform_contract(settings: EnvironmentSettings) -> PlatformContract:
 
 
 def _from_ssm(parameter: str, region: str) -> PlatformContract:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+    from pipelines.adapters.aws.session import client
+
     try:
-        response = boto3.client("ssm", region_name=region).get_parameter(Name=parameter, WithDecryption=True)
+        response = client("ssm", region).get_parameter(Name=parameter, WithDecryption=True)
     except NoCredentialsError as exc:
         raise ContractError(f"cannot read SSM parameter {parameter}: no AWS credentials found") from exc
     except ClientError as exc:

@@ -58,6 +58,40 @@ def platform(local_settings: EnvironmentSettings) -> Platform:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on a free loopback port for the whole session; stopped at the end."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Points every adapter at the emulator (no real AWS endpoint is ever reached) and resets it."""
+    import requests
+
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    monkeypatch.setenv("MLOPS_AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    yield moto_endpoint
+
+
+@pytest.fixture
+def kms_key(aws: str) -> str:
+    from tests.aws_emulator import aws_client
+
+    return str(aws_client(aws, "kms").create_key(Description="test")["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One Prefect test server for the whole run (about 10 s once), shared by every flow test."""
     from prefect.testing.utilities import prefect_test_harness

@@ -1,0 +1,252 @@
+"""The training flow, unchanged, against an emulated AWS environment (moto's server on 127.0.0.1).
+
+Contract from SSM, lake on S3 with the Glue catalog, validation reports and quarantine on S3,
+registry in SageMaker, metrics in CloudWatch, training submitted to AWS Batch. moto does not run
+the Batch job's container (no Docker engine here), so once the job is submitted and marked
+SUCCEEDED this test runs the container's entry point, `models.job`, in-process with the same run
+spec. MLflow has no emulated SageMaker server: tracking goes to a temporary SQLite store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from mlops.cli import app
+from mlops.contract import (
+    AwsArtifacts,
+    AwsCompute,
+    AwsFeatureStore,
+    AwsLake,
+    AwsMonitoring,
+    AwsRegistry,
+    AwsTracking,
+    Orchestrator,
+    PlatformContract,
+)
+from pipelines.adapters.aws.batch import BatchCompute
+from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
+from pipelines.lake.ingest import BatchRejected
+from pipelines.ports import JobResult
+from tests.aws_emulator import aws_client, make_bucket
+
+pytestmark = [pytest.mark.slow]
+PARAMETER = "/mlops/dev/platform-contract"
+
+
+class EmulatedBatchCompute(BatchCompute):
+    """Submits to (emulated) Batch, then does what the job's container would do: run `models.job`."""
+
+    def run_training(self, spec_uri: str) -> JobResult:
+        from models.job import run_job
+
+        job = super().run_training(spec_uri)
+        run_job(spec_uri)
+        return job
+
+
+@pytest.fixture
+def dev_contract(aws: str, kms_key: str) -> PlatformContract:
+    for bucket in ("mlops-dev-raw", "mlops-dev-curated", "mlops-dev-artifacts", "mlops-dev-quarantine"):
+        make_bucket(aws, bucket, kms_key)
+    aws_client(aws, "glue").create_database(DatabaseInput={"Name": "mlops_dev_lake"})
+    requests.post(f"{aws}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
+    role = aws_client(aws, "iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    batch = aws_client(aws, "batch")
+    env = batch.create_compute_environment(
+        computeEnvironmentName="mlops-dev-gpu-spot", type="UNMANAGED", serviceRole=role
+    )
+    batch.create_job_queue(
+        jobQueueName="mlops-dev-gpu-queue",
+        state="ENABLED",
+        priority=100,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+    )
+    batch.register_job_definition(
+        jobDefinitionName="mlops-dev-training",
+        type="container",
+        containerProperties={
+            "image": "training:1",
+            "vcpus": 1,
+            "memory": 512,
+            "command": ["python", "-m", "models.job", "Ref::spec_uri"],
+        },
+    )
+    contract = PlatformContract(
+        environment="dev",
+        region="eu-west-1",
+        lake=AwsLake(
+            raw_bucket="mlops-dev-raw",
+            curated_bucket="mlops-dev-curated",
+            quarantine_bucket="mlops-dev-quarantine",
+            glue_database="mlops_dev_lake",
+            kms_key_id=kms_key,
+        ),
+        artifacts=AwsArtifacts(bucket="mlops-dev-artifacts", kms_key_id=kms_key),
+        feature_store=AwsFeatureStore(
+            offline_namespace="features",
+            feature_group_prefix="mlops-dev-",
+            online_enabled=False,
+            kms_key_id=kms_key,
+        ),
+        tracking=AwsTracking(
+            tracking_server_arn="arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/mlops-dev-mlflow"
+        ),
+        registry=AwsRegistry(model_package_group_prefix="mlops-dev-"),
+        compute=AwsCompute(
+            gpu_job_queue="mlops-dev-gpu-queue",
+            cpu_job_queue="mlops-dev-cpu-queue",
+            training_job_definition="mlops-dev-training",
+        ),
+        monitoring=AwsMonitoring(
+            namespace="mlops/dev",
+            alarm_names={},
+            sns_topic_arn="arn:aws:sns:eu-west-1:123456789012:mlops-dev-alerts",
+        ),
+        orchestrator=Orchestrator(work_pool="dev-kubernetes"),
+    )
+    aws_client(aws, "ssm").put_parameter(Name=PARAMETER, Value=contract.to_json(), Type="String")
+    return contract
+
+
+@pytest.fixture
+def emulated(
+    dev_contract: PlatformContract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> PlatformContract:
+    import pipelines.platform as platform_module
+
+    monkeypatch.setenv("MLOPS_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setattr(
+        platform_module,
+        "_compute",
+        lambda contract: EmulatedBatchCompute(
+            contract.compute.gpu_job_queue,
+            contract.compute.training_job_definition,
+            metrics=platform_module._metrics(contract),
+            first_poll_seconds=0.01,
+        ),
+    )
+    return dev_contract
+
+
+def _keys(endpoint: str, bucket: str) -> list[str]:
+    paginator = aws_client(endpoint, "s3").get_paginator("list_objects_v2")
+    return [o["Key"] for page in paginator.paginate(Bucket=bucket) for o in page.get("Contents", [])]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_training_flow_runs_unchanged_against_emulated_aws(
+    aws: str, emulated: PlatformContract, small_events: pd.DataFrame, tmp_path: Path, usecase: Any
+) -> None:
+    from pipelines.flows.training import training_flow
+
+    source = tmp_path / "events.parquet"
+    small_events.to_parquet(source, index=False)
+    summary = training_flow(env="dev", source=str(source))
+
+    assert summary["status"] == "Approved" and summary["metrics"]["auc"] > 0.7
+    assert summary["evaluation_report"].startswith("s3://mlops-dev-artifacts/runs/churn-model/")
+    assert summary["validation_report"].startswith("s3://mlops-dev-artifacts/validation/")
+
+    tables = {
+        t["Name"] for t in aws_client(aws, "glue").get_tables(DatabaseName="mlops_dev_lake")["TableList"]
+    }
+    assert tables == {"raw__churn_events", "curated__churn_events", "features__customer_activity"}
+    s3 = aws_client(aws, "s3")
+    data_file = next(k for k in _keys(aws, "mlops-dev-curated") if k.endswith(".parquet"))
+    assert (
+        s3.head_object(Bucket="mlops-dev-curated", Key=data_file)["SSEKMSKeyId"] == emulated.lake.kms_key_id
+    )  # type: ignore[union-attr]
+
+    jobs = aws_client(aws, "batch").list_jobs(jobQueue="mlops-dev-gpu-queue", jobStatus="SUCCEEDED")[
+        "jobSummaryList"
+    ]
+    assert len(jobs) == 1
+    job = aws_client(aws, "batch").describe_jobs(jobs=[jobs[0]["jobId"]])["jobs"][0]
+    assert (
+        job["parameters"]["spec_uri"]
+        == f"s3://mlops-dev-artifacts/runs/churn-model/{summary['run_key']}/run_spec.json"
+    )
+
+    sagemaker = aws_client(aws, "sagemaker")
+    (package,) = sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-churn-model")[
+        "ModelPackageSummaryList"
+    ]
+    assert package["ModelApprovalStatus"] == "Approved"
+    metadata = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])[
+        "CustomerMetadataProperties"
+    ]
+    assert metadata["mlops:run-key"] == summary["run_key"]
+    assert "mlops:snapshot:curated.churn_events" in metadata
+
+    metrics = aws_client(aws, "cloudwatch").list_metrics(Namespace="mlops/dev")["Metrics"]
+    assert {"evaluation_auc", "gates_passed"} <= {m["MetricName"] for m in metrics}
+
+    bad = generate_churn_events(
+        usecase.dataset, ChurnDataConfig(rows=2_000, seed=3, faults=("out_of_range",))
+    )
+    bad_path = tmp_path / "bad.csv"
+    bad.to_csv(bad_path, index=False)
+    with pytest.raises(BatchRejected, match="session_minutes"):
+        training_flow(env="dev", source=str(bad_path))
+    assert any(k.endswith("/rejection.json") for k in _keys(aws, "mlops-dev-quarantine"))
+    assert (
+        len(
+            sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-churn-model")[
+                "ModelPackageSummaryList"
+            ]
+        )
+        == 1
+    )
+
+
+def test_env_show_reads_the_contract_from_ssm_and_names_a_missing_parameter(
+    aws: str, dev_contract: PlatformContract
+) -> None:
+    runner = CliRunner()
+    shown = runner.invoke(app, ["env", "show", "--env", "dev"])
+    assert shown.exit_code == 0, shown.output
+    assert '"glue_database": "mlops_dev_lake"' in shown.output
+    aws_client(aws, "ssm").delete_parameter(Name=PARAMETER)
+    missing = runner.invoke(app, ["env", "show", "--env", "dev"])
+    assert missing.exit_code == 1
+    assert missing.output.strip().count("\n") == 0 and PARAMETER in missing.output
+
+
+def test_no_credentials_is_one_clear_line(tmp_path: Path) -> None:
+    """A fresh process (boto3 caches credentials per process) with no credentials anywhere."""
+    import os
+    import subprocess
+    import sys
+
+    hidden = (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "MLOPS_AWS_ENDPOINT_URL",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    script = Path(sys.executable).parent / "mlops"
+    result = subprocess.run(
+        [str(script), "env", "show", "--env", "dev"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: cannot read SSM parameter {PARAMETER}: no AWS credentials found"
