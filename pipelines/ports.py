@@ -139,9 +139,11 @@ class JobResult:
 
 
 class ComputePort(Protocol):
-    """Runs a containerised step (training) from a run spec stored at a URI."""
+    """Runs containerised steps from specs stored at URIs: training, and fan-outs over many items."""
 
     def run_training(self, spec_uri: str) -> JobResult: ...
+
+    def run_array(self, spec_uri: str, size: int) -> list[JobResult]: ...
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -172,3 +173,51 @@ def test_local_compute_runs_the_job_entry_point(platform, small_events, tmp_path
     result = platform.compute.run_training(prepared.spec_uri)
     assert result.status == "SUCCEEDED" and result.result_uri == result_uri_of(prepared.spec_uri)
     assert file_uri_to_path(result.result_uri).exists()
+
+
+def record_index(index: int, payload: dict[str, Any]) -> None:
+    """A fan-out handler for the tests: leaves one file per child."""
+    (Path(payload["out"]) / f"{index}.done").write_text(str(index))
+
+
+def _fanout_spec(tmp_path: Path, size: int) -> str:
+    from pipelines.fanout import FanoutSpec
+
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    spec = tmp_path / "fanout.json"
+    spec.write_text(
+        FanoutSpec(
+            handler="tests.ports.test_compute:record_index", size=size, payload={"out": str(out)}
+        ).model_dump_json()
+    )
+    return spec.as_uri()
+
+
+def test_local_fanout_runs_every_child(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    platform.compute.run_array(_fanout_spec(tmp_path, 25), 25)
+    assert sorted(int(p.stem) for p in (tmp_path / "out").glob("*.done")) == list(range(25))
+
+
+def test_fanout_child_uses_the_array_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.fanout import main
+
+    uri = _fanout_spec(tmp_path, 20_005)
+    monkeypatch.setenv("AWS_BATCH_JOB_ARRAY_INDEX", "4")
+    assert main([uri, "20000"]) == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["20004.done"]
+    monkeypatch.setenv("AWS_BATCH_JOB_ARRAY_INDEX", "5")
+    with pytest.raises(IndexError, match="outside"):
+        main([uri, "20000"])
+
+
+def test_batch_fanout_splits_into_array_jobs_of_at_most_10000(aws: str, batch_queue: tuple[str, str]) -> None:
+    results = BatchCompute(*batch_queue, first_poll_seconds=0.01).run_array(
+        "s3://artifacts/fanout/spec.json", 30_001
+    )
+    assert len(results) == 4
+    jobs = aws_client(aws, "batch").describe_jobs(jobs=[r.job_id for r in results])["jobs"]
+    described = sorted(
+        (int(j["parameters"]["offset"]), j.get("arrayProperties", {}).get("size", 1)) for j in jobs
+    )
+    assert described == [(0, 10_000), (10_000, 10_000), (20_000, 10_000), (30_000, 1)]

@@ -39,6 +39,7 @@ class BatchCompute:
         batch: Any | None = None,
         metrics: MetricsPort | None = None,
         spot_resubmits: int = 2,
+        array_queue: str | None = None,
         first_poll_seconds: float = 2.0,
         max_poll_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -48,6 +49,7 @@ class BatchCompute:
         self.batch = batch or client("batch")
         self.metrics = metrics
         self.spot_resubmits = spot_resubmits
+        self.array_queue = array_queue
         self.first_poll, self.max_poll = first_poll_seconds, max_poll_seconds
         self.sleep = sleep
 
@@ -81,6 +83,33 @@ class BatchCompute:
                 break
         self._count_failure()
         raise TrainingJobFailed(_describe_failure(job_id, job))
+
+    def run_array(self, spec_uri: str, size: int) -> list[JobResult]:
+        """The fan-out as array jobs of at most 10,000 children each, run on the CPU queue if given."""
+        from pipelines.fanout import chunks
+
+        jobs = []
+        for offset, count in chunks(size):
+            request: dict[str, Any] = {
+                "jobName": f"fanout-{offset}",
+                "jobQueue": self.array_queue or self.job_queue,
+                "jobDefinition": self.job_definition,
+                "parameters": {"spec_uri": spec_uri, "offset": str(offset)},
+                "containerOverrides": {
+                    "command": ["python", "-m", "pipelines.fanout", "Ref::spec_uri", "Ref::offset"]
+                },
+            }
+            if count > 1:  # Batch arrays have at least 2 children
+                request["arrayProperties"] = {"size": count}
+            jobs.append(str(self.batch.submit_job(**request)["jobId"]))
+        results = []
+        for job_id in jobs:
+            job = self._wait(job_id)
+            if job["status"] != "SUCCEEDED":
+                self._count_failure()
+                raise TrainingJobFailed(_describe_failure(job_id, job))
+            results.append(JobResult(job_id, "SUCCEEDED", spec_uri))
+        return results
 
     def _count_failure(self) -> None:
         if self.metrics is not None:

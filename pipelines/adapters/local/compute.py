@@ -1,4 +1,4 @@
-"""Local compute: the training job's entry point run in this process (CUDA if present)."""
+"""Local compute: the job entry points run in this process (CUDA if present)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,13 @@ class InProcessCompute:
         return JobResult(
             job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result_uri_of(spec_uri)
         )
+
+    def run_array(self, spec_uri: str, size: int) -> list[JobResult]:
+        """Every child of the fan-out, one after the other, in this process."""
+        from pipelines.fanout import run_child
+
+        for index in range(size):
+            run_child(spec_uri, index)
+        return [
+            JobResult(job_id=f"local-array-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=spec_uri)
+        ]
