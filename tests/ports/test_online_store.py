@@ -146,3 +146,22 @@ def test_other_errors_are_not_retried() -> None:
     with pytest.raises(Exception, match="ValidationError"):
         stub.store.write("customer_activity", ROWS.head(1), "customer_id")
     assert stub.waits == []
+
+
+def test_large_writes_are_spread_over_batches_and_workers() -> None:
+    calls: list[str] = []
+
+    class CountingRuntime:
+        def put_record(self, FeatureGroupName: str, Record: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803 - boto3's names
+            calls.append(next(f["ValueAsString"] for f in Record if f["FeatureName"] == "customer_id"))
+            return {}
+
+    rows = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(1_050)],
+            "feature_time": [pd.Timestamp("2025-01-01", tz="UTC")] * 1_050,
+        }
+    )
+    store = SageMakerOnlineStore("mlops-dev-", CountingRuntime(), object(), batch_size=100, workers=4)
+    assert store.write("customer_activity", rows, "customer_id") == 1_050
+    assert sorted(calls) == sorted(rows["customer_id"])

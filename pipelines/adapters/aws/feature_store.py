@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -44,11 +45,14 @@ class SageMakerOnlineStore:
         control: Any | None = None,
         attempts: int = 6,
         sleep: Callable[[float], None] = time.sleep,
+        batch_size: int = 500,
+        workers: int = 4,
     ) -> None:
         self.prefix = feature_group_prefix
         self.runtime = runtime or client("sagemaker-featurestore-runtime")
         self.control = control or client("sagemaker")
         self.attempts, self.sleep = attempts, sleep
+        self.batch_size, self.workers = batch_size, workers
         self._types = cache(self._feature_types)
 
     def group(self, view: str) -> str:
@@ -74,15 +78,29 @@ class SageMakerOnlineStore:
                 delay = min(delay * 2, 5.0)
 
     def write(self, view: str, rows: pd.DataFrame, entity_key: str) -> int:
+        """PutRecord for every row, in batches of `batch_size` rows spread over `workers` threads."""
         group = self.group(view)
-        for row in rows.to_dict(orient="records"):
-            record = [
+        records = [
+            [
                 {"FeatureName": str(name), "ValueAsString": text}
                 for name, value in row.items()
                 if (text := _as_string(value)) is not None
             ]
-            self._put(group, record)
-        return len(rows)
+            for row in rows.to_dict(orient="records")
+        ]
+        batches = [
+            records[start : start + self.batch_size] for start in range(0, len(records), self.batch_size)
+        ]
+
+        def put_batch(batch: list[list[dict[str, str]]]) -> int:
+            for record in batch:
+                self._put(group, record)
+            return len(batch)
+
+        if self.workers <= 1 or len(batches) <= 1:
+            return sum(put_batch(b) for b in batches)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return sum(pool.map(put_batch, batches))
 
     def read(self, view: str, keys: Sequence[str], entity_key: str) -> pd.DataFrame:
         """Rows in the order of `keys`; unknown keys are absent."""
