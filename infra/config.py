@@ -8,9 +8,17 @@ resource is declared, with a message naming the key.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 CONFIG_NAMESPACE = "mlops-blueprint"
 CONFIG_KEY = "platform"
@@ -41,6 +49,15 @@ LOG_RETENTION_DAYS = (
 )
 
 
+def _cloudwatch_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+    return value
+
+
+RetentionDays = Annotated[int, AfterValidator(_cloudwatch_retention)]
+
+
 class StackConfigError(Exception):
     """The stack config is missing or malformed; the message names the key."""
 
@@ -53,14 +70,7 @@ class NetworkConfig(_Strict):
     cidr: str = Field(pattern=r"^\d+\.\d+\.\d+\.\d+/(16|17|18|19|20)$")
     availability_zones: tuple[str, ...] = Field(min_length=2, max_length=6)
     nat_gateways: Literal["single", "per_az"] = "single"
-    flow_log_retention_days: int = 30
-
-    @field_validator("flow_log_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
-        return value
+    flow_log_retention_days: RetentionDays = 30
 
 
 class KeysConfig(_Strict):
@@ -134,19 +144,12 @@ class TrackingConfig(_Strict):
 
 
 class MonitoringConfig(_Strict):
-    log_retention_days: int = 30
+    log_retention_days: RetentionDays = 30
     alarm_emails: tuple[str, ...] = ()
     endpoint_5xx_rate: float = Field(default=0.01, gt=0, le=1)
     endpoint_p99_latency_ms: float = Field(default=500, gt=0)
     drift_alert_threshold: float = Field(default=0.25, gt=0)
     evaluation_periods: int = Field(default=3, ge=1)
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
-        return value
 
 
 class StackConfig(_Strict):

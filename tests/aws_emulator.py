@@ -30,3 +30,52 @@ def make_bucket(endpoint: str, name: str, kms_key: str | None = None) -> str:
             },
         )
     return name
+
+
+def make_batch_queue(endpoint: str, queue: str, job_definition: str) -> tuple[str, str]:
+    """An (unmanaged) compute environment, a job queue and the training job definition; Docker off."""
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
+    role = aws_client(endpoint, "iam").create_role(RoleName=f"{queue}-batch", AssumeRolePolicyDocument="{}")[
+        "Role"
+    ]["Arn"]
+    batch = aws_client(endpoint, "batch")
+    env = batch.create_compute_environment(
+        computeEnvironmentName=f"{queue}-env", type="UNMANAGED", serviceRole=role
+    )
+    batch.create_job_queue(
+        jobQueueName=queue,
+        state="ENABLED",
+        priority=100,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+    )
+    batch.register_job_definition(
+        jobDefinitionName=job_definition,
+        type="container",
+        containerProperties={
+            "image": "training:1",
+            "vcpus": 1,
+            "memory": 512,
+            "command": ["python", "-m", "models.job", "Ref::spec_uri"],
+        },
+    )
+    return queue, job_definition
+
+
+def make_lake(
+    endpoint: str, kms_key: str, database: str = "mlops_dev_lake", raw: str = "raw", curated: str = "curated"
+) -> Any:
+    """Raw and curated buckets (default SSE-KMS), the Glue database, and the contract section naming them."""
+    from mlops.contract import AwsLake
+
+    for bucket in (raw, curated):
+        make_bucket(endpoint, bucket, kms_key)
+    aws_client(endpoint, "glue").create_database(DatabaseInput={"Name": database})
+    return AwsLake(
+        raw_bucket=raw,
+        curated_bucket=curated,
+        quarantine_bucket="quarantine",
+        glue_database=database,
+        kms_key_id=kms_key,
+    )

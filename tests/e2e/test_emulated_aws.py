@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import requests
 from typer.testing import CliRunner
 
 from mlops.cli import app
@@ -22,7 +21,6 @@ from mlops.contract import (
     AwsArtifacts,
     AwsCompute,
     AwsFeatureStore,
-    AwsLake,
     AwsMonitoring,
     AwsRegistry,
     AwsTracking,
@@ -33,7 +31,7 @@ from pipelines.adapters.aws.batch import BatchCompute
 from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
 from pipelines.lake.ingest import BatchRejected
 from pipelines.ports import JobResult
-from tests.aws_emulator import aws_client, make_bucket
+from tests.aws_emulator import aws_client, make_batch_queue, make_bucket, make_lake
 
 pytestmark = [pytest.mark.slow]
 PARAMETER = "/mlops/dev/platform-contract"
@@ -52,41 +50,14 @@ class EmulatedBatchCompute(BatchCompute):
 
 @pytest.fixture
 def dev_contract(aws: str, kms_key: str) -> PlatformContract:
-    for bucket in ("mlops-dev-raw", "mlops-dev-curated", "mlops-dev-artifacts", "mlops-dev-quarantine"):
+    for bucket in ("mlops-dev-artifacts", "mlops-dev-quarantine"):
         make_bucket(aws, bucket, kms_key)
-    aws_client(aws, "glue").create_database(DatabaseInput={"Name": "mlops_dev_lake"})
-    requests.post(f"{aws}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
-    role = aws_client(aws, "iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    batch = aws_client(aws, "batch")
-    env = batch.create_compute_environment(
-        computeEnvironmentName="mlops-dev-gpu-spot", type="UNMANAGED", serviceRole=role
-    )
-    batch.create_job_queue(
-        jobQueueName="mlops-dev-gpu-queue",
-        state="ENABLED",
-        priority=100,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
-    )
-    batch.register_job_definition(
-        jobDefinitionName="mlops-dev-training",
-        type="container",
-        containerProperties={
-            "image": "training:1",
-            "vcpus": 1,
-            "memory": 512,
-            "command": ["python", "-m", "models.job", "Ref::spec_uri"],
-        },
-    )
+    lake = make_lake(aws, kms_key, raw="mlops-dev-raw", curated="mlops-dev-curated")
+    make_batch_queue(aws, "mlops-dev-gpu-queue", "mlops-dev-training")
     contract = PlatformContract(
         environment="dev",
         region="eu-west-1",
-        lake=AwsLake(
-            raw_bucket="mlops-dev-raw",
-            curated_bucket="mlops-dev-curated",
-            quarantine_bucket="mlops-dev-quarantine",
-            glue_database="mlops_dev_lake",
-            kms_key_id=kms_key,
-        ),
+        lake=lake.model_copy(update={"quarantine_bucket": "mlops-dev-quarantine"}),
         artifacts=AwsArtifacts(bucket="mlops-dev-artifacts", kms_key_id=kms_key),
         feature_store=AwsFeatureStore(
             offline_namespace="features",

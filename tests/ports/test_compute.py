@@ -7,12 +7,12 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 from botocore.stub import Stubber
 
 from models.run_spec import result_uri_of
 from pipelines.adapters.aws.batch import BatchCompute, TrainingJobFailed, is_spot_reclaim
 from pipelines.adapters.local.metrics import SqliteMetrics
+from tests.aws_emulator import make_batch_queue
 
 from .conftest import aws_client
 
@@ -21,29 +21,7 @@ SPEC = "s3://artifacts/runs/churn-model/abc123/run_spec.json"
 
 @pytest.fixture
 def batch_queue(aws: str) -> tuple[str, str]:
-    requests.post(f"{aws}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10)
-    role = aws_client(aws, "iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    batch = aws_client(aws, "batch")
-    env = batch.create_compute_environment(
-        computeEnvironmentName="gpu-spot", type="UNMANAGED", serviceRole=role
-    )
-    batch.create_job_queue(
-        jobQueueName="gpu-queue",
-        state="ENABLED",
-        priority=100,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
-    )
-    batch.register_job_definition(
-        jobDefinitionName="training",
-        type="container",
-        containerProperties={
-            "image": "training:1",
-            "vcpus": 1,
-            "memory": 512,
-            "command": ["python", "-m", "models.job", "Ref::spec_uri"],
-        },
-    )
-    return "gpu-queue", "training"
+    return make_batch_queue(aws, "gpu-queue", "training")
 
 
 def test_batch_job_is_submitted_with_the_spec_uri_and_waited_for(

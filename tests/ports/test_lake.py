@@ -8,12 +8,10 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from mlops.contract import AwsLake
 from pipelines.adapters.aws.lake import glue_lake
 from pipelines.adapters.iceberg_lake import IcebergLake
 from pipelines.ports import LakePort
-
-from .conftest import aws_client, make_bucket
+from tests.aws_emulator import aws_client, make_lake
 
 
 @pytest.fixture(params=["local", "aws"])
@@ -26,26 +24,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> LakePort:
             )
         )
     endpoint = request.getfixturevalue("aws")
-    key = request.getfixturevalue("kms_key")
-    s3 = aws_client(endpoint, "s3")
-    for bucket in ("raw", "curated"):
-        make_bucket(endpoint, bucket)
-        s3.put_bucket_encryption(
-            Bucket=bucket,
-            ServerSideEncryptionConfiguration={
-                "Rules": [
-                    {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}
-                ]
-            },
-        )
-    aws_client(endpoint, "glue").create_database(DatabaseInput={"Name": "mlops_dev_lake"})
-    contract = AwsLake(
-        raw_bucket="raw",
-        curated_bucket="curated",
-        quarantine_bucket="q",
-        glue_database="mlops_dev_lake",
-        kms_key_id=key,
-    )
+    contract = make_lake(endpoint, request.getfixturevalue("kms_key"))
     return glue_lake(contract, "eu-west-1")
 
 
@@ -79,17 +58,7 @@ def test_missing_table_is_a_clear_error(lake: LakePort) -> None:
 
 
 def test_glue_tables_live_in_the_environment_database_and_buckets(aws: str, kms_key: str) -> None:
-    for bucket in ("raw", "curated"):
-        make_bucket(aws, bucket)
-    aws_client(aws, "glue").create_database(DatabaseInput={"Name": "mlops_dev_lake"})
-    contract = AwsLake(
-        raw_bucket="raw",
-        curated_bucket="curated",
-        quarantine_bucket="q",
-        glue_database="mlops_dev_lake",
-        kms_key_id=kms_key,
-    )
-    lake = glue_lake(contract, "eu-west-1")
+    lake = glue_lake(make_lake(aws, kms_key), "eu-west-1")
     lake.append("raw.events", _rows(["a"]), {})
     lake.append("curated.events", _rows(["a"]), {})
     tables = {
