@@ -12,6 +12,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -55,6 +56,56 @@ def local_settings(local_root: Path) -> EnvironmentSettings:
 @pytest.fixture
 def platform(local_settings: EnvironmentSettings) -> Platform:
     return connect(bring_up_local(local_settings).contract)
+
+
+@pytest.fixture(scope="session")
+def trained(usecase: UseCase) -> tuple[Any, pd.DataFrame]:
+    """A model trained once per session on 60,000 generated events, and 3,000 test rows of features.
+
+    Same encoder, network, training loop and bundle as the pipeline.
+    """
+    import torch
+
+    from mlops.settings import TrainingSettings
+    from models.bundle import ModelBundle
+    from models.encoding import FeatureEncoder
+    from models.train import TensorSplit, fit
+    from pipelines.features.compute import compute_window_features, point_in_time_join
+    from pipelines.training.dataset import build_spine, temporal_split
+
+    class NoCheckpoint:
+        def save(self, payload: bytes) -> None:
+            pass
+
+        def load(self) -> bytes | None:
+            return None
+
+    events = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=60_000, seed=21))
+    features = compute_window_features(events, usecase.dataset, usecase.features)
+    joined = point_in_time_join(
+        build_spine(events, usecase), features, "customer_id", "event_time", usecase.features.ttl_days
+    )
+    splits = temporal_split(joined, "event_time", 0.15, 0.15)
+    vocab = {c: usecase.dataset.categorical_vocabulary(c) for c in usecase.features.categorical_features()}
+    encoder = FeatureEncoder.fit(splits["train"], usecase.features.numeric_features(), vocab)
+    bundle = ModelBundle.build(
+        encoder, {"embedding_dim": 8, "hidden_sizes": [64, 32], "dropout": 0.1}, "churned_30d"
+    )
+
+    def tensors(frame: pd.DataFrame) -> TensorSplit:
+        labels = torch.from_numpy(frame["churned_30d"].to_numpy("float32"))
+        return TensorSplit(encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), labels)
+
+    settings = TrainingSettings(max_epochs=8, batch_size=512, learning_rate=3e-3, patience=3, seed=5)
+    fit(
+        bundle.network,
+        tensors(splits["train"]),
+        tensors(splits["valid"]),
+        settings,
+        torch.device("cpu"),
+        NoCheckpoint(),
+    )
+    return bundle, splits["test"].head(3_000).reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")

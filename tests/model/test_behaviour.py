@@ -9,23 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from mlops.settings import TrainingSettings
 from models.bundle import ModelBundle
-from models.encoding import FeatureEncoder
-from models.train import TensorSplit, fit
 from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
 from pipelines.features.compute import compute_window_features, point_in_time_join
-from pipelines.training.dataset import build_spine, temporal_split
-
-
-class _NoCheckpoint:
-    def save(self, payload: bytes) -> None:
-        pass
-
-    def load(self) -> bytes | None:
-        return None
+from pipelines.training.dataset import build_spine
 
 
 def _features(usecase, events: pd.DataFrame) -> pd.DataFrame:
@@ -33,32 +21,6 @@ def _features(usecase, events: pd.DataFrame) -> pd.DataFrame:
     return point_in_time_join(
         build_spine(events, usecase), feats, "customer_id", "event_time", usecase.features.ttl_days
     )
-
-
-@pytest.fixture(scope="module")
-def trained(usecase) -> tuple[ModelBundle, pd.DataFrame]:
-    events = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=60_000, seed=21))
-    splits = temporal_split(_features(usecase, events), "event_time", 0.15, 0.15)
-    vocab = {c: usecase.dataset.categorical_vocabulary(c) for c in usecase.features.categorical_features()}
-    encoder = FeatureEncoder.fit(splits["train"], usecase.features.numeric_features(), vocab)
-    bundle = ModelBundle.build(
-        encoder, {"embedding_dim": 8, "hidden_sizes": [64, 32], "dropout": 0.1}, "churned_30d"
-    )
-
-    def tensors(frame: pd.DataFrame) -> TensorSplit:
-        labels = torch.from_numpy(frame["churned_30d"].to_numpy("float32"))
-        return TensorSplit(encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), labels)
-
-    settings = TrainingSettings(max_epochs=8, batch_size=512, learning_rate=3e-3, patience=3, seed=5)
-    fit(
-        bundle.network,
-        tensors(splits["train"]),
-        tensors(splits["valid"]),
-        settings,
-        torch.device("cpu"),
-        _NoCheckpoint(),
-    )
-    return bundle, splits["test"].head(3_000).reset_index(drop=True)
 
 
 def test_model_learned_something(trained) -> None:

@@ -1,0 +1,86 @@
+"""The inference HTTP app, with SageMaker's contract: `GET /ping`, `POST /invocations` (port 8080).
+
+Several variants can serve with traffic weights (A/B or a canary); a request may pin one with the
+`X-Amzn-SageMaker-Target-Variant` header, and every answer names the variant that produced it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from pipelines.serving.capture import LakeCapture
+from pipelines.serving.handler import BadRequest, InferenceHandler, response_body
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints' payload limit
+TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
+INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
+
+
+@dataclass
+class Variant:
+    name: str
+    handler: InferenceHandler
+    weight: float = 1.0
+
+
+class VariantRouter:
+    """Chooses the variant of each request by weight; weights can change while serving (canaries)."""
+
+    def __init__(self, variants: list[Variant], seed: int | None = None) -> None:
+        if not variants or sum(v.weight for v in variants) <= 0:
+            raise ValueError("at least one variant with a positive weight is needed")
+        self.variants = {v.name: v for v in variants}
+        self.random = random.Random(seed)
+
+    def set_weights(self, weights: dict[str, float]) -> None:
+        for name, weight in weights.items():
+            self.variants[name].weight = weight
+
+    def pick(self, requested: str | None) -> Variant:
+        if requested:
+            if requested not in self.variants:
+                raise BadRequest(f"{TARGET_VARIANT}: unknown variant {requested!r}")
+            return self.variants[requested]
+        live = [v for v in self.variants.values() if v.weight > 0]
+        return self.random.choices(live, weights=[v.weight for v in live])[0]
+
+
+def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if capture is not None:  # what is still buffered reaches the lake on shutdown
+            capture.flush()
+
+    app = FastAPI(title="mlops inference", docs_url=None, redoc_url=None, lifespan=lifespan)
+
+    @app.get("/ping")
+    def ping() -> Response:
+        return Response(status_code=200)
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"error": f"payload of {len(body)} bytes exceeds {MAX_BODY_BYTES}"}, status_code=413
+            )
+        try:
+            variant = router.pick(request.headers.get(TARGET_VARIANT))
+            frame, scores = variant.handler.predict(
+                body, request.headers.get("content-type", "application/json")
+            )
+        except BadRequest as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+        if capture is not None:
+            capture.capture(variant.name, frame, scores)
+        content, media_type = response_body(scores, request.headers.get("accept", "application/json"))
+        return Response(content, media_type=media_type, headers={INVOKED_VARIANT: variant.name})
+
+    return app

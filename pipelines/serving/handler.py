@@ -1,0 +1,140 @@
+"""The inference handler: parse JSON or CSV, validate against the use case, fetch online features
+when a request carries only entity keys, score in one batch.
+
+Every problem with a request raises `BadRequest` naming the field, which the app turns into a 4xx:
+a bad payload never becomes a 5xx.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.bundle import ModelBundle
+from pipelines.ports import OnlineStorePort
+from pipelines.usecase import UseCase
+
+MAX_ROWS = 10_000
+
+
+class BadRequest(Exception):
+    """The request cannot be scored; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
+    """Rows from a JSON body ({"instances": [...]}, a list of objects, or one object) or CSV with a header."""
+    if not body.strip():
+        raise BadRequest("empty request body")
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("application/json", ""):
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"body is not valid JSON: {exc}") from exc
+        if isinstance(payload, dict) and "instances" in payload:
+            payload = payload["instances"]
+        if isinstance(payload, dict):
+            payload = [payload]
+        if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
+            raise BadRequest('JSON body must be an object, a list of objects, or {"instances": [...]}')
+        return pd.DataFrame(payload)
+    if kind == "text/csv":
+        try:
+            return pd.read_csv(io.BytesIO(body), keep_default_na=False, na_values=[""])
+        except Exception as exc:
+            raise BadRequest(f"body is not valid CSV with a header row: {exc}") from exc
+    raise BadRequest(
+        f"unsupported content type {content_type!r} (use application/json or text/csv)", status=415
+    )
+
+
+@dataclass
+class InferenceHandler:
+    bundle: ModelBundle
+    usecase: UseCase
+    online_store: OnlineStorePort | None = None
+
+    @property
+    def entity_key(self) -> str:
+        return self.usecase.dataset.entity_key
+
+    def _non_negative(self, feature: str) -> bool:
+        """Aggregates of columns that cannot be negative cannot be negative either."""
+        for agg in self.usecase.features.aggregations:
+            for window in self.usecase.features.windows_days:
+                if agg.feature_name(window) == feature:
+                    column = self.usecase.dataset.columns.get(agg.column or "")
+                    return agg.function == "count" or (
+                        column is not None and column.min is not None and column.min >= 0
+                    )
+        return False
+
+    def _with_online_features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.online_store is None:
+            raise BadRequest(
+                f"request carries only {self.entity_key!r} but this endpoint has no online store"
+            )
+        keys = [str(k) for k in frame[self.entity_key]]
+        found = self.online_store.read(self.usecase.features.name, keys, self.entity_key)
+        known = set(found[self.entity_key]) if not found.empty else set()
+        missing = [k for k in keys if k not in known]
+        if missing:
+            raise BadRequest(f"{self.entity_key}: no online features for {missing[:5]}", status=404)
+        return frame[[self.entity_key]].merge(found, on=self.entity_key, how="left")
+
+    def validate(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The frame with every model feature, checked against the use case's types and sets."""
+        if frame.empty:
+            raise BadRequest("request has no rows")
+        if len(frame) > MAX_ROWS:
+            raise BadRequest(f"request has {len(frame)} rows; at most {MAX_ROWS} per call", status=413)
+        features = self.bundle.feature_names
+        if self.entity_key in frame.columns and not any(f in frame.columns for f in features):
+            frame = self._with_online_features(frame)
+        missing = [f for f in features if f not in frame.columns]
+        if missing:
+            raise BadRequest(
+                f"missing field(s): {', '.join(missing)} (or send only {self.entity_key!r} to use the online store)"
+            )
+        for name in self.bundle.encoder.numeric:
+            values = pd.to_numeric(frame[name], errors="coerce")
+            bad = frame[name][values.isna() | ~np.isfinite(values.fillna(0))]
+            if len(bad):
+                raise BadRequest(f"{name}: expected a finite number, got {bad.iloc[0]!r}")
+            if self._non_negative(name) and (values < 0).any():
+                raise BadRequest(f"{name}: must not be negative, got {values[values < 0].iloc[0]}")
+            frame[name] = values.astype(float)
+        for name, vocabulary in self.bundle.encoder.categorical.items():
+            unknown = sorted(
+                {str(v) for v in frame[name] if not isinstance(v, float) or not math.isnan(v)}
+                - set(vocabulary)
+            )
+            if unknown:
+                raise BadRequest(f"{name}: {unknown[:3]} not among the {len(vocabulary)} allowed values")
+        return frame
+
+    def predict(self, body: bytes, content_type: str) -> tuple[pd.DataFrame, list[float]]:
+        """The validated rows and their churn probabilities."""
+        frame = self.validate(parse_body(body, content_type))
+        return frame, [float(p) for p in self.bundle.predict_proba(frame)]
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Batch inference over a file or lake table already loaded as a frame."""
+        return self.bundle.predict_proba(self.validate(frame.copy()))
+
+
+def response_body(scores: list[float], accept: str) -> tuple[bytes, str]:
+    if "text/csv" in accept:
+        return ("\n".join(f"{s:.6f}" for s in scores) + "\n").encode(), "text/csv"
+    payload: dict[str, Any] = {"predictions": [{"churn_probability": s} for s in scores]}
+    return json.dumps(payload).encode(), "application/json"
