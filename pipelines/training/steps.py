@@ -32,6 +32,10 @@ from pipelines.usecase import UseCase, load_usecase
 log = logging.getLogger(__name__)
 
 
+SMOKE_ROWS = 5
+SMOKE_FILE = "smoke.json"
+
+
 class NoCuratedData(Exception):
     """Training was asked for but the curated table is empty."""
 
@@ -236,6 +240,13 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
     )
     prefix = f"runs/{pipeline.model_name}/{prepared.run_key}"
     report_uri = ctx.platform.artifacts.put_bytes(f"{prefix}/evaluation.html", page.encode())
+    # The deployment's smoke test: these rows must get exactly these answers from the deployed model.
+    smoke_rows = test.head(SMOKE_ROWS)
+    smoke = {
+        "rows": json.loads(smoke_rows.to_json(orient="records")),
+        "expected": [float(s) for s in scores[:SMOKE_ROWS]],
+    }
+    ctx.platform.artifacts.put_bytes(f"{prefix}/{SMOKE_FILE}", json.dumps(smoke).encode())
     gates = [asdict(g) for g in evaluation.gates]
     summary = EvaluationSummary(
         evaluation.passed, evaluation.overall, gates, report_uri, evaluation.champion_version

@@ -1,0 +1,1 @@
+"""Guarded deployment: smoke test, canary share, baking, then promote or roll back."""

@@ -1,0 +1,97 @@
+"""The deployment pipeline's steps as plain functions (the Prefect flow wraps them)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+
+from models.bundle import META_FILE, WEIGHTS_FILE, ModelBundle
+from pipelines.adapters.factory import read_uri
+from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome, guarded_deploy
+from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
+from pipelines.serving.handler import InferenceHandler
+from pipelines.training.steps import SMOKE_FILE, PipelineContext
+
+
+class NotDeployable(Exception):
+    """The requested version is not approved (or there is no approved version)."""
+
+
+def load_bundle(uri: str) -> ModelBundle:
+    return ModelBundle.from_files(
+        {name: read_uri(f"{uri.rstrip('/')}/{name}") for name in (WEIGHTS_FILE, META_FILE)}
+    )
+
+
+def handler_for(ctx: PipelineContext, version: ModelVersion) -> InferenceHandler:
+    return InferenceHandler(load_bundle(version.artifact_uri), ctx.usecase, ctx.platform.online_store)
+
+
+def candidate_version(ctx: PipelineContext, version: int | None) -> ModelVersion:
+    model = ctx.settings.pipeline.model_name
+    chosen = (
+        ctx.platform.registry.champion(model)
+        if version is None
+        else ctx.platform.registry.get(model, version)
+    )
+    if chosen is None:
+        raise NotDeployable(f"{model} has no approved version to deploy: run the training pipeline first")
+    if chosen.status != ApprovalStatus.APPROVED:
+        raise NotDeployable(
+            f"{model} v{chosen.version} is {chosen.status.value}, not Approved: only approved versions are deployed"
+        )
+    return chosen
+
+
+def _run_prefix(version: ModelVersion) -> str:
+    return f"runs/{version.model_name}/{version.run_key}"
+
+
+def smoke_case(ctx: PipelineContext, version: ModelVersion) -> tuple[pd.DataFrame, list[float]]:
+    smoke = json.loads(ctx.platform.artifacts.get_bytes(f"{_run_prefix(version)}/{SMOKE_FILE}"))
+    return pd.DataFrame(smoke["rows"]), [float(x) for x in smoke["expected"]]
+
+
+def replay_traffic(ctx: PipelineContext, version: ModelVersion, rows: int = 2_000) -> pd.DataFrame:
+    """Recent captured requests if there are any, else the candidate's own test rows."""
+    table = f"capture.{version.model_name.replace('-', '_')}"
+    if ctx.platform.lake.current_snapshot(table) is not None:
+        captured = ctx.platform.lake.read(table).to_pandas()
+        return captured.tail(rows)
+    test = pd.read_parquet(
+        io.BytesIO(ctx.platform.artifacts.get_bytes(f"{_run_prefix(version)}/data/test.parquet"))
+    )
+    return test.head(rows)
+
+
+def deploy_step(
+    ctx: PipelineContext, version: int | None = None, policy: CanaryPolicy = CanaryPolicy()
+) -> DeploymentOutcome:
+    candidate = candidate_version(ctx, version)
+    features = ["customer_id", *load_bundle(candidate.artifact_uri).feature_names]
+    traffic = replay_traffic(ctx, candidate)[features]
+    outcome = guarded_deploy(
+        candidate,
+        lambda v: handler_for(ctx, v),
+        ctx.platform.registry,
+        ctx.platform.artifacts,
+        traffic,
+        smoke_case(ctx, candidate),
+        policy,
+    )
+    dims = {"environment": ctx.platform.environment, "model": candidate.model_name}
+    ctx.platform.metrics.put([MetricDatum(f"deployment_{outcome.decision}", 1.0, dims, "Count")])
+    return outcome
+
+
+def deployment_summary(outcome: DeploymentOutcome) -> dict[str, Any]:
+    return {
+        "model": outcome.model_name,
+        "version": outcome.version,
+        "decision": outcome.decision,
+        "reason": outcome.reason,
+        "stats": outcome.stats,
+    }
