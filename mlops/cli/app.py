@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import data, env, models, plan, run
+from mlops.cli import data, env, models, plan, run, serving
 from mlops.runtime import configure_runtime
 
 app = typer.Typer(
@@ -23,6 +23,8 @@ app.add_typer(models.app, name="models")
 app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
 app.command("plan")(plan.plan)
+for command in (serving.deploy, serving.serve, serving.invoke, serving.monitor):
+    app.command(command.__name__)(command)
 
 
 def main() -> None:

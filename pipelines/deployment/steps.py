@@ -51,7 +51,12 @@ def _run_prefix(version: ModelVersion) -> str:
 
 
 def smoke_case(ctx: PipelineContext, version: ModelVersion) -> tuple[pd.DataFrame, list[float]]:
-    smoke = json.loads(ctx.platform.artifacts.get_bytes(f"{_run_prefix(version)}/{SMOKE_FILE}"))
+    key = f"{_run_prefix(version)}/{SMOKE_FILE}"
+    if not ctx.platform.artifacts.exists(key):
+        raise NotDeployable(
+            f"{version.model_name} v{version.version} has no smoke test case ({key}): re-run its training pipeline"
+        )
+    smoke = json.loads(ctx.platform.artifacts.get_bytes(key))
     return pd.DataFrame(smoke["rows"]), [float(x) for x in smoke["expected"]]
 
 

@@ -1,0 +1,80 @@
+"""The monitoring pipeline's steps: compare captured traffic with the live model's training data."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from pipelines.deployment.endpoint import read_state
+from pipelines.deployment.steps import load_bundle
+from pipelines.monitoring.drift import DriftPolicy, DriftReport, compare
+from pipelines.monitoring.report import render_drift_report
+from pipelines.ports import MetricDatum
+from pipelines.training.steps import PipelineContext
+
+PREDICTION = "prediction"
+
+
+class NothingToMonitor(Exception):
+    """No model is live, or no traffic was captured yet."""
+
+
+@dataclass(frozen=True)
+class MonitoringResult:
+    model_name: str
+    version: int
+    status: str
+    max_psi: float
+    alerts: list[str]
+    report_uri: str
+    current_rows: int
+
+
+def monitor_step(
+    ctx: PipelineContext, policy: DriftPolicy = DriftPolicy(), recent_rows: int = 50_000
+) -> MonitoringResult:
+    """Drift of the recent captured inputs and predictions against the live model's training split."""
+    model = ctx.settings.pipeline.model_name
+    live = read_state(ctx.platform.artifacts, model).live_version()
+    if live is None:
+        raise NothingToMonitor(f"no version of {model} is deployed: run `mlops deploy` first")
+    version = ctx.platform.registry.get(model, live)
+    table = f"capture.{model.replace('-', '_')}"
+    if ctx.platform.lake.current_snapshot(table) is None:
+        raise NothingToMonitor(f"no traffic captured for {model} yet: serve it and send requests first")
+    current = ctx.platform.lake.read(table).to_pandas().tail(recent_rows)
+    baseline = pd.read_parquet(
+        io.BytesIO(ctx.platform.artifacts.get_bytes(f"runs/{model}/{version.run_key}/data/train.parquet"))
+    )
+    baseline[PREDICTION] = load_bundle(version.artifact_uri).predict_proba(baseline)
+    view = ctx.usecase.features
+    report: DriftReport = compare(
+        baseline, current, [*view.numeric_features(), PREDICTION], view.categorical_features(), policy
+    )
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    page = render_drift_report(f"Drift of {model} v{version.version}", report, baseline, current, policy)
+    report_uri = ctx.platform.artifacts.put_bytes(f"monitoring/{model}/{stamp}/drift.html", page.encode())
+    dims = {"environment": ctx.platform.environment, "model": model}
+    data = [
+        MetricDatum("drift_max_psi", report.max_psi, dims),
+        MetricDatum("drift_alert_features", float(len(report.alerts())), dims, "Count"),
+    ]
+    data += [
+        MetricDatum("feature_drift", f.score, {**dims, "feature": f.feature})
+        for f in report.features
+        if f.score == f.score
+    ]
+    ctx.platform.metrics.put(data)
+    return MonitoringResult(
+        model,
+        version.version,
+        report.status.value,
+        report.max_psi,
+        [f.feature for f in report.alerts()],
+        report_uri,
+        len(current),
+    )

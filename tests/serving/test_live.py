@@ -1,0 +1,87 @@
+"""The local endpoint: a real HTTP server on 127.0.0.1 that follows deployments, and `mlops invoke`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import pandas as pd
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from mlops.cli import app as cli
+from pipelines.deployment.endpoint import EndpointState, ServingVariant, write_state
+from pipelines.ports import ApprovalStatus, ModelCandidate
+from pipelines.serving.app import create_app
+from pipelines.serving.live import LiveRouter, NothingDeployed
+from pipelines.training import steps
+
+
+@pytest.fixture
+def deployed(platform: Any, trained: tuple[Any, pd.DataFrame], tmp_path: Any) -> Any:
+    bundle, _ = trained
+    model_dir = tmp_path / "bundle"
+    model_dir.mkdir()
+    for name, payload in bundle.to_files().items():
+        (model_dir / name).write_bytes(payload)
+    for key in ("r1", "r2"):
+        version = platform.registry.register(
+            ModelCandidate("churn-model", key, model_dir.as_uri(), {}, {}, {})
+        )
+        platform.registry.set_status("churn-model", version.version, ApprovalStatus.APPROVED)
+    write_state(platform.artifacts, EndpointState("churn-model", [ServingVariant("v1", 1, 1.0)]))
+    return steps.open_environment("local")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_live_router_follows_the_endpoint_state(platform: Any, deployed: Any) -> None:
+    router = LiveRouter(deployed, refresh_seconds=0.0)
+    assert {v.name for v in router.variants.values()} == {"v1"}
+    write_state(
+        platform.artifacts,
+        EndpointState("churn-model", [ServingVariant("v1", 1, 0.9), ServingVariant("v2", 2, 0.1)]),
+    )
+    assert router.pick("v2").name == "v2"
+    assert router.state.live_version() == 1 and len(router.variants) == 2
+
+
+def test_nothing_deployed_is_a_clear_error(platform: Any) -> None:
+    with pytest.raises(NothingDeployed, match="mlops deploy"):
+        LiveRouter(steps.open_environment("local"))
+
+
+def test_real_server_on_loopback_answers_mlops_invoke(
+    deployed: Any, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    bundle, test = trained
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(LiveRouter(deployed)), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        row = test[bundle.feature_names].head(1).to_json(orient="records")
+        ok = CliRunner().invoke(cli, ["invoke", "--url", f"http://127.0.0.1:{port}", "--json", row])
+        assert (
+            ok.exit_code == 0 and "churn_probability" in ok.output and "answered by variant v1" in ok.output
+        )
+        bad = CliRunner().invoke(cli, ["invoke", "--url", f"http://127.0.0.1:{port}", "--json", "{oops"])
+        assert bad.exit_code == 1 and "400" in bad.output and "not valid JSON" in bad.output
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    down = CliRunner().invoke(cli, ["invoke", "--url", f"http://127.0.0.1:{port}", "--json", "{}"])
+    assert down.exit_code == 1 and "no endpoint" in down.output
