@@ -87,6 +87,11 @@ def build(config: StackConfig) -> Platform:
             "metrics_namespace": monitoring.namespace,
             "alarm_names": monitoring.alarm_names,
             "sns_topic_arn": monitoring.topic.arn,
+            "endpoint_name": monitoring.endpoint_name,
+            "endpoint_role_arn": monitoring.endpoint_role.arn,
+            "serving_image_uri": pulumi.Output.concat(
+                compute.repositories["serving"].repository_url, ":", config.compute.image_tag
+            ),
         },
     )
     pulumi.export("platformContract", contract.json)

@@ -12,6 +12,7 @@ from mlops.contract import (
     LocalLake,
     LocalMonitoring,
     LocalRegistry,
+    LocalServing,
     LocalTracking,
     Orchestrator,
     PlatformContract,
@@ -58,6 +59,7 @@ def local_contract(settings: EnvironmentSettings) -> PlatformContract:
         ),
         compute=LocalCompute(),
         monitoring=LocalMonitoring(metrics_database=str(root / "monitoring" / "metrics.db")),
+        serving=LocalServing(),
         orchestrator=Orchestrator(work_pool=f"{settings.name}-process"),
     )
 

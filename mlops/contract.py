@@ -155,6 +155,29 @@ class AwsMonitoring(_Strict):
 Monitoring = Annotated[LocalMonitoring | AwsMonitoring, Field(discriminator="kind")]
 
 
+# --- serving -----------------------------------------------------------------------------------
+
+
+class LocalServing(_Strict):
+    kind: Literal["local"] = "local"
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class AwsServing(_Strict):
+    kind: Literal["aws"] = "aws"
+    endpoint_name: str
+    execution_role_arn: str
+    image_uri: str
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    data_capture_uri: str
+    kms_key_id: str
+
+
+Serving = Annotated[LocalServing | AwsServing, Field(discriminator="kind")]
+
+
 # --- orchestrator -------------------------------------------------------------------------------
 
 
@@ -176,6 +199,7 @@ class PlatformContract(_Strict):
     registry: Registry
     compute: Compute
     monitoring: Monitoring
+    serving: Serving
     orchestrator: Orchestrator
 
     def to_json(self) -> str:

@@ -15,6 +15,7 @@ from mlops.contract import (
     AwsLake,
     AwsMonitoring,
     AwsRegistry,
+    AwsServing,
     LocalCompute,
     LocalFeatureStore,
     LocalLake,
@@ -23,7 +24,15 @@ from mlops.contract import (
     PlatformContract,
 )
 from pipelines.adapters.factory import AdapterUnavailable, artifact_store
-from pipelines.ports import ArtifactStore, ComputePort, LakePort, MetricsPort, OnlineStorePort, RegistryPort
+from pipelines.ports import (
+    ArtifactStore,
+    ComputePort,
+    DeployerPort,
+    LakePort,
+    MetricsPort,
+    OnlineStorePort,
+    RegistryPort,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class Platform:
     registry: RegistryPort
     compute: ComputePort
     metrics: MetricsPort
+    deployer: DeployerPort
 
     @property
     def environment(self) -> str:
@@ -124,6 +134,18 @@ def _metrics(contract: PlatformContract) -> MetricsPort:
     raise AdapterUnavailable(f"no {section.kind!r} adapter for metrics in this build")
 
 
+def _deployer(contract: PlatformContract) -> DeployerPort:
+    if isinstance(contract.serving, AwsServing):
+        from pipelines.adapters.aws.endpoint import SageMakerDeployer
+
+        alarms = contract.monitoring.alarm_names if isinstance(contract.monitoring, AwsMonitoring) else {}
+        rollback_on = [alarms[k] for k in ("endpoint_5xx_rate", "endpoint_p99_latency") if k in alarms]
+        return SageMakerDeployer(contract.serving, rollback_on)
+    from pipelines.deployment.guarded import LocalDeployer
+
+    return LocalDeployer()
+
+
 def connect(contract: PlatformContract) -> Platform:
     """Build every port's adapter from the contract."""
     lake, quarantine = _lake(contract)
@@ -136,4 +158,5 @@ def connect(contract: PlatformContract) -> Platform:
         registry=_registry(contract),
         compute=_compute(contract),
         metrics=_metrics(contract),
+        deployer=_deployer(contract),
     )

@@ -146,6 +146,21 @@ class ComputePort(Protocol):
     def run_array(self, spec_uri: str, size: int) -> list[JobResult]: ...
 
 
+class DeployerPort(Protocol):
+    """Puts an approved version behind the live endpoint with the guarded policy (smoke, canary, rollback)."""
+
+    def deploy(
+        self,
+        candidate: ModelVersion,
+        handler_for: Any,
+        registry: RegistryPort,
+        store: ArtifactStore,
+        traffic: pd.DataFrame,
+        smoke: Any,
+        policy: Any = ...,
+    ) -> Any: ...
+
+
 @dataclass(frozen=True)
 class MetricDatum:
     name: str

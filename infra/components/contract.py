@@ -16,6 +16,7 @@ from mlops.contract import (
     AwsLake,
     AwsMonitoring,
     AwsRegistry,
+    AwsServing,
     AwsTracking,
     Orchestrator,
     PlatformContract,
@@ -69,6 +70,13 @@ class ContractExport(pulumi.ComponentResource):
                     namespace=resolved["metrics_namespace"],
                     alarm_names=resolved["alarm_names"],
                     sns_topic_arn=resolved["sns_topic_arn"],
+                ),
+                serving=AwsServing(
+                    endpoint_name=resolved["endpoint_name"],
+                    execution_role_arn=resolved["endpoint_role_arn"],
+                    image_uri=resolved["serving_image_uri"],
+                    data_capture_uri=f"s3://{resolved['curated_bucket']}/data-capture",
+                    kms_key_id=key,
                 ),
                 orchestrator=Orchestrator(work_pool=f"{ctx.env}-kubernetes"),
             )

@@ -29,6 +29,7 @@ class Monitoring(pulumi.ComponentResource):
     topic: aws.sns.Topic
     alarm_names: dict[str, str]
     namespace: str
+    endpoint_name: str
     endpoint_role: aws.iam.Role
 
     def __init__(
@@ -80,7 +81,7 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child(self),
             )
 
-        endpoint = ctx.name("endpoint")
+        endpoint = self.endpoint_name = ctx.name("endpoint")
         actions = [self.topic.arn]
 
         def alarm(logical: str, **settings: Any) -> aws.cloudwatch.MetricAlarm:

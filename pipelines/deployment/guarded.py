@@ -84,6 +84,24 @@ def _bake(router: VariantRouter, traffic: pd.DataFrame, policy: CanaryPolicy) ->
     return stats
 
 
+class LocalDeployer:
+    """DeployerPort for the local endpoint: the policy enforced by the flow itself."""
+
+    def deploy(
+        self,
+        candidate: ModelVersion,
+        handler_for: Callable[[ModelVersion], InferenceHandler],
+        registry: RegistryPort,
+        store: ArtifactStore,
+        traffic: pd.DataFrame,
+        smoke: tuple[pd.DataFrame, list[float]],
+        policy: CanaryPolicy | None = None,
+    ) -> DeploymentOutcome:
+        return guarded_deploy(
+            candidate, handler_for, registry, store, traffic, smoke, policy or CanaryPolicy()
+        )
+
+
 def guarded_deploy(
     candidate: ModelVersion,
     handler_for: Callable[[ModelVersion], InferenceHandler],

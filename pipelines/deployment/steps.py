@@ -10,7 +10,7 @@ import pandas as pd
 
 from models.bundle import META_FILE, WEIGHTS_FILE, ModelBundle
 from pipelines.adapters.factory import read_uri
-from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome, guarded_deploy
+from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
 from pipelines.serving.handler import InferenceHandler
 from pipelines.training.steps import SMOKE_FILE, PipelineContext
@@ -78,7 +78,7 @@ def deploy_step(
     candidate = candidate_version(ctx, version)
     features = ["customer_id", *load_bundle(candidate.artifact_uri).feature_names]
     traffic = replay_traffic(ctx, candidate)[features]
-    outcome = guarded_deploy(
+    outcome = ctx.platform.deployer.deploy(
         candidate,
         lambda v: handler_for(ctx, v),
         ctx.platform.registry,

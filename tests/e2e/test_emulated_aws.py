@@ -23,6 +23,7 @@ from mlops.contract import (
     AwsFeatureStore,
     AwsMonitoring,
     AwsRegistry,
+    AwsServing,
     AwsTracking,
     Orchestrator,
     PlatformContract,
@@ -78,6 +79,13 @@ def dev_contract(aws: str, kms_key: str) -> PlatformContract:
             namespace="mlops/dev",
             alarm_names={},
             sns_topic_arn="arn:aws:sns:eu-west-1:123456789012:mlops-dev-alerts",
+        ),
+        serving=AwsServing(
+            endpoint_name="mlops-dev-endpoint",
+            execution_role_arn="arn:aws:iam::123456789012:role/mlops-dev-endpoint-execution-role",
+            image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-serving:1",
+            data_capture_uri="s3://mlops-dev-curated/data-capture",
+            kms_key_id=kms_key,
         ),
         orchestrator=Orchestrator(work_pool="dev-kubernetes"),
     )

@@ -98,6 +98,14 @@ def test_aws_contract_validates() -> None:
                 "namespace": "mlops/dev",
                 "sns_topic_arn": "arn:aws:sns:eu-west-1:1:t",
             },
+            "serving": {
+                "kind": "aws",
+                "endpoint_name": "mlops-dev-endpoint",
+                "execution_role_arn": "arn:aws:iam::1:role/x",
+                "image_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-serving:1",
+                "data_capture_uri": "s3://c/data-capture",
+                "kms_key_id": "k",
+            },
             "orchestrator": {"work_pool": "dev-k8s"},
         }
     )
