@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from bench import orchestration_overhead, training_throughput, validation_cost
+from bench import orchestration_overhead, serving_latency, training_throughput, validation_cost
 
 
 def main() -> None:
     orchestration_overhead.main([])
     validation_cost.main([])
     training_throughput.main([])
+    serving_latency.main([])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -36,14 +37,18 @@ class FeatureEncoder:
         values = (_signed_log(frame, self.numeric) - np.asarray(self.means)) / np.asarray(self.stds)
         return torch.from_numpy(np.nan_to_num(values, nan=0.0).astype(np.float32))
 
+    @cached_property
+    def _lookups(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {value: index + 1 for index, value in enumerate(vocab)}
+            for name, vocab in self.categorical.items()
+        }
+
     def categorical_tensor(self, frame: pd.DataFrame) -> torch.Tensor:
         columns = []
-        for name, vocab in self.categorical.items():
-            lookup = {value: index + 1 for index, value in enumerate(vocab)}
-            raw = frame[name].astype(object).where(frame[name].notna(), None)
-            columns.append(
-                np.fromiter((lookup.get(str(v), 0) if v is not None else 0 for v in raw), np.int64)
-            )
+        for name, lookup in self._lookups.items():
+            raw = frame[name].tolist()
+            columns.append(np.fromiter((_index(lookup, v) for v in raw), np.int64, len(raw)))
         stacked = np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0), np.int64)
         return torch.from_numpy(stacked)
 
@@ -53,6 +58,13 @@ class FeatureEncoder:
     @classmethod
     def from_dict(cls, payload: dict[str, object]) -> FeatureEncoder:
         return cls(**payload)  # type: ignore[arg-type]
+
+
+def _index(lookup: dict[str, int], value: object) -> int:
+    """Embedding index of a categorical value; 0 for missing or unknown values."""
+    if value is None or (isinstance(value, float) and value != value):
+        return 0
+    return lookup.get(value if isinstance(value, str) else str(value), 0)
 
 
 def _signed_log(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

@@ -11,6 +11,7 @@ import io
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -106,22 +107,48 @@ class InferenceHandler:
             raise BadRequest(
                 f"missing field(s): {', '.join(missing)} (or send only {self.entity_key!r} to use the online store)"
             )
-        for name in self.bundle.encoder.numeric:
-            values = pd.to_numeric(frame[name], errors="coerce")
-            bad = frame[name][values.isna() | ~np.isfinite(values.fillna(0))]
-            if len(bad):
-                raise BadRequest(f"{name}: expected a finite number, got {bad.iloc[0]!r}")
-            if self._non_negative(name) and (values < 0).any():
-                raise BadRequest(f"{name}: must not be negative, got {values[values < 0].iloc[0]}")
-            frame[name] = values.astype(float)
-        for name, vocabulary in self.bundle.encoder.categorical.items():
-            unknown = sorted(
-                {str(v) for v in frame[name] if not isinstance(v, float) or not math.isnan(v)}
-                - set(vocabulary)
+        numeric = self.bundle.encoder.numeric
+        values = self._numeric_block(frame, numeric)
+        finite = np.isfinite(values)
+        if not finite.all():
+            row, col = np.argwhere(~finite)[0]
+            raise BadRequest(
+                f"{numeric[col]}: expected a finite number, got {frame[numeric[col]].iloc[row]!r}"
             )
+        negative = (values < 0) & self._non_negative_mask
+        if negative.any():
+            row, col = np.argwhere(negative)[0]
+            raise BadRequest(f"{numeric[col]}: must not be negative, got {values[row, col]:g}")
+        frame = frame.copy()
+        frame[numeric] = values
+        for name, allowed in self._vocabularies.items():
+            present = {str(v) for v in frame[name].tolist() if not (isinstance(v, float) and math.isnan(v))}
+            unknown = sorted(present - allowed)
             if unknown:
-                raise BadRequest(f"{name}: {unknown[:3]} not among the {len(vocabulary)} allowed values")
+                raise BadRequest(f"{name}: {unknown[:3]} not among the {len(allowed)} allowed values")
         return frame
+
+    @staticmethod
+    def _numeric_block(frame: pd.DataFrame, numeric: list[str]) -> np.ndarray:
+        """The numeric features as floats; names the first field that is not a number."""
+        block = frame[numeric]
+        if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in block.dtypes):
+            return block.to_numpy(dtype=float)
+        for name in numeric:  # slow path, for a bad request only: find and name the culprit
+            converted = pd.to_numeric(frame[name], errors="coerce")
+            if converted.isna().any() or pd.api.types.is_bool_dtype(frame[name]):
+                culprit = frame[name][converted.isna()]
+                shown = culprit.iloc[0] if len(culprit) else frame[name].iloc[0]
+                raise BadRequest(f"{name}: expected a finite number, got {shown!r}")
+        return block.apply(pd.to_numeric).to_numpy(dtype=float)
+
+    @cached_property
+    def _non_negative_mask(self) -> np.ndarray:
+        return np.array([self._non_negative(name) for name in self.bundle.encoder.numeric])
+
+    @cached_property
+    def _vocabularies(self) -> dict[str, set[str]]:
+        return {name: set(vocab) for name, vocab in self.bundle.encoder.categorical.items()}
 
     def predict(self, body: bytes, content_type: str) -> tuple[pd.DataFrame, list[float]]:
         """The validated rows and their churn probabilities."""

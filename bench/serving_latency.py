@@ -1,0 +1,206 @@
+"""Serving latency: the HTTP endpoint on 127.0.0.1 vs the model's raw forward pass on the same rows.
+
+The endpoint is `mlops serve` in its own process; the load is bounded (a fixed number of requests,
+a time cap, loopback only): one-row and 100-row requests over keep-alive connections from
+`--clients` threads. The target: a one-row request's p99
+within 3x the raw forward p99 plus 5 ms, with zero errors. Also the online store's lookup p99.
+
+    python -m bench.serving_latency [--requests 2000] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from bench.common import report, scratch_environment
+
+TIME_CAP_SECONDS = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the endpoint exited with code {server.returncode}")
+        try:
+            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(f"the endpoint at {url} did not come up in {timeout:.0f} s")
+
+
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    values = np.array(samples_ms)
+    return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
+
+
+def _raw_forward(bundle, frame: pd.DataFrame, repeats: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        bundle.predict_proba(frame)
+        samples.append((time.perf_counter() - started) * 1000)
+    return _percentiles(samples)
+
+
+def _load(url: str, bodies: list[bytes], requests: int, clients: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + TIME_CAP_SECONDS
+    per_client = requests // clients
+
+    def worker(offset: int) -> None:
+        nonlocal errors
+        with httpx.Client(base_url=url, headers={"content-type": "application/json"}, timeout=10) as client:
+            for i in range(per_client):
+                if time.monotonic() > deadline:
+                    return
+                started = time.perf_counter()
+                response = client.post("/invocations", content=bodies[(offset + i) % len(bodies)])
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    errors += response.status_code != 200
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    wall = time.perf_counter() - started
+    return {
+        **_percentiles(latencies),
+        "requests": float(len(latencies)),
+        "errors": float(errors),
+        "per_second": len(latencies) / wall,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--rows", type=int, default=60_000, help="Events to train the benchmark model on.")
+    args = parser.parse_args(argv)
+
+    from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
+    from pipelines.deployment.endpoint import EndpointState, ServingVariant, write_state
+    from pipelines.deployment.steps import handler_for
+    from pipelines.training import steps
+
+    with scratch_environment() as root:
+        ctx = steps.open_environment("local")
+        source = root / "incoming" / "bench.parquet"
+        generate_churn_events(ctx.usecase.dataset, ChurnDataConfig(rows=args.rows, seed=7)).to_parquet(source)
+        steps.ingest_step(ctx, source)
+        build = steps.feature_step(ctx)
+        prepared = steps.prepare_step(ctx, build)
+        result = steps.train_step(ctx, prepared)
+        evaluation = steps.evaluate_step(ctx, prepared, result)
+        version = steps.register_step(ctx, prepared, result, evaluation)
+        handler = handler_for(ctx, version)
+        test = pd.read_parquet(root / "artifacts" / prepared.test_key)[handler.bundle.feature_names]
+
+        one_row = [test.iloc[[i]].to_json(orient="records").encode() for i in range(200)]
+        hundred = [test.iloc[i : i + 100].to_json(orient="records").encode() for i in range(0, 2_000, 100)]
+        raw_one = _raw_forward(handler.bundle, test.iloc[[0]], args.requests)
+        raw_hundred = _raw_forward(handler.bundle, test.iloc[:100], max(200, args.requests // 10))
+
+        keys = pd.read_parquet(root / "artifacts" / prepared.test_key)["customer_id"].unique()[:500].tolist()
+        lookups = []
+        for i in range(args.requests):
+            started = time.perf_counter()
+            ctx.platform.online_store.read(ctx.usecase.features.name, [keys[i % len(keys)]], "customer_id")
+            lookups.append((time.perf_counter() - started) * 1000)
+        online = _percentiles(lookups)
+
+        # The endpoint runs as `mlops serve` in its own process, as users run it: the load generator
+        # must not share its interpreter (and GIL) with the server it measures.
+        write_state(
+            ctx.platform.artifacts,
+            EndpointState(version.model_name, [ServingVariant("v1", version.version, 1.0)]),
+        )
+        port = _free_port()
+        env = {**os.environ, "MLOPS_LOCAL_ROOT": str(root)}
+        command = [
+            str(Path(sys.executable).parent / "mlops"),
+            "serve",
+            "--env",
+            "local",
+            "--port",
+            str(port),
+            "--capture",
+            "0",
+        ]
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_up(url, server)
+            _load(url, one_row, 100, 1)  # warm-up
+            served_one = _load(url, one_row, args.requests, args.clients)
+            served_hundred = _load(url, hundred, max(200, args.requests // 10), args.clients)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+
+    budget = 3 * raw_one["p99_ms"] + 5
+    payload = {
+        "raw_one_row": raw_one,
+        "raw_100_rows": raw_hundred,
+        "served_one_row": served_one,
+        "served_100_rows": served_hundred,
+        "online_lookup": online,
+        "one_row_p99_budget_ms": budget,
+        "within_budget": served_one["p99_ms"] <= budget and served_one["errors"] == 0,
+        "overhead_ratio_one_row_p50": served_one["p50_ms"] / raw_one["p50_ms"],
+    }
+    report(
+        "serving_latency",
+        [
+            ("raw forward, 1 row (p50 / p99)", f"{raw_one['p50_ms']:.2f} / {raw_one['p99_ms']:.2f} ms"),
+            (
+                "served, 1 row (p50 / p99)",
+                f"{served_one['p50_ms']:.2f} / {served_one['p99_ms']:.2f} ms, {served_one['per_second']:.0f} req/s, {served_one['errors']:.0f} errors",
+            ),
+            (
+                "p99 budget for 1 row (3 x raw p99 + 5 ms)",
+                f"{budget:.2f} ms -> {'met' if payload['within_budget'] else 'MISSED'}",
+            ),
+            (
+                "raw forward, 100 rows (p50 / p99)",
+                f"{raw_hundred['p50_ms']:.2f} / {raw_hundred['p99_ms']:.2f} ms",
+            ),
+            (
+                "served, 100 rows (p50 / p99)",
+                f"{served_hundred['p50_ms']:.2f} / {served_hundred['p99_ms']:.2f} ms, {served_hundred['per_second'] * 100:.0f} rows/s, {served_hundred['errors']:.0f} errors",
+            ),
+            ("served / raw, 1 row, p50", f"{payload['overhead_ratio_one_row_p50']:.1f}x"),
+            ("online feature lookup (p50 / p99)", f"{online['p50_ms']:.2f} / {online['p99_ms']:.2f} ms"),
+        ],
+        payload,
+    )
+    return payload
+
+
+if __name__ == "__main__":
+    main()
