@@ -165,6 +165,18 @@ class Monitoring(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             ctx.name("batch-failed-jobs-to-sns"), rule=failed_jobs.name, arn=self.topic.arn, opts=child(self)
         )
+        # The retraining trigger in AWS: the drift alarm entering ALARM is an event; it notifies the
+        # alerts topic, and the orchestrator's training deployment subscribes to it (issue #8).
+        drift_rule = aws.cloudwatch.EventRule(
+            ctx.name("drift-alarm"),
+            description="The feature-drift alarm fired: retrain",
+            event_pattern=json.dumps(drift_alarm_event_pattern(self.alarm_names["feature_drift"])),
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        aws.cloudwatch.EventTarget(
+            ctx.name("drift-alarm-to-sns"), rule=drift_rule.name, arn=self.topic.arn, opts=child(self)
+        )
         aws.cloudwatch.Dashboard(
             ctx.name("dashboard"),
             dashboard_name=ctx.name("platform"),
@@ -236,6 +248,15 @@ class Monitoring(pulumi.ComponentResource):
             },
         )
         return self.endpoint_role
+
+
+def drift_alarm_event_pattern(alarm_name: str) -> dict[str, object]:
+    """EventBridge pattern for the drift alarm going into ALARM (the retraining trigger)."""
+    return {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [alarm_name], "state": {"value": ["ALARM"]}},
+    }
 
 
 def _sagemaker_query(query_id: str, metric: str, endpoint: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
