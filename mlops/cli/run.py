@@ -57,17 +57,19 @@ def demo(
     env: str = typer.Option("local", "--env", "-e", help="A local environment."),
     rows: int | None = typer.Option(None, help="Demo size (default: pipeline.demo.rows of the environment)."),
 ) -> None:
-    """Quick start: bring the local environment up, generate example data, run the training pipeline."""
+    """Quick start: bring the local environment up, generate example data, run the training pipeline,
+    and deploy the model if it passes its gates (then `mlops serve` answers on 127.0.0.1:8080)."""
     from mlops.bootstrap import bring_up_local
     from mlops.settings import load_settings
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
+    from pipelines.flows.deployment import deployment_flow
     from pipelines.flows.training import training_flow
     from pipelines.usecase import load_usecase
 
     with friendly_errors():
         settings = load_settings(env)
         up = bring_up_local(settings)
-        console.print(f"[bold]1/3[/] environment {env} is up: {up.contract_path}")
+        console.print(f"[bold]1/4[/] environment {env} is up: {up.contract_path}")
         size = rows or settings.pipeline.demo.rows
         seed = settings.pipeline.demo.seed
         path = up.contract_path.parent / "incoming" / f"demo-{size}-{seed}.parquet"
@@ -76,7 +78,19 @@ def demo(
             generate_churn_events(usecase.dataset, ChurnDataConfig(rows=size, seed=seed)).to_parquet(
                 path, index=False
             )
-        console.print(f"[bold]2/3[/] example data: {size:,} churn events in {path}")
-        console.print("[bold]3/3[/] training pipeline (Prefect flow):")
+        console.print(f"[bold]2/4[/] example data: {size:,} churn events in {path}")
+        console.print("[bold]3/4[/] training pipeline (Prefect flow):")
         summary = training_flow(env=env, source=str(path))
+        deployed = None
+        if summary["status"] == "Approved":
+            console.print("[bold]4/4[/] guarded deployment to the local endpoint (Prefect flow):")
+            deployed = deployment_flow(env=env)
     print_training_summary(summary)
+    if deployed is not None:
+        console.print(
+            f"deployment: {deployed['model']} v{deployed['version']} {deployed['decision']}; "
+            "serve it with `.venv/bin/mlops serve` (http://127.0.0.1:8080/invocations)",
+            highlight=False,
+        )
+    else:
+        console.print("not deployed: the model did not pass its gates")

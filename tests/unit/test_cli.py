@@ -118,5 +118,54 @@ def test_demo_then_ingest_bad_file_then_list(local_root: Path, tmp_path: Path) -
     assert "rejected; quarantined at" in ending and "session_minutes" in ending and "report:" in ending
     assert "Traceback" not in ending
 
+    assert "deployment: churn-model v1 promoted" in demo.stdout
+    _serve_invoke_and_monitor(env, local_root)
+
     listed = _mlops("models", "list", "--env", "local", env=env)
     assert listed.returncode == 0 and "Approved" in listed.stdout and "★" in listed.stdout
+
+
+def _serve_invoke_and_monitor(env: dict[str, str], local_root: Path) -> None:
+    """After the quick start: `mlops serve` answers on loopback, `mlops monitor` writes a drift report."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(sys.executable).parent / "mlops"
+    server = subprocess.Popen(
+        [str(script), "serve", "--env", "local", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        customers = pd.read_parquet(next((local_root / "incoming").glob("demo-*.parquet")))[
+            "customer_id"
+        ].unique()[:250]
+        payload = json.dumps([{"customer_id": c} for c in customers])
+        answer = _mlops("invoke", "--url", f"http://127.0.0.1:{port}", "--json", payload, env=env)
+        assert answer.returncode == 0, answer.stdout + answer.stderr
+        assert answer.stdout.count("churn_probability") == len(customers)
+    finally:
+        server.send_signal(signal.SIGINT)  # the capture buffer is flushed to the lake on shutdown
+        server.wait(timeout=30)
+    monitored = _mlops("monitor", "--env", "local", "--no-retrain", env=env)
+    assert monitored.returncode == 0, monitored.stderr[-2000:]
+    report = (
+        next(line for line in monitored.stdout.splitlines() if "drift report:" in line)
+        .split("drift report:")[1]
+        .strip()
+    )
+    assert Path(report.removeprefix("file://")).read_text().startswith("<!doctype html>")
