@@ -54,3 +54,15 @@ def report(name: str, rows: list[tuple[str, str]], payload: dict[str, Any]) -> N
         print(f"  {label.ljust(width)}  {value}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+
+
+def prepared_training_run(root: Path, rows: int) -> tuple[Any, Any]:
+    """In a scratch environment: `rows` generated events ingested, features built, a run prepared."""
+    from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
+    from pipelines.training import steps
+
+    ctx = steps.open_environment("local")
+    source = root / "incoming" / "bench.parquet"
+    generate_churn_events(ctx.usecase.dataset, ChurnDataConfig(rows=rows, seed=7)).to_parquet(source)
+    steps.ingest_step(ctx, source)
+    return ctx, steps.prepare_step(ctx, steps.feature_step(ctx))

@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from bench.common import report, scratch_environment
+from bench.common import prepared_training_run, report, scratch_environment
 
 TIME_CAP_SECONDS = 120
 
@@ -103,18 +103,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=60_000, help="Events to train the benchmark model on.")
     args = parser.parse_args(argv)
 
-    from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
     from pipelines.deployment.endpoint import EndpointState, ServingVariant, write_state
     from pipelines.deployment.steps import handler_for
     from pipelines.training import steps
 
     with scratch_environment() as root:
-        ctx = steps.open_environment("local")
-        source = root / "incoming" / "bench.parquet"
-        generate_churn_events(ctx.usecase.dataset, ChurnDataConfig(rows=args.rows, seed=7)).to_parquet(source)
-        steps.ingest_step(ctx, source)
-        build = steps.feature_step(ctx)
-        prepared = steps.prepare_step(ctx, build)
+        ctx, prepared = prepared_training_run(root, args.rows)
         result = steps.train_step(ctx, prepared)
         evaluation = steps.evaluate_step(ctx, prepared, result)
         version = steps.register_step(ctx, prepared, result, evaluation)

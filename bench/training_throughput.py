@@ -16,7 +16,7 @@ import time
 import torch
 from torch import nn
 
-from bench.common import report, scratch_environment
+from bench.common import prepared_training_run, report, scratch_environment
 
 
 def _bare_loop(train, settings, epochs: int, build) -> float:  # type: ignore[no-untyped-def]
@@ -48,15 +48,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from models.job import _read_parquet, _tensors, run_job
     from models.run_spec import TrainingRunSpec
     from pipelines.adapters.factory import read_uri
-    from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
-    from pipelines.training import steps
 
     with scratch_environment() as root:
-        ctx = steps.open_environment("local")
-        source = root / "incoming" / "bench.parquet"
-        generate_churn_events(ctx.usecase.dataset, ChurnDataConfig(rows=args.rows, seed=7)).to_parquet(source)
-        steps.ingest_step(ctx, source)
-        prepared = steps.prepare_step(ctx, steps.feature_step(ctx))
+        ctx, prepared = prepared_training_run(root, args.rows)
 
         started = time.perf_counter()
         result = run_job(prepared.spec_uri)

@@ -84,6 +84,27 @@ def _bake(router: VariantRouter, traffic: pd.DataFrame, policy: CanaryPolicy) ->
     return stats
 
 
+def gate_on_smoke_test(
+    candidate: ModelVersion,
+    handler: InferenceHandler,
+    registry: RegistryPort,
+    smoke: tuple[pd.DataFrame, list[float]],
+    policy: CanaryPolicy,
+) -> DeploymentOutcome | None:
+    """None when the candidate gives the known answers; else it is rejected and the outcome says why."""
+    try:
+        smoke_test(handler, smoke[0], smoke[1], policy.smoke_tolerance)
+    except Exception as exc:  # a crash of the candidate fails the smoke test like a wrong answer
+        registry.set_status(
+            candidate.model_name,
+            candidate.version,
+            ApprovalStatus.REJECTED,
+            f"deployment smoke test failed: {exc}",
+        )
+        return DeploymentOutcome(candidate.model_name, candidate.version, "smoke_test_failed", str(exc))
+    return None
+
+
 class LocalDeployer:
     """DeployerPort for the local endpoint: the policy enforced by the flow itself."""
 
@@ -117,16 +138,9 @@ def guarded_deploy(
     if live == candidate.version:
         return DeploymentOutcome(candidate.model_name, candidate.version, "already_live")
     candidate_handler = handler_for(candidate)
-    try:
-        smoke_test(candidate_handler, smoke[0], smoke[1], policy.smoke_tolerance)
-    except Exception as exc:
-        registry.set_status(
-            candidate.model_name,
-            candidate.version,
-            ApprovalStatus.REJECTED,
-            f"deployment smoke test failed: {exc}",
-        )
-        return DeploymentOutcome(candidate.model_name, candidate.version, "smoke_test_failed", str(exc))
+    failed = gate_on_smoke_test(candidate, candidate_handler, registry, smoke, policy)
+    if failed is not None:
+        return failed
 
     stats: dict[str, dict[str, float]] = {}
     if live is not None:

@@ -9,8 +9,9 @@ import pytest
 
 from pipelines.deployment.endpoint import read_state
 from pipelines.deployment.guarded import CanaryPolicy, guarded_deploy
-from pipelines.ports import ApprovalStatus, ModelCandidate
+from pipelines.ports import ApprovalStatus
 from pipelines.serving.handler import InferenceHandler
+from tests.registry_helpers import register_approved
 
 
 class FailingHandler(InferenceHandler):
@@ -23,16 +24,7 @@ class FailingHandler(InferenceHandler):
 @pytest.fixture
 def setup(platform: Any, trained: tuple[Any, pd.DataFrame], usecase: Any, tmp_path: Any) -> dict[str, Any]:
     bundle, test = trained
-    model_dir = tmp_path / "bundle"
-    model_dir.mkdir()
-    for name, payload in bundle.to_files().items():
-        (model_dir / name).write_bytes(payload)
-    versions = []
-    for key in ("r1", "r2"):
-        version = platform.registry.register(
-            ModelCandidate("churn-model", key, model_dir.as_uri(), {"auc": 0.8}, {}, {})
-        )
-        versions.append(platform.registry.set_status("churn-model", version.version, ApprovalStatus.APPROVED))
+    versions = register_approved(platform, bundle, tmp_path / "bundle", ("r1", "r2"))
     features = ["customer_id", *bundle.feature_names]
     smoke_rows = test[features].head(5)
     return {

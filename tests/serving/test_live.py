@@ -14,24 +14,16 @@ from typer.testing import CliRunner
 
 from mlops.cli import app as cli
 from pipelines.deployment.endpoint import EndpointState, ServingVariant, write_state
-from pipelines.ports import ApprovalStatus, ModelCandidate
 from pipelines.serving.app import create_app
 from pipelines.serving.live import LiveRouter, NothingDeployed
 from pipelines.training import steps
+from tests.registry_helpers import register_approved
 
 
 @pytest.fixture
 def deployed(platform: Any, trained: tuple[Any, pd.DataFrame], tmp_path: Any) -> Any:
     bundle, _ = trained
-    model_dir = tmp_path / "bundle"
-    model_dir.mkdir()
-    for name, payload in bundle.to_files().items():
-        (model_dir / name).write_bytes(payload)
-    for key in ("r1", "r2"):
-        version = platform.registry.register(
-            ModelCandidate("churn-model", key, model_dir.as_uri(), {}, {}, {})
-        )
-        platform.registry.set_status("churn-model", version.version, ApprovalStatus.APPROVED)
+    register_approved(platform, bundle, tmp_path / "bundle", ("r1", "r2"))
     write_state(platform.artifacts, EndpointState("churn-model", [ServingVariant("v1", 1, 1.0)]))
     return steps.open_environment("local")
 

@@ -14,9 +14,10 @@ from botocore.stub import ANY, Stubber
 from mlops.contract import AwsServing
 from pipelines.adapters.aws.endpoint import SageMakerDeployer, deployment_config
 from pipelines.deployment.guarded import CanaryPolicy
-from pipelines.ports import ApprovalStatus, ModelCandidate, ModelVersion
+from pipelines.ports import ApprovalStatus, ModelVersion
 from pipelines.serving.handler import InferenceHandler
 from tests.aws_emulator import aws_client
+from tests.registry_helpers import register_approved
 
 SERVING = AwsServing(
     endpoint_name="mlops-dev-endpoint",
@@ -31,12 +32,7 @@ ALARMS = ["mlops-dev-endpoint-5xx-rate", "mlops-dev-endpoint-p99-latency"]
 @pytest.fixture
 def approved(platform: Any, trained: tuple[Any, pd.DataFrame], usecase: Any, tmp_path: Any) -> dict[str, Any]:
     bundle, test = trained
-    model_dir = tmp_path / "bundle"
-    model_dir.mkdir()
-    for name, payload in bundle.to_files().items():
-        (model_dir / name).write_bytes(payload)
-    version = platform.registry.register(ModelCandidate("churn-model", "r1", model_dir.as_uri(), {}, {}, {}))
-    version = platform.registry.set_status("churn-model", version.version, ApprovalStatus.APPROVED)
+    (version,) = register_approved(platform, bundle, tmp_path / "bundle")
     rows = test[["customer_id", *bundle.feature_names]]
     return {
         "version": version,

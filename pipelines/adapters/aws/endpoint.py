@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlops.contract import AwsServing
 from pipelines.adapters.aws.session import client
-from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome, smoke_test
+from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome, gate_on_smoke_test
 from pipelines.ports import ApprovalStatus, ArtifactStore, ModelVersion, RegistryPort
 from pipelines.serving.handler import InferenceHandler
 
@@ -130,16 +130,9 @@ class SageMakerDeployer:
         smoke: tuple[pd.DataFrame, list[float]],
         policy: CanaryPolicy = CanaryPolicy(),
     ) -> DeploymentOutcome:
-        try:
-            smoke_test(handler_for(candidate), smoke[0], smoke[1], policy.smoke_tolerance)
-        except Exception as exc:
-            registry.set_status(
-                candidate.model_name,
-                candidate.version,
-                ApprovalStatus.REJECTED,
-                f"deployment smoke test failed: {exc}",
-            )
-            return DeploymentOutcome(candidate.model_name, candidate.version, "smoke_test_failed", str(exc))
+        failed = gate_on_smoke_test(candidate, handler_for(candidate), registry, smoke, policy)
+        if failed is not None:
+            return failed
         config = self._create_config(candidate)
         if self._exists():
             self.sagemaker.update_endpoint(
