@@ -1,7 +1,7 @@
 # The two commands of the quick start, and a few for contributors.
 .PHONY: demo test lint bench lock clean
 
-demo:  ## create .venv, bring the local environment up, run the full training pipeline on example data
+demo:  ## create .venv, bring the local environment up, train on example data, deploy the model locally
 	@scripts/bootstrap.sh
 	@.venv/bin/mlops demo --env local
 
