@@ -152,6 +152,29 @@ class MonitoringConfig(_Strict):
     evaluation_periods: int = Field(default=3, ge=1)
 
 
+class NodeGroupConfig(_Strict):
+    instance_types: tuple[str, ...] = Field(min_length=1)
+    min_size: int = Field(default=0, ge=0)
+    max_size: int = Field(ge=1)
+    desired_size: int = Field(default=1, ge=0)
+
+
+class OrchestratorConfig(_Strict):
+    """Prefect on EKS: a self-hosted server (Postgres on RDS) or workers against Prefect Cloud."""
+
+    mode: Literal["self-hosted", "cloud"] = "self-hosted"
+    kubernetes_version: str = "1.31"
+    cpu_nodes: NodeGroupConfig = NodeGroupConfig(
+        instance_types=("m6i.large",), min_size=1, max_size=3, desired_size=2
+    )
+    gpu_nodes: NodeGroupConfig | None = None
+    db_instance_class: str = "db.t4g.medium"
+    db_backup_days: int = Field(default=7, ge=1, le=35)
+    db_multi_az: bool = False
+    prefect_chart_version: str = "2025.9.5"
+    monitoring_stack: bool = False
+
+
 class StackConfig(_Strict):
     environment: str = Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")
     owner: str = Field(min_length=1)
@@ -167,6 +190,7 @@ class StackConfig(_Strict):
     registry: RegistryConfig = RegistryConfig()
     tracking: TrackingConfig = TrackingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    orchestrator: OrchestratorConfig = OrchestratorConfig()
 
 
 def parse_stack_config(raw: object, source: str) -> StackConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -14,6 +15,7 @@ from infra.components.feature_store import FeatureStore
 from infra.components.keys import Keys
 from infra.components.monitoring import Monitoring
 from infra.components.network import Network
+from infra.components.orchestrator import Orchestrator
 from infra.components.registry import Registry
 from infra.config import CONFIG_KEY, CONFIG_NAMESPACE, StackConfig, parse_stack_config
 from infra.context import StackContext
@@ -31,6 +33,7 @@ class Platform:
     compute: BatchCompute
     feature_store: FeatureStore
     registry: Registry
+    orchestrator: Orchestrator
     contract: ContractExport
 
     @property
@@ -69,6 +72,13 @@ def build(config: StackConfig) -> Platform:
     )
     feature_store = FeatureStore(ctx, usecase, key_arn, lake.buckets["curated"])
     registry = Registry(ctx, [pipeline.model_name], key_arn, lake.buckets["artifacts"], monitoring.topic.arn)
+    orchestrator = Orchestrator(
+        ctx,
+        key_arn,
+        network.private_subnet_ids,
+        network.vpc.id,
+        flow_permissions(ctx, key_arn, data_buckets, compute, registry.group_prefix, monitoring.namespace),
+    )
     contract = ContractExport(
         ctx,
         {
@@ -88,6 +98,8 @@ def build(config: StackConfig) -> Platform:
             "alarm_names": monitoring.alarm_names,
             "sns_topic_arn": monitoring.topic.arn,
             "endpoint_name": monitoring.endpoint_name,
+            "work_pool": orchestrator.work_pool,
+            "api_url": orchestrator.api_url,
             "endpoint_role_arn": monitoring.endpoint_role.arn,
             "serving_image_uri": pulumi.Output.concat(
                 compute.repositories["serving"].repository_url, ":", config.compute.image_tag
@@ -96,7 +108,92 @@ def build(config: StackConfig) -> Platform:
     )
     pulumi.export("platformContract", contract.json)
     pulumi.export("contractParameter", contract.parameter.name)
-    return Platform(ctx, keys, network, lake, monitoring, compute, feature_store, registry, contract)
+    return Platform(
+        ctx, keys, network, lake, monitoring, compute, feature_store, registry, orchestrator, contract
+    )
+
+
+def flow_permissions(
+    ctx: StackContext,
+    key_arn: pulumi.Input[str],
+    data_buckets: list[pulumi.Output[str]],
+    compute: BatchCompute,
+    group_prefix: str,
+    namespace: str,
+) -> list[dict[str, Any]]:
+    """What the flows (the Prefect worker's pods) may do: the lake, the registry, Batch, metrics."""
+    return [
+        {
+            "Sid": "Lake",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [pulumi.Output.concat(b, "/*") for b in data_buckets],
+        },
+        {
+            "Sid": "LakeBuckets",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": data_buckets,
+        },
+        {
+            "Sid": "Catalog",
+            "Effect": "Allow",
+            "Action": [
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:CreateTable",
+                "glue:UpdateTable",
+            ],
+            "Resource": [
+                ctx.arn("glue", "catalog"),
+                ctx.arn("glue", f"database/{ctx.name('lake').replace('-', '_')}"),
+                ctx.arn("glue", f"table/{ctx.name('lake').replace('-', '_')}/*"),
+            ],
+        },
+        {
+            "Sid": "DataKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": key_arn,
+        },
+        {
+            "Sid": "Contract",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": ctx.arn("ssm", f"parameter/mlops/{ctx.env}/platform-contract"),
+        },
+        {
+            "Sid": "Registry",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:CreateModelPackage",
+                "sagemaker:CreateModelPackageGroup",
+                "sagemaker:UpdateModelPackage",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListModelPackages",
+            ],
+            "Resource": [
+                ctx.arn("sagemaker", f"model-package-group/{group_prefix}*"),
+                ctx.arn("sagemaker", f"model-package/{group_prefix}*"),
+            ],
+        },
+        {
+            "Sid": "Training",
+            "Effect": "Allow",
+            "Action": ["batch:SubmitJob"],
+            "Resource": [compute.gpu_queue.arn, compute.cpu_queue.arn, compute.training_job_definition.arn],
+        },
+        {"Sid": "TrainingStatus", "Effect": "Allow", "Action": ["batch:DescribeJobs"], "Resource": "*"},
+        {
+            "Sid": "Metrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": namespace}},
+        },
+    ]
 
 
 def build_from_pulumi_config() -> Platform:

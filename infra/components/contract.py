@@ -78,7 +78,7 @@ class ContractExport(pulumi.ComponentResource):
                     data_capture_uri=f"s3://{resolved['curated_bucket']}/data-capture",
                     kms_key_id=key,
                 ),
-                orchestrator=Orchestrator(work_pool=f"{ctx.env}-kubernetes"),
+                orchestrator=Orchestrator(work_pool=resolved["work_pool"], api_url=resolved["api_url"]),
             )
             return contract.to_json()
 
