@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import data, env, models, plan, run, serving
+from mlops.cli import data, env, models, plan, promote, run, serving
 from mlops.runtime import configure_runtime
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(env.app, name="env")
 app.add_typer(data.app, name="data")
 app.add_typer(run.app, name="run")
 app.add_typer(models.app, name="models")
+app.add_typer(promote.app, name="promote")
 app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
 app.command("plan")(plan.plan)

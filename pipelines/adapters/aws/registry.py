@@ -107,7 +107,8 @@ class SageMakerRegistry:
             ModelPackageGroupName=self._group(candidate.model_name),
             ModelPackageDescription=f"run {candidate.run_key}",
             ModelApprovalStatus=ApprovalStatus.PENDING.value,
-            CustomerMetadataProperties={k: v[:METADATA_VALUE_LIMIT] for k, v in metadata.items()},
+            # SageMaker refuses empty metadata values.
+            CustomerMetadataProperties={k: v[:METADATA_VALUE_LIMIT] for k, v in metadata.items() if v},
         )
         for package in reversed(self._packages(candidate.model_name)):
             if package.get("CustomerMetadataProperties", {}).get(RUN_KEY) == candidate.run_key:
