@@ -13,12 +13,14 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 
 from pipelines.flows.deployment import deployment_flow
 from pipelines.flows.training import training_flow
 from pipelines.monitoring import steps as monitoring_steps
 from pipelines.training import steps
 
+DRIFT_ALERT_EVENT = "mlops.drift.alert"
 monitor = task(name="detect-drift", cache_policy=NO_CACHE)(monitoring_steps.monitor_step)
 
 
@@ -28,6 +30,13 @@ def monitoring_flow(env: str = "local", retrain: bool = True) -> dict[str, Any]:
     ctx = steps.open_environment(env)
     result = monitor(ctx)
     summary: dict[str, Any] = {"drift": asdict(result), "retraining": None, "deployment": None}
+    if result.status == "alert":
+        # Deployed training flows subscribe to this event (prefect.yaml triggers).
+        emit_event(
+            event=DRIFT_ALERT_EVENT,
+            resource={"prefect.resource.id": f"mlops.model.{result.model_name}", "mlops.environment": env},
+            payload={"version": result.version, "max_psi": result.max_psi, "alerts": result.alerts},
+        )
     if result.status == "alert" and retrain:
         print(f"drift alert on {', '.join(result.alerts)}: retraining {result.model_name}")
         summary["retraining"] = training_flow(env=env)

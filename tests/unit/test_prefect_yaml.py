@@ -1,0 +1,53 @@
+"""prefect.yaml: every deployment names a real flow and its environment's work pool."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import yaml
+from prefect.flows import Flow
+
+from infra.components.orchestrator import work_pool_name
+from mlops.bootstrap import local_contract
+from mlops.paths import PACKAGE_ROOT
+from mlops.settings import load_settings
+from pipelines.flows.monitoring import DRIFT_ALERT_EVENT
+
+DEPLOYMENTS = yaml.safe_load((PACKAGE_ROOT / "prefect.yaml").read_text())["deployments"]
+ENVIRONMENTS = ("local", "dev", "staging", "prod")
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_entrypoint_is_a_flow(deployment: dict) -> None:
+    path, name = deployment["entrypoint"].split(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    assert isinstance(getattr(module, name), Flow)
+
+
+def _pool(env: str) -> str:
+    return (
+        local_contract(load_settings(env)).orchestrator.work_pool if env == "local" else work_pool_name(env)
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_environment_trains_deploys_and_monitors_on_its_own_pool(env: str) -> None:
+    mine = {
+        d["name"]: d
+        for d in DEPLOYMENTS
+        if d["name"].endswith(f"-{env}") and not d["name"].startswith("promotion")
+    }
+    assert set(mine) == {f"training-{env}", f"deployment-{env}", f"monitoring-{env}"}
+    for deployment in mine.values():
+        assert deployment["work_pool"]["name"] == _pool(env)
+        assert deployment["parameters"]["env"] == env
+    assert mine[f"monitoring-{env}"]["schedules"]
+    (trigger,) = mine[f"training-{env}"]["triggers"]
+    assert trigger["expect"] == [DRIFT_ALERT_EVENT] and trigger["match"]["mlops.environment"] == env
+
+
+def test_promotion_goes_from_staging_to_prod_on_the_prod_pool() -> None:
+    (promotion,) = [d for d in DEPLOYMENTS if d["name"].startswith("promotion")]
+    assert promotion["parameters"] == {"source": "staging", "target": "prod"}
+    assert promotion["work_pool"]["name"] == work_pool_name("prod")
