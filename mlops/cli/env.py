@@ -17,17 +17,42 @@ EnvOption = typer.Option("local", "--env", "-e", help="Environment name (a file 
 
 
 @app.command("up")
-def up(env: str = EnvOption) -> None:
+def up(
+    env: str = EnvOption,
+    server: bool = typer.Option(
+        False, "--server", help="Also start a Prefect server on 127.0.0.1 and a process worker."
+    ),
+    port: int = typer.Option(4200, help="Port of the Prefect server (with --server)."),
+) -> None:
     """Create the local platform (lake, catalog, registry, stores) and write its contract. Idempotent."""
     from mlops.bootstrap import bring_up_local
+    from mlops.local_orchestrator import OrchestratorError, start
     from mlops.settings import load_settings
 
-    with friendly_errors():
-        result = bring_up_local(load_settings(env))
+    with friendly_errors(extra=(OrchestratorError,)):
+        settings = load_settings(env)
+        result = bring_up_local(settings)
+        orchestrator = start(settings, port) if server else None
     state = "written" if result.changed else "unchanged"
     console.print(f"environment [bold]{env}[/] is up; contract {state}: {result.contract_path}")
     for directory in result.created_dirs:
         console.print(f"  created {directory}")
+    if orchestrator is not None:
+        console.print(
+            f"Prefect server {orchestrator.api_url} (pid {orchestrator.server_pid}), "
+            f"worker on pool {orchestrator.work_pool} (pid {orchestrator.worker_pid}); stop them with `mlops env down`"
+        )
+
+
+@app.command("down")
+def down(env: str = EnvOption) -> None:
+    """Stop the Prefect server and worker that `mlops env up --server` started (data is kept)."""
+    from mlops.local_orchestrator import stop
+    from mlops.settings import load_settings
+
+    with friendly_errors():
+        stopped = stop(load_settings(env))
+    console.print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
 
 
 @app.command("show")
