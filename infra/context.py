@@ -66,6 +66,26 @@ def assume_role_policy(service: str) -> pulumi.Output[str]:
     return policy_document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
 
 
+def managed_role(
+    ctx: StackContext, parent: pulumi.Resource, purpose: str, service: str, *policy_arns: str
+) -> aws.iam.Role:
+    """A role that `service` assumes, with AWS-managed policies attached.
+
+    Logical names: `mlops-<env>-<purpose>-role` and `mlops-<env>-<purpose>-managed-<n>`.
+    """
+    role = aws.iam.Role(
+        ctx.name(f"{purpose}-role"),
+        assume_role_policy=assume_role_policy(service),
+        tags=ctx.tags(),
+        opts=child(parent),
+    )
+    for index, arn in enumerate(policy_arns):
+        aws.iam.RolePolicyAttachment(
+            ctx.name(f"{purpose}-managed-{index}"), role=role.name, policy_arn=arn, opts=child(parent)
+        )
+    return role
+
+
 def service_role(
     ctx: StackContext, parent: pulumi.Resource, purpose: str, service: str, *statements: dict[str, Any]
 ) -> aws.iam.Role:

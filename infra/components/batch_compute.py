@@ -9,7 +9,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from infra.context import StackContext, assume_role_policy, child, service_role
+from infra.context import StackContext, child, managed_role, service_role
 
 # Spot reclaims surface as a host termination; application errors are not retried.
 SPOT_RECLAIM_REASON = "Host EC2*"
@@ -65,29 +65,19 @@ class BatchCompute(pulumi.ComponentResource):
             for purpose in ("training", "serving")
         }
 
-        batch_service_role = aws.iam.Role(
-            ctx.name("batch-service"),
-            assume_role_policy=assume_role_policy("batch.amazonaws.com"),
-            tags=ctx.tags(),
-            opts=child(self),
+        batch_service_role = managed_role(
+            ctx,
+            self,
+            "batch-service",
+            "batch.amazonaws.com",
+            "arn:aws:iam::aws:policy/service-role/AWSBatchServiceRole",
         )
-        aws.iam.RolePolicyAttachment(
-            ctx.name("batch-service-managed"),
-            role=batch_service_role.name,
-            policy_arn="arn:aws:iam::aws:policy/service-role/AWSBatchServiceRole",
-            opts=child(self),
-        )
-        instance_role = aws.iam.Role(
-            ctx.name("batch-instance"),
-            assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
-        aws.iam.RolePolicyAttachment(
-            ctx.name("batch-instance-managed"),
-            role=instance_role.name,
-            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
-            opts=child(self),
+        instance_role = managed_role(
+            ctx,
+            self,
+            "batch-instance",
+            "ec2.amazonaws.com",
+            "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role",
         )
         profile = aws.iam.InstanceProfile(
             ctx.name("batch-instance-profile"), role=instance_role.name, tags=ctx.tags(), opts=child(self)

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.context import StackContext, assume_role_policy, child, policy_document
+from infra.context import StackContext, child, managed_role, policy_document
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 PREFECT_HELM_REPO = "https://prefecthq.github.io/prefect-helm"
@@ -93,17 +93,8 @@ class Orchestrator(pulumi.ComponentResource):
         cfg = ctx.config.orchestrator
         self.work_pool = work_pool_name(ctx.env)
 
-        cluster_role = aws.iam.Role(
-            ctx.name("eks-cluster-role"),
-            assume_role_policy=assume_role_policy("eks.amazonaws.com"),
-            tags=ctx.tags(),
-            opts=child(self),
-        )
-        aws.iam.RolePolicyAttachment(
-            ctx.name("eks-cluster-managed"),
-            role=cluster_role.name,
-            policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
-            opts=child(self),
+        cluster_role = managed_role(
+            ctx, self, "eks-cluster", "eks.amazonaws.com", "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
         )
         self.cluster = aws.eks.Cluster(
             ctx.name("eks"),
@@ -121,21 +112,20 @@ class Orchestrator(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        node_role = aws.iam.Role(
-            ctx.name("eks-node-role"),
-            assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
-            tags=ctx.tags(),
-            opts=child(self),
+        node_role = managed_role(
+            ctx,
+            self,
+            "eks-node",
+            "ec2.amazonaws.com",
+            *(
+                f"arn:aws:iam::aws:policy/{name}"
+                for name in (
+                    "AmazonEKSWorkerNodePolicy",
+                    "AmazonEC2ContainerRegistryReadOnly",
+                    "AmazonEKS_CNI_Policy",
+                )
+            ),
         )
-        for index, policy in enumerate(
-            ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy")
-        ):
-            aws.iam.RolePolicyAttachment(
-                ctx.name(f"eks-node-managed-{index}"),
-                role=node_role.name,
-                policy_arn=f"arn:aws:iam::aws:policy/{policy}",
-                opts=child(self),
-            )
 
         def node_group(purpose: str, nodes: Any, gpu: bool) -> aws.eks.NodeGroup:
             return aws.eks.NodeGroup(
