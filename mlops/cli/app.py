@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import data, env, flows, models, plan, promote, run, serving
+from mlops.cli import ci, data, env, flows, models, plan, promote, run, serving
 from mlops.runtime import configure_runtime
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(run.app, name="run")
 app.add_typer(models.app, name="models")
 app.add_typer(promote.app, name="promote")
 app.add_typer(flows.app, name="flows")
+app.add_typer(ci.app, name="ci")
 app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
 app.command("plan")(plan.plan)

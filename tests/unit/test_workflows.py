@@ -1,0 +1,142 @@
+"""The GitHub workflows: valid against GitHub's schema, clean under zizmor, and in the right order."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import stat
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlops.cli import app
+from mlops.paths import PACKAGE_ROOT
+
+WORKFLOWS = sorted((PACKAGE_ROOT / ".github" / "workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent
+
+
+def _load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((PACKAGE_ROOT / ".github" / "workflows" / name).read_text())
+
+
+def test_workflows_and_action_match_githubs_schemas() -> None:
+    for schema, files in (
+        ("vendor.github-workflows", WORKFLOWS),
+        ("vendor.github-actions", [PACKAGE_ROOT / ".github/actions/platform/action.yml"]),
+    ):
+        result = subprocess.run(
+            [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing_of_medium_severity_or_worse() -> None:
+    result = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--config", "zizmor.yml", "--min-severity", "medium", ".github/"],
+        cwd=PACKAGE_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_release_goes_dev_then_staging_then_approved_prod_with_promotion() -> None:
+    jobs = _load("release.yml")["jobs"]
+    assert (
+        jobs["dev"]["needs"] == "checks"
+        and jobs["staging"]["needs"] == "dev"
+        and jobs["prod"]["needs"] == "staging"
+    )
+    assert jobs["prod"]["environment"] == "production"  # protected: required reviewers approve the deployment
+    runs = [step.get("run", "") for step in jobs["prod"]["steps"]]
+    order = [
+        next(i for i, run in enumerate(runs) if marker in run)
+        for marker in (
+            "pulumi up -s prod",
+            "promote model --from staging --to prod",
+            "flows run deployment --env prod",
+        )
+    ]
+    assert order == sorted(order)
+    for name in ("dev", "staging", "prod"):
+        assert jobs[name]["permissions"] == {"contents": "read", "id-token": "write"}  # OIDC, no stored keys
+        assert any(
+            f"policies/enforcement/{name}.json" in run
+            for run in (s.get("run", "") for s in jobs[name]["steps"])
+        )
+
+
+def test_every_mlops_command_the_workflows_call_exists() -> None:
+    runner = CliRunner()
+    calls = []
+    for workflow in WORKFLOWS:
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values():
+            for step in job["steps"]:
+                for line in step.get("run", "").splitlines():
+                    words = shlex.split(line.split(";")[0].replace("for env in dev staging prod", ""))
+                    if words and words[0].endswith("/mlops"):
+                        calls.append([w for w in words[1:] if not w.startswith("-")][:2])
+    assert calls
+    for words in calls:
+        command = words[:1] if words[0] in ("plan",) else words
+        assert runner.invoke(app, [*command, "--help"]).exit_code == 0, words
+
+
+class _TokenServer(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        ok = (
+            self.headers.get("Authorization") == "Bearer request-token"
+            and "audience=sts.amazonaws.com" in self.path
+        )
+        self.send_response(200 if ok else 403)
+        self.end_headers()
+        self.wfile.write(json.dumps({"value": "oidc-token"}).encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_aws_web_identity_from_the_github_oidc_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _TokenServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv(
+            "ACTIONS_ID_TOKEN_REQUEST_URL", f"http://127.0.0.1:{server.server_port}/token?api-version=2.0"
+        )
+        monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
+        env_file = tmp_path / "github_env"
+        monkeypatch.setenv("GITHUB_ENV", str(env_file))
+        token = tmp_path / "oidc" / "token"
+        result = CliRunner().invoke(
+            app,
+            ["ci", "aws-web-identity", "--role-arn", "arn:aws:iam::1:role/ci", "--token-file", str(token)],
+        )
+        assert result.exit_code == 0, result.output
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert token.read_text() == "oidc-token" and stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert env_file.read_text().splitlines() == [
+        "AWS_ROLE_ARN=arn:aws:iam::1:role/ci",
+        f"AWS_WEB_IDENTITY_TOKEN_FILE={token.resolve()}",
+        "AWS_ROLE_SESSION_NAME=mlops-ci",
+    ]
+
+
+def test_aws_web_identity_outside_github_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_URL", raising=False)
+    result = CliRunner().invoke(app, ["ci", "aws-web-identity", "--role-arn", "arn:aws:iam::1:role/ci"])
+    assert result.exit_code == 1 and "id-token: write" in result.output
