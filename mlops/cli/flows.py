@@ -43,6 +43,12 @@ def _api_env(env: str) -> dict[str, str]:
     return variables
 
 
+def _is_local(env: str) -> bool:
+    from mlops.settings import LocalPlatformSettings, load_settings
+
+    return isinstance(load_settings(env).platform, LocalPlatformSettings)
+
+
 @app.command("deploy")
 def deploy(env: str = typer.Option("local", "--env", "-e", help="Environment name.")) -> None:
     """Register the environment's deployments from prefect.yaml."""
@@ -51,7 +57,29 @@ def deploy(env: str = typer.Option("local", "--env", "-e", help="Environment nam
     with friendly_errors():
         variables = _api_env(env)
     names = [f"{flow}-{env}" for flow in FLOWS]
-    command = [str(Path(sys.executable).parent / "prefect"), "--no-prompt", "deploy"]
+    prefect = str(Path(sys.executable).parent / "prefect")
+    if not _is_local(env):
+        # The Kubernetes pool (provisioned by infra/) gets the job template that can request GPUs.
+        pool = f"{env}-kubernetes"
+        template = project_root() / "orchestration" / "kubernetes-job-template.json"
+        subprocess.run(
+            [
+                prefect,
+                "work-pool",
+                "create",
+                pool,
+                "--type",
+                "kubernetes",
+                "--base-job-template",
+                str(template),
+                "--overwrite",
+            ],
+            env=variables,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+    command = [prefect, "--no-prompt", "deploy"]
     for name in names:
         command += ["-n", name]
     result = subprocess.run(

@@ -51,3 +51,29 @@ def test_promotion_goes_from_staging_to_prod_on_the_prod_pool() -> None:
     (promotion,) = [d for d in DEPLOYMENTS if d["name"].startswith("promotion")]
     assert promotion["parameters"] == {"source": "staging", "target": "prod"}
     assert promotion["work_pool"]["name"] == work_pool_name("prod")
+
+
+def test_kubernetes_job_template_can_request_gpus_and_declares_every_variable() -> None:
+    import json
+    import re
+
+    template = json.loads((PACKAGE_ROOT / "orchestration" / "kubernetes-job-template.json").read_text())
+    used = set(re.findall(r"{{\s*(\w+)\s*}}", json.dumps(template["job_configuration"])))
+    declared = set(template["variables"]["properties"])
+    assert used <= declared, used - declared
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpu_count }}"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["serviceAccountName"] == "{{ service_account_name }}"
+    from infra.components.orchestrator import NAMESPACE, WORKER_SERVICE_ACCOUNT
+
+    assert (
+        template["variables"]["properties"]["service_account_name"]["default"] == WORKER_SERVICE_ACCOUNT
+    )  # IRSA-bound
+    assert template["variables"]["properties"]["namespace"]["default"] == NAMESPACE
+    for deployment in DEPLOYMENTS:
+        if deployment["name"].startswith("training-") and deployment["work_pool"]["name"].endswith(
+            "-kubernetes"
+        ):
+            assert deployment["work_pool"]["job_variables"]["gpu_count"] >= 1
