@@ -34,16 +34,18 @@ def artifact_store(section: Artifacts) -> ArtifactStore:
 def tracker(section: Tracking, experiment: str) -> TrackerPort:
     """MLflow: a local SQLite backend, or SageMaker's managed server by ARN (via sagemaker-mlflow).
 
-    $MLOPS_MLFLOW_TRACKING_URI overrides the server (an emulated AWS environment has none).
+    $MLOPS_MLFLOW_TRACKING_URI (and $MLOPS_MLFLOW_ARTIFACT_ROOT) override the server, for an
+    emulated AWS environment, which has none.
     """
     from pipelines.adapters.mlflow_tracker import MlflowTracker
 
     if isinstance(section, LocalTracking):
         return MlflowTracker(section.tracking_uri, experiment, section.artifact_root)
     if isinstance(section, AwsTracking):
-        return MlflowTracker(
-            os.environ.get("MLOPS_MLFLOW_TRACKING_URI") or section.tracking_server_arn, experiment
-        )
+        override = os.environ.get("MLOPS_MLFLOW_TRACKING_URI")
+        if override:  # an emulated environment: its own store, and its artifacts beside it, not in cwd
+            return MlflowTracker(override, experiment, os.environ.get("MLOPS_MLFLOW_ARTIFACT_ROOT"))
+        return MlflowTracker(section.tracking_server_arn, experiment)
     raise _unavailable("tracking", section.kind)
 
 

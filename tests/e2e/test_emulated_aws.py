@@ -100,6 +100,7 @@ def emulated(
     import pipelines.platform as platform_module
 
     monkeypatch.setenv("MLOPS_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLOPS_MLFLOW_ARTIFACT_ROOT", (tmp_path / "mlflow-artifacts").as_uri())
     monkeypatch.setattr(
         platform_module,
         "_compute",
