@@ -37,9 +37,10 @@ def fetch_oidc_token(audience: str = AUDIENCE) -> str:
 
 def web_identity_environment(role_arn: str, token_file: Path, session: str) -> dict[str, str]:
     """Writes the OIDC token to `token_file` (owner-only) and returns the variables to export."""
+    token = fetch_oidc_token()  # first: nothing is written when there is no token to write
     token_file.parent.mkdir(parents=True, exist_ok=True)
     token_file.touch(mode=0o600, exist_ok=True)
-    token_file.write_text(fetch_oidc_token())
+    token_file.write_text(token)
     return {
         "AWS_ROLE_ARN": role_arn,
         "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),

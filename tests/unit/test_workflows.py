@@ -136,7 +136,13 @@ def test_aws_web_identity_from_the_github_oidc_token(tmp_path: Path, monkeypatch
     ]
 
 
-def test_aws_web_identity_outside_github_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aws_web_identity_outside_github_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_URL", raising=False)
-    result = CliRunner().invoke(app, ["ci", "aws-web-identity", "--role-arn", "arn:aws:iam::1:role/ci"])
+    token = tmp_path / "oidc" / "token"
+    result = CliRunner().invoke(
+        app, ["ci", "aws-web-identity", "--role-arn", "arn:aws:iam::1:role/ci", "--token-file", str(token)]
+    )
     assert result.exit_code == 1 and "id-token: write" in result.output
+    assert not token.exists()
