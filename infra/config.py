@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from mlops.validation_errors import describe_validation_error
+
 CONFIG_NAMESPACE = "mlops-blueprint"
 CONFIG_KEY = "platform"
 # CloudWatch Logs accepts only these retention periods.
@@ -200,8 +202,7 @@ def parse_stack_config(raw: object, source: str) -> StackConfig:
     try:
         return StackConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [
-            f"  {CONFIG_NAMESPACE}:{CONFIG_KEY}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise StackConfigError(f"invalid stack config in {source}:\n" + "\n".join(lines)) from exc
+        message = describe_validation_error(
+            exc, f"invalid stack config in {source}", f"{CONFIG_NAMESPACE}:{CONFIG_KEY}."
+        )
+        raise StackConfigError(message) from exc

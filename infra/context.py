@@ -11,7 +11,6 @@ import pulumi_aws as aws
 from infra.config import StackConfig
 
 PROJECT = "mlops-blueprint"
-REQUIRED_TAGS = ("environment", "project", "owner", "cost-center")
 
 
 @dataclass(frozen=True)

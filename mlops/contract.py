@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlops.validation_errors import describe_validation_error
+
 CONTRACT_SCHEMA_VERSION = 1  # bump with a migration note when a field changes meaning
 
 
@@ -207,15 +209,6 @@ class PlatformContract(_Strict):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
-def describe_validation_error(error: ValidationError, source: str) -> str:
-    """Turn pydantic's error list into one line per field, naming the dotted field path."""
-    lines = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "<root>"
-        lines.append(f"  {location}: {item['msg']}")
-    return f"invalid platform contract in {source}:\n" + "\n".join(lines)
-
-
 def parse_contract(text: str, source: str) -> PlatformContract:
     """Parse and validate contract JSON; raise ContractError naming the offending field."""
     try:
@@ -225,7 +218,7 @@ def parse_contract(text: str, source: str) -> PlatformContract:
     try:
         return PlatformContract.model_validate(payload)
     except ValidationError as exc:
-        raise ContractError(describe_validation_error(exc, source)) from exc
+        raise ContractError(describe_validation_error(exc, f"invalid platform contract in {source}")) from exc
 
 
 def load_contract_file(path: Path) -> PlatformContract:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops.paths import environments_dir, project_root
+from mlops.validation_errors import describe_validation_error
 
 
 class SettingsError(Exception):
@@ -106,11 +107,6 @@ class EnvironmentSettings(_Strict):
         return f"/mlops/{self.name}/platform-contract"
 
 
-def _describe(error: ValidationError, source: Path) -> str:
-    lines = [f"  {'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()]
-    return f"invalid environment settings in {source}:\n" + "\n".join(lines)
-
-
 def settings_path(env: str) -> Path:
     return environments_dir() / f"{env}.yaml"
 
@@ -128,7 +124,9 @@ def load_settings(env: str) -> EnvironmentSettings:
     try:
         settings = EnvironmentSettings.model_validate(raw)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc, path)) from exc
+        raise SettingsError(
+            describe_validation_error(exc, f"invalid environment settings in {path}")
+        ) from exc
     if settings.name != env:
         raise SettingsError(f"{path}: name is {settings.name!r} but the file is for environment {env!r}")
     return settings

@@ -21,15 +21,17 @@ console = Console(soft_wrap=True)
 FLOWS = ("training", "deployment", "monitoring")
 
 
-def _api_env(env: str) -> dict[str, str]:
-    """The environment for Prefect calls: the local server when one runs for a local environment."""
+def _api_env(env: str) -> tuple[dict[str, str], bool]:
+    """The environment for Prefect calls (the local server when one runs for a local environment),
+    and whether the environment is local."""
     from mlops.local_orchestrator import running
     from mlops.paths import project_root
     from mlops.settings import LocalPlatformSettings, load_settings
 
     settings = load_settings(env)
     variables = {**os.environ, "MLOPS_PROJECT_ROOT": str(project_root())}
-    if isinstance(settings.platform, LocalPlatformSettings):
+    local = isinstance(settings.platform, LocalPlatformSettings)
+    if local:
         state = running(settings)
         if state is None:
             raise typer.BadParameter(
@@ -40,13 +42,7 @@ def _api_env(env: str) -> dict[str, str]:
         raise typer.BadParameter(
             "set PREFECT_API_URL (and PREFECT_API_KEY for Prefect Cloud) to the environment's orchestrator"
         )
-    return variables
-
-
-def _is_local(env: str) -> bool:
-    from mlops.settings import LocalPlatformSettings, load_settings
-
-    return isinstance(load_settings(env).platform, LocalPlatformSettings)
+    return variables, local
 
 
 @app.command("deploy")
@@ -55,10 +51,10 @@ def deploy(env: str = typer.Option("local", "--env", "-e", help="Environment nam
     from mlops.paths import project_root
 
     with friendly_errors():
-        variables = _api_env(env)
+        variables, local = _api_env(env)
     names = [f"{flow}-{env}" for flow in FLOWS]
     prefect = str(Path(sys.executable).parent / "prefect")
-    if not _is_local(env):
+    if not local:
         # The Kubernetes pool (provisioned by infra/) gets the job template that can request GPUs.
         pool = f"{env}-kubernetes"
         template = project_root() / "orchestration" / "kubernetes-job-template.json"
@@ -103,7 +99,7 @@ def run(
     if flow not in FLOWS:
         raise typer.BadParameter(f"unknown flow {flow!r}; choose from {', '.join(FLOWS)}")
     with friendly_errors():
-        variables = _api_env(env)
+        variables, _ = _api_env(env)
     os.environ.update({k: v for k, v in variables.items() if k in ("PREFECT_API_URL", "MLOPS_PROJECT_ROOT")})
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import FlowRun

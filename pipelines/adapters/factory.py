@@ -49,11 +49,19 @@ def tracker(section: Tracking, experiment: str) -> TrackerPort:
     raise _unavailable("tracking", section.kind)
 
 
+def file_uri_to_path(uri: str) -> Path:
+    """Path of a file:// URI (plain paths pass through)."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(url2pathname(parsed.path)) if parsed.scheme else Path(uri)
+    raise ValueError(f"not a local file URI: {uri}")
+
+
 def read_uri(uri: str) -> bytes:
     """Bytes behind a file:// or s3:// URI (or a plain path)."""
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
-        return Path(url2pathname(parsed.path) if parsed.scheme else uri).read_bytes()
+        return file_uri_to_path(uri).read_bytes()
     if parsed.scheme == "s3":
         from pipelines.adapters.aws.session import client
 

@@ -8,22 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from models.bundle import META_FILE, WEIGHTS_FILE, ModelBundle
-from pipelines.adapters.factory import read_uri
 from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
 from pipelines.serving.handler import InferenceHandler
-from pipelines.training.steps import SMOKE_FILE, PipelineContext
+from pipelines.training.steps import SMOKE_FILE, PipelineContext, load_bundle
 
 
 class NotDeployable(Exception):
     """The requested version is not approved (or there is no approved version)."""
-
-
-def load_bundle(uri: str) -> ModelBundle:
-    return ModelBundle.from_files(
-        {name: read_uri(f"{uri.rstrip('/')}/{name}") for name in (WEIGHTS_FILE, META_FILE)}
-    )
 
 
 def handler_for(ctx: PipelineContext, version: ModelVersion) -> InferenceHandler:
@@ -76,11 +68,19 @@ def deploy_step(
     ctx: PipelineContext, version: int | None = None, policy: CanaryPolicy = CanaryPolicy()
 ) -> DeploymentOutcome:
     candidate = candidate_version(ctx, version)
-    features = ["customer_id", *load_bundle(candidate.artifact_uri).feature_names]
+    handlers: dict[int, InferenceHandler] = {}
+
+    def handler_of(v: ModelVersion) -> InferenceHandler:
+        """Each version's bundle is read once per deployment."""
+        if v.version not in handlers:
+            handlers[v.version] = handler_for(ctx, v)
+        return handlers[v.version]
+
+    features = ["customer_id", *handler_of(candidate).bundle.feature_names]
     traffic = replay_traffic(ctx, candidate)[features]
     outcome = ctx.platform.deployer.deploy(
         candidate,
-        lambda v: handler_for(ctx, v),
+        handler_of,
         ctx.platform.registry,
         ctx.platform.artifacts,
         traffic,

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from pipelines.deployment.endpoint import read_state
-from pipelines.deployment.steps import load_bundle
 from pipelines.monitoring.drift import DriftPolicy, DriftReport, compare
 from pipelines.monitoring.report import render_drift_report
 from pipelines.ports import MetricDatum
-from pipelines.training.steps import PipelineContext
+from pipelines.training.steps import PipelineContext, load_bundle
 
 PREDICTION = "prediction"
 

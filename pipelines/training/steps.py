@@ -199,7 +199,7 @@ def train_step(ctx: PipelineContext, prepared: PreparedRun) -> dict[str, Any]:
     return result
 
 
-def _load_bundle(uri: str) -> ModelBundle:
+def load_bundle(uri: str) -> ModelBundle:
     """A model bundle from a directory URI (file:// locally, s3:// in AWS)."""
     return ModelBundle.from_files(
         {name: read_uri(f"{uri.rstrip('/')}/{name}") for name in (WEIGHTS_FILE, META_FILE)}
@@ -210,11 +210,11 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
     """Score the candidate (and the champion, on the same rows), apply the gates, write the report."""
     pipeline, label = ctx.settings.pipeline, ctx.usecase.dataset.label
     test = pd.read_parquet(io.BytesIO(ctx.platform.artifacts.get_bytes(prepared.test_key)))
-    scores = _load_bundle(result["model_uri"]).predict_proba(test)
+    scores = load_bundle(result["model_uri"]).predict_proba(test)
     champion = ctx.platform.registry.champion(pipeline.model_name)
     champion_scores, champion_version = None, None
     if champion is not None and champion.run_key != prepared.run_key:
-        champion_scores = _load_bundle(champion.artifact_uri).predict_proba(test)
+        champion_scores = load_bundle(champion.artifact_uri).predict_proba(test)
         champion_version = champion.version
     evaluation: Evaluation = evaluate(
         test,

@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops.validation_errors import describe_validation_error
+
 ColumnType = Literal["string", "category", "int", "float", "bool", "timestamp"]
 AggregationFunction = Literal["count", "sum", "mean", "max"]
 FeatureValueType = Literal["integral", "fractional", "string"]
@@ -160,5 +162,4 @@ def load_usecase(path: Path) -> UseCase:
     except yaml.YAMLError as exc:
         raise UseCaseError(f"{path} is not valid YAML: {exc}") from exc
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise UseCaseError(f"invalid use-case spec in {path}:\n" + "\n".join(lines)) from exc
+        raise UseCaseError(describe_validation_error(exc, f"invalid use-case spec in {path}")) from exc

@@ -140,7 +140,7 @@ def test_reclaim_patterns_and_result_location() -> None:
 
 
 def test_local_compute_runs_the_job_entry_point(platform, small_events, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.adapters.local.registry import file_uri_to_path
+    from pipelines.adapters.factory import file_uri_to_path
     from pipelines.training import steps
 
     source = tmp_path / "events.parquet"

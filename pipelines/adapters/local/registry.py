@@ -7,9 +7,8 @@ import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
+from pipelines.adapters.factory import file_uri_to_path
 from pipelines.adapters.local.sqlite import connect
 from pipelines.ports import ApprovalStatus, ModelCandidate, ModelVersion
 
@@ -38,14 +37,6 @@ CREATE TABLE IF NOT EXISTS champions (
 
 class RegistryError(Exception):
     """A registry operation was refused (unknown version, invalid transition)."""
-
-
-def file_uri_to_path(uri: str) -> Path:
-    """Path of a file:// URI (plain paths pass through)."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(url2pathname(parsed.path)) if parsed.scheme else Path(uri)
-    raise ValueError(f"not a local file URI: {uri}")
 
 
 def _row_to_version(row: sqlite3.Row) -> ModelVersion:
