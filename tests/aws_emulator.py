@@ -11,6 +11,18 @@ def aws_client(endpoint: str, service: str) -> Any:
     return boto3.client(service, region_name="eu-west-1", endpoint_url=endpoint)
 
 
+def credentials_for_account(endpoint: str, account_id: str) -> dict[str, str]:
+    """Environment variables holding credentials that moto attributes to `account_id` (via AssumeRole)."""
+    issued = aws_client(endpoint, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/release", RoleSessionName="tests"
+    )["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": issued["SessionToken"],
+    }
+
+
 def make_bucket(endpoint: str, name: str, kms_key: str | None = None) -> str:
     """A bucket; with `kms_key`, default encryption with that key (as `infra/` provisions it)."""
     s3 = aws_client(endpoint, "s3")
