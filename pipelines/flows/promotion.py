@@ -23,6 +23,11 @@ def promotion_flow(
     )
     create_markdown_artifact(
         key="promotion",
-        markdown=f"# Promotion\n\n{record.model_name} v{record.source_version} ({source}) → v{record.target_version} ({target}) by {record.promoted_by}",
+        markdown=(
+            f"# Promotion\n\n{record.model_name} v{record.source_version} ({source}) → "
+            f"v{record.target_version} ({target}) by {record.promoted_by}"
+            f"{' (already promoted)' if record.already_promoted else ''}; "
+            f"package sha256 `{record.package_sha256}`"
+        ),
     )
     return asdict(record)

@@ -234,3 +234,18 @@ def test_cli_export_then_import_into_another_root(tmp_path: Path, monkeypatch: p
     (tmp_path / "pkg" / "model" / "weights.pt").write_bytes(b"tampered")
     refused = runner.invoke(app, ["promote", "import", "--to", "local", "--package", str(tmp_path / "pkg")])
     assert refused.exit_code == 1 and "the package was altered" in refused.output
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_promotion_flow_reports_the_promotion(local_root: Path) -> None:
+    from pipelines.flows.promotion import promotion_flow
+
+    platform = connect(bring_up_local(load_settings("local")).contract)
+    platform.registry.set_status(
+        "churn-model",
+        platform.registry.register(_candidate(_bundle(local_root))).version,
+        ApprovalStatus.APPROVED,
+    )
+    summary = promotion_flow(source="local", target="local")
+    assert summary["run_key"] == "run-1" and summary["already_promoted"]  # same registry: nothing to do
+    assert len(summary["package_sha256"]) == 64
