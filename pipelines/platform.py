@@ -140,7 +140,7 @@ def _deployer(contract: PlatformContract) -> DeployerPort:
 
         alarms = contract.monitoring.alarm_names if isinstance(contract.monitoring, AwsMonitoring) else {}
         rollback_on = [alarms[k] for k in ("endpoint_5xx_rate", "endpoint_p99_latency") if k in alarms]
-        return SageMakerDeployer(contract.serving, rollback_on)
+        return SageMakerDeployer(contract.serving, rollback_on, contract.environment)
     from pipelines.deployment.guarded import LocalDeployer
 
     return LocalDeployer()

@@ -59,7 +59,7 @@ def _deploy(
 def test_first_deployment_creates_model_config_and_endpoint(
     aws: str, platform: Any, approved: dict[str, Any]
 ) -> None:
-    deployer = SageMakerDeployer(SERVING, ALARMS, poll_seconds=0.01)
+    deployer = SageMakerDeployer(SERVING, ALARMS, "dev", poll_seconds=0.01)
     outcome = _deploy(deployer, platform, approved)
     assert outcome.decision == "promoted"
     sagemaker = aws_client(aws, "sagemaker")
@@ -71,6 +71,11 @@ def test_first_deployment_creates_model_config_and_endpoint(
     assert (
         model["PrimaryContainer"]["Image"] == SERVING.image_uri
     )  # (moto does not keep EnableNetworkIsolation: the Stubber tests check it)
+    # What `mlops container serve` reads inside the endpoint's container.
+    assert model["PrimaryContainer"]["Environment"] == {
+        "MLOPS_MODEL_VERSION": "1",
+        "MLOPS_ENVIRONMENT": "dev",
+    }
 
 
 def _stubbed_update(final_config: str | None, status: str = "InService") -> tuple[Any, Stubber]:

@@ -47,13 +47,14 @@ class SageMakerDeployer:
         self,
         serving: AwsServing,
         alarm_names: list[str],
+        environment: str = "",
         sagemaker: Any | None = None,
         bake_seconds: int = 600,
         poll_seconds: float = 30.0,
         max_wait_seconds: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.serving, self.alarm_names = serving, alarm_names
+        self.serving, self.alarm_names, self.environment = serving, alarm_names, environment
         self.sagemaker = sagemaker or client("sagemaker")
         self.bake_seconds, self.poll_seconds, self.max_wait = bake_seconds, poll_seconds, max_wait_seconds
         self.sleep = sleep
@@ -81,7 +82,11 @@ class SageMakerDeployer:
                         "CompressionType": "None",
                     }
                 },
-                "Environment": {"MLOPS_MODEL_VERSION": str(version.version)},
+                # What the container (`mlops container serve`) needs to know: model version, use case.
+                "Environment": {
+                    "MLOPS_MODEL_VERSION": str(version.version),
+                    **({"MLOPS_ENVIRONMENT": self.environment} if self.environment else {}),
+                },
             },
         )
         config = f"{model}-config"

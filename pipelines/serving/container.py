@@ -1,0 +1,37 @@
+"""The serving container's app: the model SageMaker mounts at /opt/ml/model, on SageMaker's contract.
+
+The endpoint runs with network isolation, so requests carry their features (no online store) and
+SageMaker's own data capture records traffic. The deployer names the environment and the model
+version in the container's environment; the environment's settings name the use case.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from mlops.settings import load_settings
+from pipelines.serving.app import Variant, VariantRouter, create_app
+from pipelines.serving.handler import InferenceHandler
+from pipelines.training.steps import load_bundle
+from pipelines.usecase import load_usecase
+
+MODEL_DIR_ENV, DEFAULT_MODEL_DIR = "SM_MODEL_DIR", "/opt/ml/model"
+ENVIRONMENT_ENV, VERSION_ENV = "MLOPS_ENVIRONMENT", "MLOPS_MODEL_VERSION"
+
+
+def model_dir() -> Path:
+    """Where SageMaker put the model artifacts (overridable for tests and local runs)."""
+    return Path(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_DIR))
+
+
+def container_app(directory: Path, environment: str) -> FastAPI:
+    """One variant serving the bundle in `directory` with `environment`'s use case."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no model at {directory}: SageMaker mounts the model data there")
+    usecase = load_usecase(load_settings(environment).pipeline.usecase_path())
+    version = os.environ.get(VERSION_ENV)
+    handler = InferenceHandler(load_bundle(directory.as_uri()), usecase)
+    return create_app(VariantRouter([Variant(f"v{version}" if version else "model", handler)]))
