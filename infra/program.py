@@ -101,6 +101,9 @@ def build(config: StackConfig) -> Platform:
             "work_pool": orchestrator.work_pool,
             "api_url": orchestrator.api_url,
             "endpoint_role_arn": monitoring.endpoint_role.arn,
+            "training_image_uri": pulumi.Output.concat(
+                compute.repositories["training"].repository_url, ":", config.compute.image_tag
+            ),
             "serving_image_uri": pulumi.Output.concat(
                 compute.repositories["serving"].repository_url, ":", config.compute.image_tag
             ),

@@ -133,6 +133,9 @@ class AwsCompute(_Strict):
     gpu_job_queue: str
     cpu_job_queue: str
     training_job_definition: str
+    image_uri: str = Field(
+        description="The platform image (ECR, tagged with the release): Batch jobs and Kubernetes flow runs use it."
+    )
 
 
 Compute = Annotated[LocalCompute | AwsCompute, Field(discriminator="kind")]

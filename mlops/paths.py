@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# Where the platform image (Dockerfile) holds the project; flow runs on Kubernetes start there.
+IMAGE_PROJECT_ROOT = "/opt/mlops"
 
 
 def project_root() -> Path:

@@ -65,6 +65,7 @@ class ContractExport(pulumi.ComponentResource):
                     gpu_job_queue=resolved["gpu_job_queue"],
                     cpu_job_queue=resolved["cpu_job_queue"],
                     training_job_definition=resolved["training_job_definition"],
+                    image_uri=resolved["training_image_uri"],
                 ),
                 monitoring=AwsMonitoring(
                     namespace=resolved["metrics_namespace"],

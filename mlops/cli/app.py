@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import ci, container, data, env, flows, models, plan, promote, run, serving
+from mlops.cli import ci, container, data, env, flows, image, models, plan, promote, run, serving
 from mlops.runtime import configure_runtime
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.add_typer(promote.app, name="promote")
 app.add_typer(flows.app, name="flows")
 app.add_typer(ci.app, name="ci")
 app.add_typer(container.app, name="container")
+app.add_typer(image.app, name="image")
 app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
 app.command("plan")(plan.plan)

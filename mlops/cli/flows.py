@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import cast
@@ -25,7 +27,7 @@ def _api_env(env: str) -> tuple[dict[str, str], bool]:
     """The environment for Prefect calls (the local server when one runs for a local environment),
     and whether the environment is local."""
     from mlops.local_orchestrator import running
-    from mlops.paths import project_root
+    from mlops.paths import IMAGE_PROJECT_ROOT, project_root
     from mlops.settings import LocalPlatformSettings, load_settings
 
     settings = load_settings(env)
@@ -42,7 +44,39 @@ def _api_env(env: str) -> tuple[dict[str, str], bool]:
         raise typer.BadParameter(
             "set PREFECT_API_URL (and PREFECT_API_KEY for Prefect Cloud) to the environment's orchestrator"
         )
+    else:
+        variables["MLOPS_PROJECT_ROOT"] = IMAGE_PROJECT_ROOT  # flow runs start in the platform image
     return variables, local
+
+
+def _configure_kubernetes_pool(env: str, prefect: str, variables: dict[str, str]) -> None:
+    """The pool infra/ provisions gets the job template that can request GPUs and runs the platform image."""
+    from mlops.contract_source import load_platform_contract
+    from mlops.settings import load_settings
+    from mlops.work_pool import kubernetes_job_template
+
+    with friendly_errors():
+        template = kubernetes_job_template(load_platform_contract(load_settings(env)))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="job-template-") as file:
+        json.dump(template, file)
+        file.flush()
+        subprocess.run(
+            [
+                prefect,
+                "work-pool",
+                "create",
+                f"{env}-kubernetes",
+                "--type",
+                "kubernetes",
+                "--base-job-template",
+                file.name,
+                "--overwrite",
+            ],
+            env=variables,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
 
 
 @app.command("deploy")
@@ -55,26 +89,7 @@ def deploy(env: str = typer.Option("local", "--env", "-e", help="Environment nam
     names = [f"{flow}-{env}" for flow in FLOWS]
     prefect = str(Path(sys.executable).parent / "prefect")
     if not local:
-        # The Kubernetes pool (provisioned by infra/) gets the job template that can request GPUs.
-        pool = f"{env}-kubernetes"
-        template = project_root() / "orchestration" / "kubernetes-job-template.json"
-        subprocess.run(
-            [
-                prefect,
-                "work-pool",
-                "create",
-                pool,
-                "--type",
-                "kubernetes",
-                "--base-job-template",
-                str(template),
-                "--overwrite",
-            ],
-            env=variables,
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )
+        _configure_kubernetes_pool(env, prefect, variables)
     command = [prefect, "--no-prompt", "deploy"]
     for name in names:
         command += ["-n", name]

@@ -74,6 +74,7 @@ def dev_contract(aws: str, kms_key: str) -> PlatformContract:
             gpu_job_queue="mlops-dev-gpu-queue",
             cpu_job_queue="mlops-dev-cpu-queue",
             training_job_definition="mlops-dev-training",
+            image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-training:abc123",
         ),
         monitoring=AwsMonitoring(
             namespace="mlops/dev",

@@ -9,8 +9,9 @@ import pytest
 from infra.components.feature_store import feature_definitions
 from infra.components.monitoring import alarm_names
 from infra.inventory import evaluate_plan, mock_id
-from infra.offline import Plan
+from infra.offline import Plan, read_stack_config
 from mlops.contract import AwsLake, PlatformContract
+from mlops.paths import environments_dir
 from mlops.settings import load_settings
 from pipelines.usecase import load_usecase
 
@@ -37,6 +38,12 @@ def test_exported_contract_validates_and_matches_the_resources(plans: dict[str, 
     assert isinstance(contract.lake, AwsLake)
     assert contract.lake.raw_bucket == plan.named(f"mlops-{env}-raw").inputs["bucket"]
     assert contract.compute.kind == "aws" and contract.compute.gpu_job_queue == f"mlops-{env}-gpu-queue"
+    # Batch runs the same platform image that the contract hands to the Kubernetes flow runs.
+    job = json.loads(plan.named(f"mlops-{env}-training").inputs["containerProperties"])
+    tag = read_stack_config(environments_dir(), env)[0].compute.image_tag
+    assert job["image"] == contract.compute.image_uri and contract.compute.image_uri.endswith(
+        f"-training:{tag}"
+    )
     assert contract.monitoring.kind == "aws" and contract.monitoring.alarm_names == alarm_names(env)
     parameter = plan.named(f"mlops-{env}-platform-contract")
     assert parameter.inputs["name"] == load_settings(env).contract_parameter()

@@ -92,6 +92,7 @@ def test_aws_contract_validates() -> None:
                 "gpu_job_queue": "g",
                 "cpu_job_queue": "c",
                 "training_job_definition": "t",
+                "image_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-training:abc",
             },
             "monitoring": {
                 "kind": "aws",

@@ -83,6 +83,16 @@ def test_release_goes_dev_then_staging_then_approved_prod_with_promotion() -> No
     assert uploaded["with"]["if-no-files-found"] == "error"
     for name in ("dev", "staging", "prod"):
         assert jobs[name]["permissions"] == {"contents": "read", "id-token": "write"}  # OIDC, no stored keys
+        # This commit's image: the stack is tagged with it, it is pushed, then flows use it.
+        assert _step_order(
+            jobs[name],
+            f"pulumi up -s {name}",
+            f"image publish --env {name}",
+            f"flows deploy --env {name}",
+            f"--env {name} --timeout",
+        )
+        pulumi_up = next(s["run"] for s in jobs[name]["steps"] if "pulumi up" in s.get("run", ""))
+        assert "--config-path" in pulumi_up and "platform.compute.image_tag=${GITHUB_SHA}" in pulumi_up
         assert any(
             f"policies/enforcement/{name}.json" in run
             for run in (s.get("run", "") for s in jobs[name]["steps"])
