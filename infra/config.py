@@ -111,7 +111,10 @@ class ComputeConfig(_Strict):
     training_gpus: int = Field(default=1, ge=0)
     job_timeout_seconds: int = Field(default=4 * 3600, ge=60)
     job_attempts: int = Field(default=3, ge=1, le=10)
-    image_tag: str = "latest-approved"
+    image_tag: str = Field(
+        default="latest-approved",
+        description="Tag of the platform image in the environment's ECR; the release workflow sets the commit.",
+    )
     extra_job_actions: tuple[str, ...] = Field(
         default=(), description="More IAM actions for the training job role."
     )

@@ -46,6 +46,16 @@ def _candidate(artifact_uri: str, run_key: str = "run-1") -> ModelCandidate:
     )
 
 
+@pytest.fixture
+def approved_in_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Platform, Platform]:
+    """Two local environments; staging holds one approved version (run-1)."""
+    staging = _local_platform(tmp_path / "staging", monkeypatch, "staging")
+    prod = _local_platform(tmp_path / "prod", monkeypatch, "prod")
+    version = staging.registry.register(_candidate(_bundle(tmp_path)))
+    staging.registry.set_status("churn-model", version.version, ApprovalStatus.APPROVED)
+    return staging, prod
+
+
 def test_local_promotion_copies_approves_and_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     staging = _local_platform(tmp_path / "staging", monkeypatch, "staging")
     prod = _local_platform(tmp_path / "prod", monkeypatch, "prod")
@@ -78,15 +88,9 @@ def test_local_promotion_copies_approves_and_records(tmp_path: Path, monkeypatch
 
 
 def test_an_altered_package_changes_nothing_in_the_target(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, approved_in_staging: tuple[Platform, Platform]
 ) -> None:
-    staging = _local_platform(tmp_path / "staging", monkeypatch, "staging")
-    prod = _local_platform(tmp_path / "prod", monkeypatch, "prod")
-    staging.registry.set_status(
-        "churn-model",
-        staging.registry.register(_candidate(_bundle(tmp_path))).version,
-        ApprovalStatus.APPROVED,
-    )
+    staging, prod = approved_in_staging
     export_approved(staging, "churn-model", tmp_path / "pkg", actor="ci")
     (tmp_path / "pkg" / "model" / "bundle.json").write_text('{"label": "something else"}')
 
@@ -98,15 +102,9 @@ def test_an_altered_package_changes_nothing_in_the_target(
 
 
 def test_a_version_the_target_rejected_is_not_reapproved_by_promotion(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    approved_in_staging: tuple[Platform, Platform],
 ) -> None:
-    staging = _local_platform(tmp_path / "staging", monkeypatch, "staging")
-    prod = _local_platform(tmp_path / "prod", monkeypatch, "prod")
-    staging.registry.set_status(
-        "churn-model",
-        staging.registry.register(_candidate(_bundle(tmp_path))).version,
-        ApprovalStatus.APPROVED,
-    )
+    staging, prod = approved_in_staging
     first = promote(staging, prod, "churn-model", actor="ci")
     prod.registry.set_status("churn-model", first.target_version, ApprovalStatus.REJECTED, "bad canary")
 
