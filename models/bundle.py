@@ -20,6 +20,7 @@ from models.network import TabularNet
 
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "bundle.json"
+BUNDLE_FILES = (WEIGHTS_FILE, META_FILE)
 BUNDLE_FORMAT = 1
 
 
@@ -89,4 +90,4 @@ class ModelBundle:
     @classmethod
     def load(cls, directory: Path) -> ModelBundle:
         """Load a bundle from a directory (a registry version or a run's model folder)."""
-        return cls.from_files({name: (directory / name).read_bytes() for name in (WEIGHTS_FILE, META_FILE)})
+        return cls.from_files({name: (directory / name).read_bytes() for name in BUNDLE_FILES})

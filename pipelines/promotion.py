@@ -18,16 +18,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.adapters.factory import read_uri
 from pipelines.platform import Platform
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion
 from pipelines.promotion_package import (
-    BUNDLE_FILES,
     PromotionManifest,
     package_digest,
     read_package,
     write_package,
 )
+from pipelines.training.steps import bundle_files
 
 
 class PromotionRefused(Exception):
@@ -72,12 +71,12 @@ def export_approved(
 ) -> PromotionManifest:
     """Package `version` (default: the champion) of `model_name` from `source` into `directory`."""
     chosen = _approved_version(source, model_name, version)
-    base = chosen.artifact_uri.rstrip("/")
     try:
-        files = {name: read_uri(f"{base}/{name}") for name in BUNDLE_FILES}
+        files = bundle_files(chosen.artifact_uri)
     except (FileNotFoundError, KeyError) as exc:
         raise PromotionRefused(
-            f"{model_name} v{chosen.version} in {source.environment}: its bundle at {base} is incomplete ({exc})"
+            f"{model_name} v{chosen.version} in {source.environment}: "
+            f"its bundle at {chosen.artifact_uri} is incomplete ({exc})"
         ) from exc
     return write_package(
         directory,
@@ -111,24 +110,28 @@ def import_approved(target: Platform, directory: Path, actor: str | None = None)
     manifest, model_dir = read_package(directory)
     digest, who, when = package_digest(manifest), actor or promoter(), datetime.now(UTC).isoformat()
     existing = _already_in(target, manifest)
+
+    def record_of(target_version: int, already_promoted: bool = False) -> Promotion:
+        return Promotion(
+            manifest.model_name,
+            manifest.source_environment,
+            manifest.source_version,
+            target.environment,
+            target_version,
+            manifest.run_key,
+            who,
+            when,
+            digest,
+            already_promoted,
+        )
+
     if existing is not None and existing.status == ApprovalStatus.REJECTED:
         raise PromotionRefused(
             f"{manifest.model_name} run {manifest.run_key} is v{existing.version} in {target.environment} and was "
             f"rejected there ({existing.status_reason or 'no reason given'}); a promotion does not overrule that"
         )
     if existing is not None and existing.status == ApprovalStatus.APPROVED:
-        return Promotion(
-            manifest.model_name,
-            manifest.source_environment,
-            manifest.source_version,
-            target.environment,
-            existing.version,
-            manifest.run_key,
-            who,
-            when,
-            digest,
-            already_promoted=True,
-        )
+        return record_of(existing.version, already_promoted=True)
     artifact_uri = target.artifacts.put_tree(
         f"promoted/{manifest.model_name}/{manifest.run_key}/model", model_dir
     )
@@ -158,17 +161,7 @@ def import_approved(target: Platform, directory: Path, actor: str | None = None)
         ApprovalStatus.APPROVED,
         f"promoted from {manifest.source_environment} v{manifest.source_version} by {who}",
     )
-    record = Promotion(
-        manifest.model_name,
-        manifest.source_environment,
-        manifest.source_version,
-        target.environment,
-        promoted.version,
-        manifest.run_key,
-        who,
-        when,
-        digest,
-    )
+    record = record_of(promoted.version)
     target.artifacts.put_bytes(
         f"promotions/{manifest.model_name}/{when.replace(':', '-')}.json",
         json.dumps(asdict(record), indent=2).encode(),

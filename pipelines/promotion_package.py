@@ -16,12 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops.validation_errors import describe_validation_error
-from models.bundle import META_FILE, WEIGHTS_FILE
 
 MANIFEST_FILE = "manifest.json"
 MODEL_DIR = "model"
 PACKAGE_FORMAT: Literal[1] = 1
-BUNDLE_FILES = (WEIGHTS_FILE, META_FILE)
 
 
 class InvalidPackage(Exception):

@@ -16,7 +16,7 @@ import pandas as pd
 from mlops.contract_source import load_platform_contract
 from mlops.gitinfo import code_version
 from mlops.settings import EnvironmentSettings, load_settings
-from models.bundle import META_FILE, WEIGHTS_FILE, ModelBundle
+from models.bundle import BUNDLE_FILES, ModelBundle
 from models.run_spec import TrainingRunSpec
 from pipelines.adapters.factory import read_uri
 from pipelines.evaluation.gates import Evaluation, evaluate
@@ -199,11 +199,14 @@ def train_step(ctx: PipelineContext, prepared: PreparedRun) -> dict[str, Any]:
     return result
 
 
+def bundle_files(uri: str) -> dict[str, bytes]:
+    """The files of the model bundle in a directory URI (file:// locally, s3:// in AWS)."""
+    return {name: read_uri(f"{uri.rstrip('/')}/{name}") for name in BUNDLE_FILES}
+
+
 def load_bundle(uri: str) -> ModelBundle:
     """A model bundle from a directory URI (file:// locally, s3:// in AWS)."""
-    return ModelBundle.from_files(
-        {name: read_uri(f"{uri.rstrip('/')}/{name}") for name in (WEIGHTS_FILE, META_FILE)}
-    )
+    return ModelBundle.from_files(bundle_files(uri))
 
 
 def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str, Any]) -> EvaluationSummary:
