@@ -12,7 +12,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -27,6 +27,11 @@ from mlops.settings import EnvironmentSettings, load_settings  # noqa: E402
 from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events  # noqa: E402
 from pipelines.platform import Platform, connect  # noqa: E402
 from pipelines.usecase import UseCase, load_usecase  # noqa: E402
+
+if TYPE_CHECKING:
+    from infra.offline import Plan
+
+CLOUD_ENVIRONMENTS = ("dev", "staging", "prod")
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +111,14 @@ def trained(usecase: UseCase) -> tuple[Any, pd.DataFrame]:
         NoCheckpoint(),
     )
     return bundle, splits["test"].head(3_000).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, Plan]:
+    """The offline plan (Pulumi's mocks) of every cloud environment, once per session."""
+    from infra.offline import plan_environment
+
+    return {env: plan_environment(PACKAGE_ROOT / "environments", env) for env in CLOUD_ENVIRONMENTS}
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from infra.config import StackConfig
 from infra.offline import Plan, read_stack_config, run_offline
 from mlops.paths import PACKAGE_ROOT
+from tests.conftest import CLOUD_ENVIRONMENTS
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = CLOUD_ENVIRONMENTS
 ENV_DIR = PACKAGE_ROOT / "environments"
 
 
@@ -19,12 +18,3 @@ def plan_with(env: str, **changes: dict[str, object]) -> Plan:
     for section, values in changes.items():
         payload[section] = {**payload[section], **values}
     return run_offline(StackConfig.model_validate(payload), region)
-
-
-@pytest.fixture(scope="session")
-def plans() -> dict[str, Plan]:
-    result = {}
-    for env in ENVIRONMENTS:
-        config, region = read_stack_config(ENV_DIR, env)
-        result[env] = run_offline(config, region)
-    return result

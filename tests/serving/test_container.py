@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
+from tests.loopback import free_port
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> int:
@@ -42,7 +36,7 @@ def test_the_container_serves_the_mounted_model(tmp_path: Path, trained: tuple[A
     model_dir.mkdir()
     for name, data in bundle.to_files().items():
         (model_dir / name).write_bytes(data)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SM_MODEL_DIR": str(model_dir),

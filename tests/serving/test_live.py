@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
@@ -17,6 +16,7 @@ from pipelines.deployment.endpoint import EndpointState, ServingVariant, write_s
 from pipelines.serving.app import create_app
 from pipelines.serving.live import LiveRouter, NothingDeployed
 from pipelines.training import steps
+from tests.loopback import free_port
 from tests.registry_helpers import register_approved
 
 
@@ -26,12 +26,6 @@ def deployed(platform: Any, trained: tuple[Any, pd.DataFrame], tmp_path: Any) ->
     register_approved(platform, bundle, tmp_path / "bundle", ("r1", "r2"))
     write_state(platform.artifacts, EndpointState("churn-model", [ServingVariant("v1", 1, 1.0)]))
     return steps.open_environment("local")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_live_router_follows_the_endpoint_state(platform: Any, deployed: Any) -> None:
@@ -54,7 +48,7 @@ def test_real_server_on_loopback_answers_mlops_invoke(
     deployed: Any, trained: tuple[Any, pd.DataFrame]
 ) -> None:
     bundle, test = trained
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(LiveRouter(deployed)), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from infra.offline import plan_environment
+from infra.offline import Plan
 from mlops.cli import app
 from mlops.contract import PlatformContract
 from mlops.images import ImageError, ImageRef, image_targets, publish
-from mlops.paths import environments_dir
 from mlops.settings import load_settings
 from tests.aws_emulator import aws_client
 
@@ -23,11 +22,9 @@ REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 
 @pytest.fixture(scope="module")
-def dev_contract() -> PlatformContract:
+def dev_contract(plans: dict[str, Plan]) -> PlatformContract:
     """The contract `pulumi up -s dev` exports (Pulumi's mocks), tagged with a release."""
-    exported = PlatformContract.model_validate(
-        plan_environment(environments_dir(), "dev").outputs["platformContract"]
-    )
+    exported = PlatformContract.model_validate(plans["dev"].outputs["platformContract"])
     return exported.model_copy(
         update={
             "compute": exported.compute.model_copy(

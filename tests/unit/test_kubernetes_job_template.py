@@ -13,9 +13,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
 from infra.components.orchestrator import NAMESPACE, WORKER_SERVICE_ACCOUNT
-from infra.offline import plan_environment
+from infra.offline import Plan
 from mlops.contract import AwsCompute, PlatformContract
-from mlops.paths import environments_dir
 from mlops.work_pool import kubernetes_job_template
 from tests.unit.test_prefect_yaml import DEPLOYMENTS
 
@@ -59,10 +58,8 @@ def unknown_fields(value: Any, type_name: str, path: str = "") -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def prod_contract() -> PlatformContract:
-    return PlatformContract.model_validate(
-        plan_environment(environments_dir(), "prod").outputs["platformContract"]
-    )
+def prod_contract(plans: dict[str, Plan]) -> PlatformContract:
+    return PlatformContract.model_validate(plans["prod"].outputs["platformContract"])
 
 
 def _render(template: dict[str, Any], job_variables: dict[str, Any]) -> dict[str, Any]:
