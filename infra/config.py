@@ -7,6 +7,7 @@ resource is declared, with a message naming the key.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
@@ -58,6 +59,14 @@ def _cloudwatch_retention(value: int) -> int:
 
 
 RetentionDays = Annotated[int, AfterValidator(_cloudwatch_retention)]
+
+
+def _ipv4_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR such as 203.0.113.7/32") from None
+    return str(network)
 
 
 class StackConfigError(Exception):
@@ -168,7 +177,16 @@ class OrchestratorConfig(_Strict):
     """Prefect on EKS: a self-hosted server (Postgres on RDS) or workers against Prefect Cloud."""
 
     mode: Literal["self-hosted", "cloud"] = "self-hosted"
-    kubernetes_version: str = "1.31"
+    # In EKS standard support; infra/facts/support_calendar.yaml says until when (checked by the tests).
+    kubernetes_version: str = Field(default="1.35", pattern=r"^1\.\d{2}$")
+    api_access_cidrs: tuple[str, ...] = Field(
+        default=(),
+        description="CIDRs (besides the release runner's) that may reach the cluster's public API endpoint.",
+    )
+    ci_runner_cidr: str | None = Field(
+        default=None,
+        description="The release runner's egress address (/32); the workflow sets it for the run.",
+    )
     cpu_nodes: NodeGroupConfig = NodeGroupConfig(
         instance_types=("m6i.large",), min_size=1, max_size=3, desired_size=2
     )
@@ -176,8 +194,27 @@ class OrchestratorConfig(_Strict):
     db_instance_class: str = "db.t4g.medium"
     db_backup_days: int = Field(default=7, ge=1, le=35)
     db_multi_az: bool = False
-    prefect_chart_version: str = "2025.9.5"
     monitoring_stack: bool = False
+
+    @field_validator("api_access_cidrs")
+    @classmethod
+    def _restricted(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            _ipv4_cidr(cidr)
+            if cidr.endswith("/0"):
+                raise ValueError(f"{cidr!r} opens the cluster API to the whole internet")
+        return value
+
+    @field_validator("ci_runner_cidr")
+    @classmethod
+    def _runner(cls, value: str | None) -> str | None:
+        if value is not None and not _ipv4_cidr(value).endswith("/32"):
+            raise ValueError(f"{value!r} is not a single address (a.b.c.d/32)")
+        return value
+
+    def public_access_cidrs(self) -> list[str]:
+        """Who reaches the public API endpoint: the listed CIDRs and this run's release runner."""
+        return [*self.api_access_cidrs, *([self.ci_runner_cidr] if self.ci_runner_cidr else [])]
 
 
 class StackConfig(_Strict):

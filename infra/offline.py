@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from infra.mock_arns import mock_attributes, physical_name
 from infra.config import CONFIG_KEY, CONFIG_NAMESPACE, StackConfig, StackConfigError, parse_stack_config
 
 MOCK_ACCOUNT = "123456789012"
@@ -39,7 +40,7 @@ class PlannedResource:
 
     @property
     def is_component(self) -> bool:
-        return not self.type.startswith(("aws:", "kubernetes:"))
+        return not self.type.startswith(("aws:", "kubernetes:", "random:"))
 
 
 @dataclass
@@ -93,10 +94,12 @@ def run_offline(config: StackConfig, region: str) -> Plan:
         def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
             plan.resources.append(PlannedResource(args.typ, args.name, unwrap_secrets(dict(args.inputs))))
             state = dict(args.inputs)
-            service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "mock"
-            physical = state.get("name") or state.get("bucket") or args.name
-            state.setdefault("arn", f"arn:aws:{service}:{region}:{MOCK_ACCOUNT}:{physical}")
+            physical = physical_name(args.name, state)
+            for attribute, value in mock_attributes(args.typ, args.name, state, region, MOCK_ACCOUNT).items():
+                state.setdefault(attribute, value)
             state.setdefault("keyId", f"{args.name}-id")
+            if args.typ == "random:index/randomPassword:RandomPassword":
+                state["result"] = "offline-plan-password"  # the real one exists only in the stack's state
             state.setdefault("repositoryUrl", f"{MOCK_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{physical}")
             return f"{args.name}-id", state
 

@@ -100,6 +100,7 @@ def build(config: StackConfig) -> Platform:
             "endpoint_name": monitoring.endpoint_name,
             "work_pool": orchestrator.work_pool,
             "api_url": orchestrator.api_url,
+            "cluster_name": orchestrator.cluster.name,
             "endpoint_role_arn": monitoring.endpoint_role.arn,
             "training_image_uri": pulumi.Output.concat(
                 compute.repositories["training"].repository_url, ":", config.compute.image_tag
@@ -183,10 +184,19 @@ def flow_permissions(
             ],
         },
         {
+            # The adapter submits by definition name, which IAM evaluates as the revision-less ARN;
+            # `:*` covers submissions that name a revision. A definition's `arn` carries one revision
+            # (`...:training:1`) and stops matching at the next. SubmitJob also checks the job itself.
             "Sid": "Training",
             "Effect": "Allow",
             "Action": ["batch:SubmitJob"],
-            "Resource": [compute.gpu_queue.arn, compute.cpu_queue.arn, compute.training_job_definition.arn],
+            "Resource": [
+                compute.gpu_queue.arn,
+                compute.cpu_queue.arn,
+                compute.training_job_definition.arn_prefix,
+                pulumi.Output.concat(compute.training_job_definition.arn_prefix, ":*"),
+                ctx.arn("batch", "job/*"),
+            ],
         },
         {"Sid": "TrainingStatus", "Effect": "Allow", "Action": ["batch:DescribeJobs"], "Resource": "*"},
         {

@@ -189,6 +189,9 @@ Serving = Annotated[LocalServing | AwsServing, Field(discriminator="kind")]
 class Orchestrator(_Strict):
     work_pool: str
     api_url: str | None = Field(default=None, description="None: Prefect's ephemeral API in-process.")
+    cluster_name: str | None = Field(
+        default=None, description="The EKS cluster the server and workers run in (AWS environments)."
+    )
 
 
 class PlatformContract(_Strict):

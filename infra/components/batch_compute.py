@@ -192,7 +192,8 @@ class BatchCompute(pulumi.ComponentResource):
                     security_group_ids=[security_group.id],
                     ec2_configurations=[
                         aws.batch.ComputeEnvironmentComputeResourcesEc2ConfigurationArgs(
-                            image_type="ECS_AL2_NVIDIA" if purpose.startswith("gpu") else "ECS_AL2023"
+                            # Batch blocks new environments on its Amazon Linux 2 AMIs from 2026-06-30.
+                            image_type="ECS_AL2023_NVIDIA" if purpose.startswith("gpu") else "ECS_AL2023"
                         )
                     ],
                     tags=ctx.tags(),

@@ -79,7 +79,11 @@ class ContractExport(pulumi.ComponentResource):
                     data_capture_uri=f"s3://{resolved['curated_bucket']}/data-capture",
                     kms_key_id=key,
                 ),
-                orchestrator=Orchestrator(work_pool=resolved["work_pool"], api_url=resolved["api_url"]),
+                orchestrator=Orchestrator(
+                    work_pool=resolved["work_pool"],
+                    api_url=resolved["api_url"],
+                    cluster_name=resolved["cluster_name"],
+                ),
             )
             return contract.to_json()
 

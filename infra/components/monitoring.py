@@ -50,6 +50,16 @@ class Monitoring(pulumi.ComponentResource):
             )
             for purpose in LOG_GROUPS
         }
+        # SageMaker writes an endpoint's container logs to this group; created here so that it has
+        # the environment's retention and key instead of SageMaker's default (kept forever, unencrypted).
+        self.log_groups["endpoint-container"] = aws.cloudwatch.LogGroup(
+            ctx.name("endpoint-container-logs"),
+            name=sagemaker_endpoint_log_group(ctx.name("endpoint")),
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=key_arn,
+            tags=ctx.tags(),
+            opts=child(self),
+        )
         self.topic = aws.sns.Topic(
             ctx.name("alerts"),
             name=ctx.name("alerts"),
@@ -237,7 +247,10 @@ class Monitoring(pulumi.ComponentResource):
                 "Sid": "Logs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": pulumi.Output.concat(self.log_groups["endpoints"].arn, ":*"),
+                "Resource": [
+                    pulumi.Output.concat(self.log_groups[purpose].arn, ":*")
+                    for purpose in ("endpoints", "endpoint-container")
+                ],
             },
             {
                 "Sid": "Metrics",
@@ -248,6 +261,11 @@ class Monitoring(pulumi.ComponentResource):
             },
         )
         return self.endpoint_role
+
+
+def sagemaker_endpoint_log_group(endpoint_name: str) -> str:
+    """Where SageMaker writes the container logs of an endpoint (fixed by SageMaker, not configurable)."""
+    return f"/aws/sagemaker/Endpoints/{endpoint_name}"
 
 
 def drift_alarm_event_pattern(alarm_name: str) -> dict[str, object]:

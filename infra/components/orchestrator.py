@@ -16,11 +16,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
+from infra.charts import chart_pins, prefect_image_tag
 from infra.context import StackContext, child, managed_role, policy_document
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-PREFECT_HELM_REPO = "https://prefecthq.github.io/prefect-helm"
+DATABASE_SECRET = "prefect-database"
 NAMESPACE = "prefect"
 WORKER_SERVICE_ACCOUNT = "prefect-worker"
 
@@ -101,8 +103,18 @@ class Orchestrator(pulumi.ComponentResource):
             name=ctx.name("eks"),
             version=cfg.kubernetes_version,
             role_arn=cluster_role.arn,
+            # Nodes reach the API privately. The Kubernetes provider and the Helm releases run where
+            # `pulumi up` runs (a GitHub-hosted runner, outside the VPC), so the public endpoint is on,
+            # restricted to the listed CIDRs plus the release runner's own address for that run.
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=subnet_ids, endpoint_private_access=True, endpoint_public_access=False
+                subnet_ids=subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=bool(cfg.public_access_cidrs()),
+                public_access_cidrs=cfg.public_access_cidrs() or None,
+            ),
+            # The identity that creates the cluster (the release workflow's role) administers it.
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
             ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key_arn)
@@ -199,25 +211,30 @@ class Orchestrator(pulumi.ComponentResource):
         helm_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace])
 
         self.api_url: str | None = None
+        image = {"prefectTag": prefect_image_tag()}
         if cfg.mode == "self-hosted":
             self.api_url = server_api_url()
-            self._database(ctx, key_arn, subnet_ids, vpc_id)
-            k8s.helm.v3.Release(
-                ctx.name("prefect-server"),
-                name="prefect-server",
-                namespace=NAMESPACE,
-                chart="prefect-server",
-                version=cfg.prefect_chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PREFECT_HELM_REPO),
-                values={
-                    "server": {"uiConfig": {"prefectUiApiUrl": self.api_url}},
+            database = self._database(ctx, key_arn, subnet_ids, vpc_id)
+            # The chart writes Secret `prefect-database` (key `connection-string`) from these values;
+            # the password is a Pulumi secret, so it is encrypted in the state and in the plan output.
+            helm_release(
+                ctx,
+                "prefect-server",
+                NAMESPACE,
+                {
+                    "server": {"uiConfig": {"prefectUiApiUrl": self.api_url}, "image": image},
                     "postgresql": {"enabled": False},
                     "secret": {
-                        "create": False,
-                        "name": "prefect-database",
-                    },  # synced from the RDS-managed secret
+                        "create": True,
+                        "name": DATABASE_SECRET,
+                        "username": database.username,
+                        "password": database.password,
+                        "host": database.address,
+                        "port": "5432",
+                        "database": database.db_name,
+                    },
                 },
-                opts=helm_opts,
+                helm_opts,
             )
         else:
             aws.secretsmanager.Secret(
@@ -234,49 +251,40 @@ class Orchestrator(pulumi.ComponentResource):
             if self.api_url
             else {"apiConfig": "cloud"}
         )
-        k8s.helm.v3.Release(
-            ctx.name("prefect-worker"),
-            name="prefect-worker",
-            namespace=NAMESPACE,
-            chart="prefect-worker",
-            version=cfg.prefect_chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PREFECT_HELM_REPO),
-            values={
-                "worker": {**worker_api, "config": {"workPool": self.work_pool, "type": "kubernetes"}},
+        helm_release(
+            ctx,
+            "prefect-worker",
+            NAMESPACE,
+            {
+                "worker": {
+                    **worker_api,
+                    "image": image,
+                    "config": {"workPool": self.work_pool, "type": "kubernetes"},
+                },
                 "serviceAccount": {
                     "create": True,
                     "name": WORKER_SERVICE_ACCOUNT,
                     "annotations": {"eks.amazonaws.com/role-arn": self.flow_role.arn},
                 },
             },
-            opts=helm_opts,
+            helm_opts,
         )
         if gpu_nodes is not None:
-            k8s.helm.v3.Release(
-                ctx.name("nvidia-device-plugin"),
-                name="nvidia-device-plugin",
-                namespace="kube-system",
-                chart="nvidia-device-plugin",
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
-                    repo="https://nvidia.github.io/k8s-device-plugin"
-                ),
-                values={
-                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-                },
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[gpu_nodes]),
+            helm_release(
+                ctx,
+                "nvidia-device-plugin",
+                "kube-system",
+                {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+                pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[gpu_nodes]),
             )
         if cfg.monitoring_stack:
-            k8s.helm.v3.Release(
-                ctx.name("monitoring-stack"),
-                name="kube-prometheus-stack",
-                namespace="monitoring",
-                create_namespace=True,
-                chart="kube-prometheus-stack",
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
-                    repo="https://prometheus-community.github.io/helm-charts"
-                ),
-                values={"grafana": {"enabled": True}},
-                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            helm_release(
+                ctx,
+                "kube-prometheus-stack",
+                "monitoring",
+                {"grafana": {"enabled": True}},
+                pulumi.ResourceOptions(parent=self, provider=provider),
+                logical="monitoring-stack",
             )
         self.register_outputs({"cluster": self.cluster.name, "work_pool": self.work_pool})
 
@@ -286,8 +294,13 @@ class Orchestrator(pulumi.ComponentResource):
         key_arn: pulumi.Input[str],
         subnet_ids: list[pulumi.Output[str]],
         vpc_id: pulumi.Input[str],
-    ) -> None:
+    ) -> aws.rds.Instance:
         cfg = ctx.config.orchestrator
+        # Not RDS-managed: RDS rotates a managed password every 7 days, and the copy the server reads
+        # in the cluster would go stale. URL-safe characters only: it goes into a connection string.
+        password = random.RandomPassword(
+            ctx.name("prefect-db-password"), length=40, special=False, opts=child(self)
+        )
         subnets = aws.rds.SubnetGroup(
             ctx.name("prefect-db-subnets"), subnet_ids=subnet_ids, tags=ctx.tags(), opts=child(self)
         )
@@ -307,7 +320,7 @@ class Orchestrator(pulumi.ComponentResource):
             tags=ctx.tags(),
             opts=child(self),
         )
-        aws.rds.Instance(
+        return aws.rds.Instance(
             ctx.name("prefect-db"),
             identifier=ctx.name("prefect-db"),
             engine="postgres",
@@ -316,8 +329,7 @@ class Orchestrator(pulumi.ComponentResource):
             allocated_storage=20,
             db_name="prefect",
             username="prefect",
-            manage_master_user_password=True,  # the password lives in Secrets Manager, rotated by RDS
-            master_user_secret_kms_key_id=key_arn,
+            password=password.result,
             storage_encrypted=True,
             kms_key_id=key_arn,
             publicly_accessible=False,
@@ -331,3 +343,26 @@ class Orchestrator(pulumi.ComponentResource):
             tags=ctx.tags(),
             opts=child(self),
         )
+
+
+def helm_release(
+    ctx: StackContext,
+    chart: str,
+    namespace: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    logical: str | None = None,
+) -> k8s.helm.v3.Release:
+    """A Helm release of `chart` at its pinned version and repository (`infra/facts/helm_charts.yaml`)."""
+    pin = chart_pins()[chart]
+    return k8s.helm.v3.Release(
+        ctx.name(logical or chart),
+        name=chart,
+        namespace=namespace,
+        create_namespace=namespace not in ("kube-system", NAMESPACE),
+        chart=chart,
+        version=pin.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
+        values=values,
+        opts=opts,
+    )

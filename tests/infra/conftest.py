@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.config import StackConfig
+from infra.config import parse_stack_config
 from infra.offline import Plan, read_stack_config, run_offline
 from mlops.paths import PACKAGE_ROOT
 from tests.conftest import CLOUD_ENVIRONMENTS
@@ -17,4 +17,4 @@ def plan_with(env: str, **changes: dict[str, object]) -> Plan:
     payload = config.model_dump()
     for section, values in changes.items():
         payload[section] = {**payload[section], **values}
-    return run_offline(StackConfig.model_validate(payload), region)
+    return run_offline(parse_stack_config(payload, f"environments/Pulumi.{env}.yaml"), region)

@@ -80,7 +80,7 @@ def test_key_rotates_and_data_stores_use_it(plans: dict[str, Plan], env: str) ->
     (key,) = plan.of_type("aws:kms/key:Key")
     assert key.inputs["enableKeyRotation"] is True
     assert plan.of_type("aws:kms/alias:Alias")[0].inputs["name"] == f"alias/mlops-{env}-data"
-    key_arn = f"arn:aws:kms:eu-west-1:123456789012:mlops-{env}-key"
+    key_arn = f"arn:aws:kms:eu-west-1:123456789012:key/mlops-{env}-key"
     for group in plan.of_type("aws:cloudwatch/logGroup:LogGroup"):
         assert group.inputs["kmsKeyId"] == key_arn, group.name
     assert plan.of_type("aws:sns/topic:Topic")[0].inputs["kmsMasterKeyId"] == key_arn
@@ -140,7 +140,7 @@ def test_gpu_compute_prefers_spot_scales_to_zero_and_retries_only_spot_reclaims(
         assert inputs["computeResources"]["minVcpus"] == 0, name
     gpu_queue = plan.named(f"mlops-{env}-gpu-queue").inputs
     order = sorted(gpu_queue["computeEnvironmentOrders"], key=lambda o: o["order"])
-    assert [o["computeEnvironment"].rsplit(":", 1)[-1] for o in order] == [
+    assert [o["computeEnvironment"].rsplit("/", 1)[-1] for o in order] == [
         f"mlops-{env}-gpu-spot",
         f"mlops-{env}-gpu-on-demand",
     ]
