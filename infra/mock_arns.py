@@ -35,7 +35,14 @@ _FORMATS: dict[str, str] = {
     "aws:rds/instance:Instance": "rds:{region}:{account}:db:{name}",
 }
 
-_NAME_INPUTS = ("name", "bucket", "identifier", "featureGroupName", "modelPackageGroupName", "trackingServerName")
+_NAME_INPUTS = (
+    "name",
+    "bucket",
+    "identifier",
+    "featureGroupName",
+    "modelPackageGroupName",
+    "trackingServerName",
+)
 
 
 def physical_name(logical: str, inputs: dict[str, Any]) -> str:
@@ -43,7 +50,9 @@ def physical_name(logical: str, inputs: dict[str, Any]) -> str:
     return next((str(inputs[k]) for k in _NAME_INPUTS if inputs.get(k)), logical)
 
 
-def mock_attributes(type_token: str, logical: str, inputs: dict[str, Any], region: str, account: str) -> dict[str, Any]:
+def mock_attributes(
+    type_token: str, logical: str, inputs: dict[str, Any], region: str, account: str
+) -> dict[str, Any]:
     """`arn` (and `arnPrefix` for job definitions) as AWS would return them; `{}` for unlisted types."""
     name = physical_name(logical, inputs)
     fmt = _FORMATS.get(type_token)

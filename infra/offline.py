@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from infra.mock_arns import mock_attributes, physical_name
 from infra.config import CONFIG_KEY, CONFIG_NAMESPACE, StackConfig, StackConfigError, parse_stack_config
+from infra.mock_arns import mock_attributes, physical_name
 
 MOCK_ACCOUNT = "123456789012"
 # How the engine marks a secret value on the wire (pulumi.runtime.rpc's signature keys).

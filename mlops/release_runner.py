@@ -33,12 +33,16 @@ class ReleasePreflightError(Exception):
 
 def runner_cidr(url: str | None = None) -> str:
     """This machine's public IPv4 address as a /32, as AWS sees it (CHECKIP_URL answers with it)."""
-    with urllib.request.urlopen(url or os.environ.get("MLOPS_CHECKIP_URL", CHECKIP_URL), timeout=30) as answer:
+    with urllib.request.urlopen(
+        url or os.environ.get("MLOPS_CHECKIP_URL", CHECKIP_URL), timeout=30
+    ) as answer:
         text = answer.read().decode().strip()
     try:
         address = ipaddress.IPv4Address(text)
     except ValueError:
-        raise ReleasePreflightError(f"the address service answered {text[:60]!r}, not an IPv4 address") from None
+        raise ReleasePreflightError(
+            f"the address service answered {text[:60]!r}, not an IPv4 address"
+        ) from None
     return f"{address}/32"
 
 
@@ -74,10 +78,22 @@ def stack_select_command(env: str, stack_file: Path, environ: dict[str, str]) ->
 
 
 def kubeconfig_command(cluster: str, region: str, kubeconfig: Path) -> list[str]:
-    return ["aws", "eks", "update-kubeconfig", "--name", cluster, "--region", region, "--kubeconfig", str(kubeconfig)]
+    return [
+        "aws",
+        "eks",
+        "update-kubeconfig",
+        "--name",
+        cluster,
+        "--region",
+        region,
+        "--kubeconfig",
+        str(kubeconfig),
+    ]
 
 
-def port_forward_command(kubeconfig: Path, namespace: str, service: str, local_port: int, remote_port: int) -> list[str]:
+def port_forward_command(
+    kubeconfig: Path, namespace: str, service: str, local_port: int, remote_port: int
+) -> list[str]:
     return [
         "kubectl",
         "--kubeconfig",

@@ -47,7 +47,12 @@ MAPPINGS: dict[str, ApiMapping] = {
             **_BUCKET,
             **{
                 key: f"PublicAccessBlockConfiguration.{key[0].upper()}{key[1:]}"
-                for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+                for key in (
+                    "blockPublicAcls",
+                    "blockPublicPolicy",
+                    "ignorePublicAcls",
+                    "restrictPublicBuckets",
+                )
             },
         },
     ),
@@ -67,9 +72,7 @@ MAPPINGS: dict[str, ApiMapping] = {
         },
     ),
     "aws:s3/bucketPolicy:BucketPolicy": ApiMapping("s3", "PutBucketPolicy", _BUCKET),
-    "aws:ec2/vpc:Vpc": ApiMapping(
-        "ec2", "CreateVpc", {"enableDnsSupport": None, "enableDnsHostnames": None}
-    ),
+    "aws:ec2/vpc:Vpc": ApiMapping("ec2", "CreateVpc", {"enableDnsSupport": None, "enableDnsHostnames": None}),
     "aws:ec2/subnet:Subnet": ApiMapping("ec2", "CreateSubnet", {"mapPublicIpOnLaunch": None}),
     "aws:ec2/securityGroup:SecurityGroup": ApiMapping(
         "ec2",
@@ -92,7 +95,9 @@ MAPPINGS: dict[str, ApiMapping] = {
     ),
     "aws:kms/alias:Alias": ApiMapping("kms", "CreateAlias", {"name": "AliasName"}),
     "aws:cloudwatch/logGroup:LogGroup": ApiMapping(
-        "logs", "CreateLogGroup", {"name": "logGroupName", "retentionInDays": "PutRetentionPolicy:retentionInDays"}
+        "logs",
+        "CreateLogGroup",
+        {"name": "logGroupName", "retentionInDays": "PutRetentionPolicy:retentionInDays"},
     ),
     "aws:sns/topic:Topic": ApiMapping("sns", "CreateTopic", {"kmsMasterKeyId": None}),
     "aws:sns/topicSubscription:TopicSubscription": ApiMapping("sns", "Subscribe", {"topic": "TopicArn"}),
@@ -110,7 +115,9 @@ MAPPINGS: dict[str, ApiMapping] = {
         {"vpcConfig": "resourcesVpcConfig", "enabledClusterLogTypes": "logging.clusterLogging.types"},
     ),
     "aws:eks/nodeGroup:NodeGroup": ApiMapping(
-        "eks", "CreateNodegroup", {"nodeRoleArn": "nodeRole", "subnetIds": "subnets", "nodeGroupName": "nodegroupName"}
+        "eks",
+        "CreateNodegroup",
+        {"nodeRoleArn": "nodeRole", "subnetIds": "subnets", "nodeGroupName": "nodegroupName"},
     ),
     "aws:iam/role:Role": ApiMapping(
         "iam", "CreateRole", {"assumeRolePolicy": "AssumeRolePolicyDocument", "name": "RoleName"}
@@ -118,34 +125,50 @@ MAPPINGS: dict[str, ApiMapping] = {
     "aws:iam/rolePolicy:RolePolicy": ApiMapping(
         "iam", "PutRolePolicy", {"policy": "PolicyDocument", "role": "RoleName", "name": "PolicyName"}
     ),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ApiMapping("iam", "AttachRolePolicy", {"role": "RoleName"}),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ApiMapping(
+        "iam", "AttachRolePolicy", {"role": "RoleName"}
+    ),
     "aws:iam/instanceProfile:InstanceProfile": ApiMapping(
-        "iam", "CreateInstanceProfile", {"name": "InstanceProfileName", "role": "AddRoleToInstanceProfile:RoleName"}
+        "iam",
+        "CreateInstanceProfile",
+        {"name": "InstanceProfileName", "role": "AddRoleToInstanceProfile:RoleName"},
     ),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ApiMapping(
-        "iam", "CreateOpenIDConnectProvider", {"clientIdLists": "ClientIDList", "thumbprintLists": "ThumbprintList"}
+        "iam",
+        "CreateOpenIDConnectProvider",
+        {"clientIdLists": "ClientIDList", "thumbprintLists": "ThumbprintList"},
     ),
     "aws:glue/catalogDatabase:CatalogDatabase": ApiMapping(
         "glue",
         "CreateDatabase",
-        {"name": "DatabaseInput.Name", "description": "DatabaseInput.Description", "locationUri": "DatabaseInput.LocationUri"},
+        {
+            "name": "DatabaseInput.Name",
+            "description": "DatabaseInput.Description",
+            "locationUri": "DatabaseInput.LocationUri",
+        },
     ),
     "aws:sagemaker/modelPackageGroup:ModelPackageGroup": ApiMapping("sagemaker", "CreateModelPackageGroup"),
     "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy": ApiMapping(
         "sagemaker", "PutModelPackageGroupPolicy", {"resourcePolicy": "ResourcePolicy"}
     ),
-    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": ApiMapping("sagemaker", "CreateMlflowTrackingServer"),
+    "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer": ApiMapping(
+        "sagemaker", "CreateMlflowTrackingServer"
+    ),
     "aws:sagemaker/featureGroup:FeatureGroup": ApiMapping("sagemaker", "CreateFeatureGroup"),
     "aws:batch/computeEnvironment:ComputeEnvironment": ApiMapping(
         "batch", "CreateComputeEnvironment", {"name": "computeEnvironmentName"}
     ),
     "aws:batch/jobQueue:JobQueue": ApiMapping("batch", "CreateJobQueue", {"name": "jobQueueName"}),
-    "aws:batch/jobDefinition:JobDefinition": ApiMapping("batch", "RegisterJobDefinition", {"name": "jobDefinitionName"}),
+    "aws:batch/jobDefinition:JobDefinition": ApiMapping(
+        "batch", "RegisterJobDefinition", {"name": "jobDefinitionName"}
+    ),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ApiMapping(
         "cloudwatch", "PutMetricAlarm", {"name": "AlarmName", "metricQueries": "Metrics", "dimensions": None}
     ),
     "aws:cloudwatch/eventRule:EventRule": ApiMapping("events", "PutRule"),
-    "aws:cloudwatch/eventTarget:EventTarget": ApiMapping("events", "PutTargets", {"rule": "Rule", "arn": "Targets.Arn"}),
+    "aws:cloudwatch/eventTarget:EventTarget": ApiMapping(
+        "events", "PutTargets", {"rule": "Rule", "arn": "Targets.Arn"}
+    ),
     "aws:cloudwatch/dashboard:Dashboard": ApiMapping("cloudwatch", "PutDashboard"),
     "aws:rds/instance:Instance": ApiMapping(
         "rds",
@@ -167,7 +190,9 @@ MAPPINGS: dict[str, ApiMapping] = {
 }
 
 # Words AWS uses in a member's documentation when it refuses or retires a value.
-_RETIREMENT = re.compile(r"block creation|ending support|end of support|deprecated|no longer (?:supported|available)", re.I)
+_RETIREMENT = re.compile(
+    r"block creation|ending support|end of support|deprecated|no longer (?:supported|available)", re.I
+)
 _CODE_VALUE = re.compile(r"^[A-Z0-9_]+$")
 
 
@@ -251,7 +276,7 @@ class _Walker:
                 if found is None:
                     self.report.not_covered += self.leaves(item)
                     continue
-                member, member_shape = found
+                member_shape = found[1]
                 self.walk(item, member_shape, f"{path}.{key}" if path else key, member_shape.documentation)
         elif kind == "list":
             items = value if isinstance(value, list) else [value]
@@ -281,22 +306,26 @@ class _Walker:
                 return
             enum = shape.metadata.get("enum")
             if enum and value not in enum:
-                self.report.add(self.resource, path, f"{value!r} is not one of {shape.name}: {', '.join(enum)}")
+                self.report.add(
+                    self.resource, path, f"{value!r} is not one of {shape.name}: {', '.join(enum)}"
+                )
             self._bounds(len(value), shape, path, "characters")
             pattern = shape.metadata.get("pattern")
             if pattern:
                 try:
-                    matched = re.fullmatch(pattern, value, re.S)
+                    matched = re.fullmatch(pattern, value, re.S) is not None
                 except re.error:
                     matched = True  # a Java-only construct; the other constraints still apply
                 if not matched:
-                    self.report.add(self.resource, path, f"{value!r} does not match {shape.name}'s pattern {pattern}")
-            documented = _documented_values(documentation)
-            if not enum and _CODE_VALUE.match(value) and len({v for v in documented if _CODE_VALUE.match(v)}) >= 3:
-                if value not in documented:
                     self.report.add(
-                        self.resource, path, f"{value!r} is not among the documented values {sorted(documented)}"
+                        self.resource, path, f"{value!r} does not match {shape.name}'s pattern {pattern}"
                     )
+            documented = _documented_values(documentation)
+            codes = {v for v in documented if _CODE_VALUE.match(v)}
+            if not enum and _CODE_VALUE.match(value) and len(codes) >= 3 and value not in documented:
+                self.report.add(
+                    self.resource, path, f"{value!r} is not among the documented values {sorted(documented)}"
+                )
             for note in _retirement_notes(documentation, value):
                 self.report.add(self.resource, path, f"{value!r}: AWS documents: {note}")
         elif kind in ("integer", "long", "double", "float"):
@@ -310,8 +339,8 @@ class _Walker:
             self.report.add(self.resource, path, f"expects true or false, got {value!r}")
 
 
-def _target(mapping: ApiMapping, alias: str) -> tuple[Any, str]:
-    """The shape an alias points at, and its path for messages."""
+def _target(mapping: ApiMapping, alias: str) -> Any:
+    """The shape an alias points at ("Member.Path" of the mapped call, or "Operation:Member.Path")."""
     operation, _, member_path = alias.rpartition(":")
     model = _model(mapping.service)
     shape = model.operation_model(operation or mapping.operation).input_shape
@@ -319,7 +348,7 @@ def _target(mapping: ApiMapping, alias: str) -> tuple[Any, str]:
         while shape.type_name == "list":
             shape = shape.member
         shape = shape.members[part]
-    return shape, member_path
+    return shape
 
 
 def check_api_models(plan: Plan) -> CheckReport:
@@ -341,7 +370,7 @@ def check_api_models(plan: Plan) -> CheckReport:
                 if alias is None:
                     report.not_covered += walker.leaves(value)
                     continue
-                shape, member_path = _target(mapping, alias)
+                shape = _target(mapping, alias)
                 walker.walk(value, shape, key, shape.documentation)
                 continue
             found = _member(root, key)

@@ -141,13 +141,17 @@ class _StatementCheck:
         if resources and statement.get("Effect") == "Allow":
             self.resources_match(statement, resources)
 
-    def action_resources(self, prefix: str, name: str, privilege: dict[str, Any], resources: list[str]) -> None:
+    def action_resources(
+        self, prefix: str, name: str, privilege: dict[str, Any], resources: list[str]
+    ) -> None:
         service = iam_reference()[prefix.lower()]
         types = {t: v for t, v in privilege["resource_types"].items() if t}
         if "*" in resources:
             return
         if not types:
-            self.fail(f"{prefix}:{name} has no resource-level permissions: it is granted only on Resource \"*\"")
+            self.fail(
+                f'{prefix}:{name} has no resource-level permissions: it is granted only on Resource "*"'
+            )
             return
         for type_name, spec in types.items():
             arn_format = service["resources"].get(type_name.rstrip("*"), {}).get("arn", "")
@@ -179,9 +183,13 @@ class _StatementCheck:
             return
         for granted in resources:
             if granted != "*" and not any(f and patterns_overlap(granted, f) for f in formats):
-                self.fail(f"resource {granted!r} matches no resource type of {_as_list(statement.get('Action'))}")
+                self.fail(
+                    f"resource {granted!r} matches no resource type of {_as_list(statement.get('Action'))}"
+                )
 
-    def condition_keys(self, granted: list[tuple[str, list[tuple[str, dict[str, Any]]]]], conditions: Any) -> None:
+    def condition_keys(
+        self, granted: list[tuple[str, list[tuple[str, dict[str, Any]]]]], conditions: Any
+    ) -> None:
         """Each service condition key must be defined by that service (global `aws:` keys always are)."""
         keys = {
             key

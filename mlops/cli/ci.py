@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(help="Helpers for the CI/CD workflows.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -47,8 +50,6 @@ def aws_credentials(
 
 
 def _fail(message: object) -> typer.Exit:
-    from rich.markup import escape
-
     err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False)
     return typer.Exit(code=1)
 
@@ -110,14 +111,76 @@ def prefect_api(
     orchestrator = contract.orchestrator
     if not orchestrator.api_url or not orchestrator.cluster_name:
         if not os.environ.get("PREFECT_API_URL"):
-            raise _fail(f"{env} runs its workers against Prefect Cloud: set PREFECT_API_URL and PREFECT_API_KEY")
+            raise _fail(
+                f"{env} runs its workers against Prefect Cloud: set PREFECT_API_URL and PREFECT_API_KEY"
+            )
         err.print(f"Prefect API of {env}: {os.environ['PREFECT_API_URL']} (from the job's environment)")
         return
     try:
         url, pid = open_prefect_tunnel(
-            orchestrator.cluster_name, contract.region or "eu-west-1", "prefect", work_dir.resolve(), port, wait
+            orchestrator.cluster_name,
+            contract.region or "eu-west-1",
+            "prefect",
+            work_dir.resolve(),
+            port,
+            wait,
         )
     except (ReleasePreflightError, subprocess.CalledProcessError) as exc:
         raise _fail(f"cannot reach the Prefect server of {env}: {exc}") from None
     export_to_github_env({"PREFECT_API_URL": url, "MLOPS_PREFECT_TUNNEL_PID": str(pid)})
     err.print(f"Prefect API of {env}: {url} (port-forward to the in-cluster server, pid {pid})")
+
+
+@app.command("verify-charts")
+def verify_charts(
+    env: str = typer.Option(..., "--env", "-e", help="dev, staging or prod."),
+    work_dir: Path = typer.Option(Path(".chart-render"), help="Where the values and manifests go."),
+) -> None:
+    """Render every Helm release of the plan at its pinned version (helm template) and validate it (kubeconform)."""
+    from infra.config import StackConfigError
+    from infra.fidelity.helm import kubeconform_command, planned_releases, template_command
+    from infra.fidelity.run import plan_as_released
+    from mlops.paths import environments_dir
+
+    for tool in ("helm", "kubeconform"):
+        if shutil.which(tool) is None:
+            raise _fail(f"`{tool}` is not on PATH (the platform action installs it)")
+    try:
+        plan = plan_as_released(environments_dir(), env)
+    except StackConfigError as exc:
+        raise _fail(exc) from None
+    (cluster,) = plan.of_type("aws:eks/cluster:Cluster")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for release in planned_releases(plan):
+        values = work_dir / f"{release.name}.values.json"
+        values.write_text(json.dumps(release.values, indent=2))
+        rendered = subprocess.run(
+            template_command(release, values), capture_output=True, text=True, check=False
+        )
+        if rendered.returncode != 0:
+            failures.append(
+                f"{release.resource}: helm template {release.chart} {release.version}: {_last_line(rendered.stderr)}"
+            )
+            continue
+        (work_dir / f"{release.name}.yaml").write_text(rendered.stdout)
+        checked = subprocess.run(
+            kubeconform_command(str(cluster.inputs["version"])),
+            input=rendered.stdout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if checked.returncode != 0:
+            failures.append(f"{release.resource}: kubeconform: {_last_line(checked.stdout + checked.stderr)}")
+            continue
+        err.print(f"{release.chart} {release.version}: rendered and valid", highlight=False)
+    if failures:
+        for failure in failures:
+            err.print(f"[bold red]error:[/] {escape(failure)}", highlight=False)
+        raise typer.Exit(code=1)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"

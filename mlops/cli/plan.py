@@ -75,6 +75,12 @@ def plan(
     policies: bool = typer.Option(
         False, "--policies", help="Also run the policy pack at this environment's levels."
     ),
+    fidelity: bool = typer.Option(
+        True,
+        "--fidelity/--no-fidelity",
+        help="Check the plan against AWS's API models, IAM's reference, the chart record, support calendars "
+        "and the release workflow's reachability (on by default).",
+    ),
 ) -> None:
     """Run the infrastructure program offline (Pulumi mocks, no cloud) and list what it would create.
 
@@ -92,12 +98,17 @@ def plan(
             return
         result = _plan(env)
         violations = evaluate_plan(result, env) if policies else []
+        reports = _fidelity(env, result) if fidelity else []
     if as_json:
         payload = {
             "environment": env,
             "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources],
             "outputs": result.outputs,
             "violations": [v.__dict__ for v in violations] if policies else None,
+            "fidelity": [
+                {"check": r.check, "summary": r.summary(), "findings": [f.__dict__ for f in r.findings]}
+                for r in reports
+            ],
         }
         print(json.dumps(payload, indent=2, default=str))
     else:
@@ -112,8 +123,28 @@ def plan(
         )
         if policies:
             _print_violations(env, violations)
-    if any(v.level == "mandatory" for v in violations):
+        _print_fidelity(reports)
+    if any(v.level == "mandatory" for v in violations) or any(r.findings for r in reports):
         raise typer.Exit(code=1)
+
+
+def _fidelity(env: str, result):  # type: ignore[no-untyped-def]
+    from infra.fidelity.run import run_fidelity
+    from mlops.paths import PACKAGE_ROOT
+
+    return run_fidelity(
+        environments_dir(), PACKAGE_ROOT / ".github" / "workflows" / "release.yml", env, result
+    )
+
+
+def _print_fidelity(reports) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+
+    for report in reports:
+        colour = "green" if report.ok else "red"
+        console.print(f"[{colour}]{escape(report.summary())}[/]", highlight=False)
+        for finding in report.findings:
+            console.print(f"    - {escape(str(finding))}", highlight=False)
 
 
 def _print_violations(env: str, violations: list[Violation]) -> None:

@@ -19,7 +19,10 @@ def test_encrypted_logged_cluster_private_unless_a_cidr_is_allowed(plans: dict[s
     inputs = cluster.inputs
     # No CIDR in the stack file and no release runner: nothing outside the VPC reaches the API.
     assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
-    assert inputs["vpcConfig"]["endpointPublicAccess"] is False and "publicAccessCidrs" not in inputs["vpcConfig"]
+    assert (
+        inputs["vpcConfig"]["endpointPublicAccess"] is False
+        and "publicAccessCidrs" not in inputs["vpcConfig"]
+    )
     assert inputs["accessConfig"] == {
         "authenticationMode": "API",
         "bootstrapClusterCreatorAdminPermissions": True,

@@ -20,11 +20,17 @@ from .conftest import ENVIRONMENTS, plan_with
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_gpu_compute_environments_use_batchs_al2023_nvidia_image(plans: dict[str, Plan], env: str) -> None:
     images = {
-        ce.name.removeprefix(f"mlops-{env}-"): ce.inputs["computeResources"]["ec2Configurations"][0]["imageType"]
+        ce.name.removeprefix(f"mlops-{env}-"): ce.inputs["computeResources"]["ec2Configurations"][0][
+            "imageType"
+        ]
         for ce in plans[env].of_type("aws:batch/computeEnvironment:ComputeEnvironment")
     }
     # Batch blocks new ECS environments on its Amazon Linux 2 AMIs from 2026-06-30 (ECS_AL2_NVIDIA before).
-    assert images == {"gpu-spot": "ECS_AL2023_NVIDIA", "gpu-on-demand": "ECS_AL2023_NVIDIA", "cpu": "ECS_AL2023"}
+    assert images == {
+        "gpu-spot": "ECS_AL2023_NVIDIA",
+        "gpu-on-demand": "ECS_AL2023_NVIDIA",
+        "cpu": "ECS_AL2023",
+    }
 
 
 def test_default_kubernetes_version_is_no_longer_one_aws_refuses() -> None:
@@ -33,7 +39,9 @@ def test_default_kubernetes_version_is_no_longer_one_aws_refuses() -> None:
 
 
 def test_release_runner_reaches_the_cluster_api_and_nobody_else() -> None:
-    plan = plan_with("dev", orchestrator={"ci_runner_cidr": "203.0.113.7/32", "api_access_cidrs": ("198.51.100.0/24",)})
+    plan = plan_with(
+        "dev", orchestrator={"ci_runner_cidr": "203.0.113.7/32", "api_access_cidrs": ("198.51.100.0/24",)}
+    )
     (cluster,) = plan.of_type("aws:eks/cluster:Cluster")
     vpc = cluster.inputs["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is True
@@ -48,7 +56,9 @@ def test_release_runner_reaches_the_cluster_api_and_nobody_else() -> None:
         ("ci_runner_cidr", "203.0.113.0/24", "not a single address"),
     ],
 )
-def test_an_open_or_malformed_api_cidr_is_refused_naming_the_key(field: str, value: object, message: str) -> None:
+def test_an_open_or_malformed_api_cidr_is_refused_naming_the_key(
+    field: str, value: object, message: str
+) -> None:
     with pytest.raises(StackConfigError) as caught:
         plan_with("dev", orchestrator={field: value})
     assert f"orchestrator.{field}" in str(caught.value) and message in str(caught.value)
@@ -91,7 +101,9 @@ def test_flows_may_submit_training_by_definition_name(plans: dict[str, Plan], en
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_sagemaker_endpoint_logs_have_retention_the_key_and_the_role(plans: dict[str, Plan], env: str) -> None:
+def test_sagemaker_endpoint_logs_have_retention_the_key_and_the_role(
+    plans: dict[str, Plan], env: str
+) -> None:
     group = plans[env].named(f"mlops-{env}-endpoint-container-logs")
     assert group.inputs["name"] == sagemaker_endpoint_log_group(f"mlops-{env}-endpoint")
     assert group.inputs["name"] == f"/aws/sagemaker/Endpoints/mlops-{env}-endpoint"
