@@ -35,7 +35,10 @@ class _Answers(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.startswith("/token"):
-            ok = self.headers.get("Authorization") == "Bearer request-token" and "audience=sts.amazonaws.com" in self.path
+            ok = (
+                self.headers.get("Authorization") == "Bearer request-token"
+                and "audience=sts.amazonaws.com" in self.path
+            )
             self.send_response(200 if ok else 403)
             self.end_headers()
             self.wfile.write(json.dumps({"value": "oidc-token"}).encode())
@@ -76,7 +79,12 @@ def test_the_oidc_token_is_exchanged_once_for_credentials_that_last_the_job(
     result = CliRunner().invoke(app, ["ci", "aws-credentials", "--role-arn", ROLE, "--duration", "7200"])
     assert result.exit_code == 0, result.output
     exported = _exported(tmp_path)
-    assert set(exported) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"}
+    assert set(exported) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+    }
     # No token file and no role to re-assume: later steps use these keys until the job ends.
     assert not {"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"} & set(exported)
     assert f"::add-mask::{exported['AWS_SECRET_ACCESS_KEY']}" in result.stdout
@@ -125,18 +133,27 @@ def test_a_garbled_address_is_one_line(answers: str, monkeypatch: pytest.MonkeyP
 # --- the Pulumi stack -----------------------------------------------------------------------------------
 
 
-def test_a_stack_without_a_recorded_secrets_provider_is_refused_on_a_self_managed_backend(tmp_path: Path) -> None:
+def test_a_stack_without_a_recorded_secrets_provider_is_refused_on_a_self_managed_backend(
+    tmp_path: Path,
+) -> None:
     stack = tmp_path / "Pulumi.dev.yaml"
     stack.write_text("config: {}\n")
     environ = {"PULUMI_BACKEND_URL": "s3://state-bucket"}
     with pytest.raises(ReleasePreflightError, match="records no secretsprovider"):
         stack_select_command("dev", stack, environ)
     assert stack_select_command("dev", stack, {**environ, "PULUMI_CONFIG_PASSPHRASE": "x"}) == [
-        "pulumi", "stack", "select", "--create", "dev"
+        "pulumi",
+        "stack",
+        "select",
+        "--create",
+        "dev",
     ]
-    stack.write_text("secretsprovider: awskms://alias/mlops-pulumi-secrets?region=eu-west-1\nencryptedkey: abc\nconfig: {}\n")
+    stack.write_text(
+        "secretsprovider: awskms://alias/mlops-pulumi-secrets?region=eu-west-1\nencryptedkey: abc\nconfig: {}\n"
+    )
     assert stack_select_command("dev", stack, environ)[-2:] == [
-        "--secrets-provider", "awskms://alias/mlops-pulumi-secrets?region=eu-west-1"
+        "--secrets-provider",
+        "awskms://alias/mlops-pulumi-secrets?region=eu-west-1",
     ]
     with pytest.raises(ReleasePreflightError, match="PULUMI_ACCESS_TOKEN"):
         stack_select_command("dev", stack, {})
@@ -161,8 +178,8 @@ def _fake_tools(bin_dir: Path, site: Path) -> None:
     scripts = {
         "aws": "#!/bin/sh\nfor last; do :; done\necho 'apiVersion: v1' > \"$last\"\n",
         "kubectl": (
-            f"#!/bin/sh\nfor a; do case \"$a\" in *:4200) port=${{a%%:4200}};; esac; done\n"
-            f"exec {sys.executable} -m http.server \"$port\" --bind 127.0.0.1 --directory {site}\n"
+            f'#!/bin/sh\nfor a; do case "$a" in *:4200) port=${{a%%:4200}};; esac; done\n'
+            f'exec {sys.executable} -m http.server "$port" --bind 127.0.0.1 --directory {site}\n'
         ),
     }
     for name, text in scripts.items():
@@ -184,7 +201,8 @@ def test_the_in_cluster_prefect_api_is_reached_through_a_port_forward(
     monkeypatch.setenv("GITHUB_ENV", str(tmp_path / "github_env"))
     port = free_port()
     result = CliRunner().invoke(
-        app, ["ci", "prefect-api", "--env", "dev", "--port", str(port), "--work-dir", str(tmp_path / "tunnel")]
+        app,
+        ["ci", "prefect-api", "--env", "dev", "--port", str(port), "--work-dir", str(tmp_path / "tunnel")],
     )
     exported = _exported(tmp_path) if (tmp_path / "github_env").exists() else {}
     try:
@@ -201,7 +219,9 @@ def test_prefect_cloud_mode_needs_the_api_url_from_the_job(
 ) -> None:
     contract = json.loads(json.dumps(plans["dev"].outputs["platformContract"]))
     contract["orchestrator"]["api_url"] = None
-    aws_client(aws, "ssm").put_parameter(Name="/mlops/dev/platform-contract", Value=json.dumps(contract), Type="String")
+    aws_client(aws, "ssm").put_parameter(
+        Name="/mlops/dev/platform-contract", Value=json.dumps(contract), Type="String"
+    )
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     result = CliRunner().invoke(app, ["ci", "prefect-api", "--env", "dev"])
     assert result.exit_code == 1 and "set PREFECT_API_URL" in result.output
@@ -213,11 +233,14 @@ def test_prefect_cloud_mode_needs_the_api_url_from_the_job(
 def _fake_chart_tools(bin_dir: Path, published: str) -> None:
     bin_dir.mkdir()
     helm = (
-        "#!/bin/sh\nchart=$3\nwhile [ $# -gt 0 ]; do [ \"$1\" = --version ] && version=$2; shift; done\n"
-        f"case \" {published} \" in *\" $version \"*) ;; *) echo \"Error: chart \\\"$chart\\\" version \\\"$version\\\" not found\" >&2; exit 1;; esac\n"
+        '#!/bin/sh\nchart=$3\nwhile [ $# -gt 0 ]; do [ "$1" = --version ] && version=$2; shift; done\n'
+        f'case " {published} " in *" $version "*) ;; *) echo "Error: chart \\"$chart\\" version \\"$version\\" not found" >&2; exit 1;; esac\n'
         "printf 'apiVersion: v1\\nkind: ServiceAccount\\nmetadata:\\n  name: %s\\n' \"$chart\"\n"
     )
-    for name, text in {"helm": helm, "kubeconform": "#!/bin/sh\ncat >/dev/null\necho 'Summary: 1 resource found - Valid: 1'\n"}.items():
+    for name, text in {
+        "helm": helm,
+        "kubeconform": "#!/bin/sh\ncat >/dev/null\necho 'Summary: 1 resource found - Valid: 1'\n",
+    }.items():
         path = bin_dir / name
         path.write_text(text)
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
@@ -228,15 +251,27 @@ def test_verify_charts_renders_every_release_and_names_a_version_that_does_not_e
 ) -> None:
     _fake_chart_tools(tmp_path / "bin", "2025.9.5190948 0.19.0 82.6.0")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    result = CliRunner().invoke(app, ["ci", "verify-charts", "--env", "prod", "--work-dir", str(tmp_path / "render")])
+    result = CliRunner().invoke(
+        app, ["ci", "verify-charts", "--env", "prod", "--work-dir", str(tmp_path / "render")]
+    )
     assert result.exit_code == 0, result.output
     rendered = sorted(p.name for p in (tmp_path / "render").glob("*.yaml"))
-    assert rendered == ["kube-prometheus-stack.yaml", "nvidia-device-plugin.yaml", "prefect-server.yaml", "prefect-worker.yaml"]
+    assert rendered == [
+        "kube-prometheus-stack.yaml",
+        "nvidia-device-plugin.yaml",
+        "prefect-server.yaml",
+        "prefect-worker.yaml",
+    ]
     values = json.loads((tmp_path / "render" / "prefect-worker.values.json").read_text())
     assert values["worker"]["config"]["workPool"] == "prod-kubernetes"
 
     _fake_chart_tools(tmp_path / "bin2", "2025.9.5 0.19.0 82.6.0")  # the index without our Prefect version
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin2'}{os.pathsep}{os.environ['PATH']}")
-    result = CliRunner().invoke(app, ["ci", "verify-charts", "--env", "dev", "--work-dir", str(tmp_path / "render2")])
+    result = CliRunner().invoke(
+        app, ["ci", "verify-charts", "--env", "dev", "--work-dir", str(tmp_path / "render2")]
+    )
     assert result.exit_code == 1
-    assert 'mlops-dev-prefect-server: helm template prefect-server 2025.9.5190948: Error: chart "prefect-server" version' in result.output
+    assert (
+        'mlops-dev-prefect-server: helm template prefect-server 2025.9.5190948: Error: chart "prefect-server" version'
+        in result.output
+    )

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shlex
-import stat
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
