@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli import ci, container, data, env, flows, image, models, plan, promote, run, serving
+from mlops.cli import ci, container, data, doctor, env, flows, image, models, plan, promote, run, serving
 from mlops.runtime import configure_runtime
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(image.app, name="image")
 app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
 app.command("plan")(plan.plan)
+app.command("doctor")(doctor.doctor)
 for command in (serving.deploy, serving.serve, serving.invoke, serving.monitor):
     app.command(command.__name__)(command)
 

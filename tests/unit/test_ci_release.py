@@ -91,7 +91,6 @@ def test_the_oidc_token_is_exchanged_once_for_credentials_that_last_the_job(
     assert f"::add-mask::{exported['AWS_SESSION_TOKEN']}" in result.stdout
     identity = aws_client(aws, "sts").get_caller_identity()
     assert identity["Account"]  # the emulator accepted the exchange
-    os.environ.pop("AWS_SESSION_TOKEN", None)
 
 
 @pytest.mark.parametrize("duration", ["60", "50000"])
