@@ -19,6 +19,9 @@ _DEFAULTS = {
     "PREFECT_LOGGING_LEVEL": "INFO",
     # Steps also run outside flows (benchmarks, notebooks): their logs then stay local, silently.
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    # Prefect waits 20 s for its ephemeral API by default; a busy 2-core machine needs longer.
+    # Nothing a user runs may depend on an idle machine (a running server avoids the wait altogether).
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 T = TypeVar("T")
 err = Console(stderr=True)
@@ -40,8 +41,25 @@ def friendly_errors(extra: tuple[type[BaseException], ...] = ()) -> Iterator[Non
     try:
         yield
     except (*_known(), *extra) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
+    except RuntimeError as exc:
+        if "ephemeral Prefect API" not in str(exc):
+            raise
+        err.print(f"[bold red]error:[/] {escape(ephemeral_start_failed())}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+
+
+def ephemeral_start_failed() -> str:
+    """What to do when Prefect's in-process API did not start in time (a busy machine)."""
+    import os
+
+    waited = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+    return (
+        f"Prefect's temporary API did not start within {waited} s (is the machine busy?): run "
+        "`mlops env up --env local --server` once and export the PREFECT_API_URL it prints, or raise "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    )
 
 
 def run_friendly(fn: Callable[[], T]) -> T:
@@ -50,5 +68,5 @@ def run_friendly(fn: Callable[[], T]) -> T:
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     sys.exit(1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.faults import fault_point
 from pipelines.lake.batches import Batch, BatchUnreadable, batch_id_of, conform, read_batch
 from pipelines.platform import Platform
 from pipelines.usecase import DatasetSpec
@@ -96,8 +97,8 @@ def _reject(
     return BatchRejected(message, where, report_uri)
 
 
-def _already_landed(platform: Platform, spec: DatasetSpec, batch_id: str) -> bool:
-    return any(s.properties.get(BATCH_PROPERTY) == batch_id for s in platform.lake.snapshots(raw_table(spec)))
+def _landed_in(platform: Platform, table: str, batch_id: str) -> bool:
+    return any(s.properties.get(BATCH_PROPERTY) == batch_id for s in platform.lake.snapshots(table))
 
 
 def _new_rows(platform: Platform, spec: DatasetSpec, typed: pa.Table) -> pa.Table:
@@ -133,40 +134,44 @@ def validate(platform: Platform, spec: DatasetSpec, path: Path) -> tuple[Batch, 
 
 
 def ingest_file(platform: Platform, spec: DatasetSpec, path: Path) -> IngestResult:
-    """Validate `path` and land it in the lake; idempotent per batch content."""
+    """Validate `path` and land it in the lake; idempotent per batch content, and recoverable.
+
+    Raw is committed first, curated second. A run killed between the two commits left the batch in
+    raw only: the next run of the same batch finds its raw snapshot, skips validation and the raw
+    append, and completes curated. Readers of curated never see part of a batch (one commit).
+    """
     if not path.exists():
         raise FileNotFoundError(f"batch file not found: {path}")
     batch_id = batch_id_of(path.read_bytes())
-    if _already_landed(platform, spec, batch_id):
-        log.info("batch %s (%s) already ingested; nothing to do", path.name, batch_id)
-        raw = platform.lake.current_snapshot(raw_table(spec))
-        curated = platform.lake.current_snapshot(curated_table(spec))
-        return IngestResult(
-            batch_id=batch_id,
-            source=str(path),
-            rows=0,
-            new_curated_rows=0,
-            already_ingested=True,
-            raw_snapshot_id=raw.snapshot_id if raw else None,
-            curated_snapshot_id=curated.snapshot_id if curated else None,
-            report_uri="",
-        )
+    in_raw = _landed_in(platform, raw_table(spec), batch_id)
+    if in_raw and _landed_in(platform, curated_table(spec), batch_id):
+        return _nothing_to_do(platform, spec, path, batch_id)
 
-    batch, outcome = validate(platform, spec, path)
+    if in_raw:
+        # Validated and landed in raw by an earlier run that stopped before curated.
+        batch, report_uri = read_batch(path, spec), ""
+        log.info("batch %s (%s) is in raw but not in curated: completing curated", path.name, batch_id)
+    else:
+        batch, outcome = validate(platform, spec, path)
+        report_uri = outcome.report_uri
     typed = conform(batch.frame, spec)
-    ingested_at = datetime.now(UTC)
     properties = {
         BATCH_PROPERTY: batch.batch_id,
         "mlops.source": path.name,
-        "mlops.ingested-at": ingested_at.isoformat(),
+        "mlops.ingested-at": datetime.now(UTC).isoformat(),
     }
-    landed = typed.append_column("_batch_id", pa.array([batch.batch_id] * len(typed), pa.string()))
-    raw = platform.lake.append(raw_table(spec), landed, properties)
+    raw = platform.lake.current_snapshot(raw_table(spec))
+    if not in_raw:
+        landed = typed.append_column("_batch_id", pa.array([batch.batch_id] * len(typed), pa.string()))
+        raw = platform.lake.append(raw_table(spec), landed, properties)
+        fault_point("ingest.after-raw")
 
     fresh = _new_rows(platform, spec, typed)
     curated = platform.lake.current_snapshot(curated_table(spec))
     if len(fresh):
         curated = platform.lake.append(curated_table(spec), fresh, properties)
+    elif in_raw:
+        return _nothing_to_do(platform, spec, path, batch_id)  # every row was already curated
     log.info(
         "batch %s: %d rows landed in raw, %d new rows in curated", batch.batch_id, len(typed), len(fresh)
     )
@@ -176,7 +181,23 @@ def ingest_file(platform: Platform, spec: DatasetSpec, path: Path) -> IngestResu
         rows=len(typed),
         new_curated_rows=len(fresh),
         already_ingested=False,
-        raw_snapshot_id=raw.snapshot_id,
+        raw_snapshot_id=raw.snapshot_id if raw else None,
         curated_snapshot_id=curated.snapshot_id if curated else None,
-        report_uri=outcome.report_uri,
+        report_uri=report_uri,
+    )
+
+
+def _nothing_to_do(platform: Platform, spec: DatasetSpec, path: Path, batch_id: str) -> IngestResult:
+    log.info("batch %s (%s) already ingested; nothing to do", path.name, batch_id)
+    raw = platform.lake.current_snapshot(raw_table(spec))
+    curated = platform.lake.current_snapshot(curated_table(spec))
+    return IngestResult(
+        batch_id=batch_id,
+        source=str(path),
+        rows=0,
+        new_curated_rows=0,
+        already_ingested=True,
+        raw_snapshot_id=raw.snapshot_id if raw else None,
+        curated_snapshot_id=curated.snapshot_id if curated else None,
+        report_uri="",
     )
