@@ -51,12 +51,26 @@ class VariantRouter:
         return self.random.choices(live, weights=[v.weight for v in live])[0]
 
 
+async def _bounded_body(request: Request) -> bytes | None:
+    """The body, or None past MAX_BODY_BYTES: refused by Content-Length first, else while streaming."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         if capture is not None:  # what is still buffered reaches the lake on shutdown
-            capture.flush()
+            capture.close()
 
     app = FastAPI(title="mlops inference", docs_url=None, redoc_url=None, lifespan=lifespan)
 
@@ -66,11 +80,9 @@ def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> Fas
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse(
-                {"error": f"payload of {len(body)} bytes exceeds {MAX_BODY_BYTES}"}, status_code=413
-            )
+        body = await _bounded_body(request)
+        if body is None:
+            return JSONResponse({"error": f"payload exceeds {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             variant = router.pick(request.headers.get(TARGET_VARIANT))
             frame, scores = variant.handler.predict(
@@ -79,7 +91,7 @@ def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> Fas
         except BadRequest as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
         if capture is not None:
-            capture.capture(variant.name, frame, scores)
+            capture.capture(variant.name, frame, scores, variant.handler.captured_columns)
         content, media_type = response_body(scores, request.headers.get("accept", "application/json"))
         return Response(content, media_type=media_type, headers={INVOKED_VARIANT: variant.name})
 

@@ -1,19 +1,32 @@
-"""Data capture, as SageMaker endpoints do it: a sample of requests and responses kept in the lake."""
+"""Data capture, as SageMaker endpoints do it: a sample of requests and responses kept in the lake.
+
+Capture never fails a request and never drops a row. Only the model's declared inputs are kept (a
+client cannot add columns to the capture table; the number of fields it sent beyond them is kept in
+`extra_fields`). Rows are buffered and committed by a background writer, never inside a request; a
+commit that fails is spilled to a local Parquet file and retried before the next commit.
+"""
 
 from __future__ import annotations
 
+import logging
 import random
+import tempfile
 import threading
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.ports import LakePort
 
+log = logging.getLogger(__name__)
+
 
 class LakeCapture:
-    """Buffers sampled rows (inputs, prediction, variant, time) and appends them to `capture.<model>`."""
+    """Buffers sampled rows (declared inputs, prediction, variant, time) and appends them to `capture.<model>`."""
 
     def __init__(
         self,
@@ -22,6 +35,7 @@ class LakeCapture:
         sampling: float = 1.0,
         flush_rows: int = 1_000,
         seed: int | None = None,
+        spill_dir: Path | None = None,
     ) -> None:
         if not 0 <= sampling <= 1:
             raise ValueError("sampling must be between 0 and 1")
@@ -30,31 +44,84 @@ class LakeCapture:
         self.random = random.Random(seed)
         self.buffer: list[pd.DataFrame] = []
         self.lock = threading.Lock()
+        self.writing = threading.Lock()  # one commit at a time
+        self.spill_dir = spill_dir or Path(tempfile.gettempdir()) / "mlops-capture-spill" / self.table
+        self.writer: threading.Thread | None = None
 
-    def capture(self, variant: str, rows: pd.DataFrame, scores: list[float]) -> None:
-        if self.random.random() >= self.sampling:
-            return
-        captured = rows.copy()
-        captured["prediction"] = scores
-        captured["variant"] = variant
-        captured["captured_at"] = pd.Timestamp(datetime.now(UTC))
-        with self.lock:
-            self.buffer.append(captured)
-            pending = sum(len(b) for b in self.buffer)
-        if pending >= self.flush_rows:
-            self.flush()
+    def capture(
+        self, variant: str, rows: pd.DataFrame, scores: list[float], declared: list[str] | None = None
+    ) -> None:
+        """Buffer a sample of `rows` (only `declared` columns, when given); never raises."""
+        try:
+            if self.random.random() >= self.sampling:
+                return
+            columns = (
+                [c for c in declared if c in rows.columns] if declared is not None else list(rows.columns)
+            )
+            captured = rows[columns].copy()
+            captured["extra_fields"] = len(rows.columns) - len(columns)
+            captured["prediction"] = scores
+            captured["variant"] = variant
+            captured["captured_at"] = pd.Timestamp(datetime.now(UTC))
+            with self.lock:
+                self.buffer.append(captured)
+                pending = sum(len(b) for b in self.buffer)
+                start = pending >= self.flush_rows and (self.writer is None or not self.writer.is_alive())
+                if start:
+                    self.writer = threading.Thread(target=self.flush, name="capture-writer", daemon=True)
+                    self.writer.start()
+        except Exception:  # capture is best effort for the request; its rows are what matters
+            log.exception("data capture skipped a request")
 
     def flush(self) -> int:
-        """Append what is buffered to the lake; returns the number of rows written."""
-        with self.lock:
-            frames, self.buffer = self.buffer, []
-        if not frames:
-            return 0
-        batch = pd.concat(frames, ignore_index=True)
-        for column in batch.columns:
-            if batch[column].dtype == object:
-                batch[column] = batch[column].astype(str)
-        self.lake.append(
-            self.table, pa.Table.from_pandas(batch, preserve_index=False), {"mlops.capture": "endpoint"}
-        )
-        return len(batch)
+        """Commit what is spilled, then what is buffered; returns the rows committed. Never raises."""
+        writer = self.writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()  # the background commit first, so rows land in the order they came
+        with self.writing:
+            written = self._retry_spilled()
+            with self.lock:
+                frames, self.buffer = self.buffer, []
+            if not frames:
+                return written
+            table = _arrow(pd.concat(frames, ignore_index=True))
+            try:
+                self.lake.append(self.table, table, {"mlops.capture": "endpoint"})
+                return written + len(table)
+            except Exception as exc:
+                path = self._spill(table)
+                log.warning("data capture commit failed (%s); %d rows kept in %s", exc, len(table), path)
+                return written
+
+    def close(self) -> int:
+        """Commit everything still buffered or spilled (at shutdown)."""
+        return self.flush()
+
+    def spilled(self) -> list[Path]:
+        return sorted(self.spill_dir.glob("*.parquet")) if self.spill_dir.exists() else []
+
+    def _spill(self, table: pa.Table) -> Path:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spill_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        pq.write_table(table, path)
+        return path
+
+    def _retry_spilled(self) -> int:
+        written = 0
+        for path in self.spilled():
+            try:
+                table = pq.read_table(path)
+                self.lake.append(self.table, table, {"mlops.capture": "endpoint"})
+            except Exception as exc:
+                log.warning("spilled capture %s not committed yet: %s", path.name, exc)
+                return written
+            path.unlink()
+            written += len(table)
+        return written
+
+
+def _arrow(batch: pd.DataFrame) -> pa.Table:
+    for column in batch.columns:
+        if batch[column].dtype == object:
+            batch[column] = batch[column].astype(str)
+    return pa.Table.from_pandas(batch, preserve_index=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -32,22 +33,77 @@ class BadRequest(Exception):
         self.status = status
 
 
+MAX_DEPTH = 32  # {"instances": [{...}]} needs 3; anything deeper is not a row
+MAX_INT_DIGITS = 18  # beyond int64 a value is not a feature, and numpy would overflow on it
+_JSON_TOKENS = re.compile(rb'\\.|["\[\]{}]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_nesting(body: bytes, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` before any parser recurses into it (strings ignored)."""
+    depth, in_string = 0, False
+    for token in _JSON_TOKENS.finditer(body):
+        char = token.group()
+        if char == b'"':
+            in_string = not in_string
+        elif in_string or len(char) == 2:
+            continue
+        elif char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise BadRequest(f"JSON nested deeper than {limit} levels")
+        else:
+            depth -= 1
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise BadRequest(f"number with {len(text.lstrip('-'))} digits is out of range")
+    return int(text)
+
+
+def _no_surrogates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    for key, value in pairs:
+        for text in (key, value):
+            if isinstance(text, str) and _SURROGATE.search(text):
+                raise BadRequest(
+                    f"field {key.encode('utf-8', 'backslashreplace').decode()!r}: lone surrogate in text"
+                )
+    return dict(pairs)
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON with its nesting, integer size and text validity bounded: every malformed body is a 4xx."""
+    check_nesting(body)
+    try:
+        return json.loads(body, parse_int=_bounded_int, object_pairs_hook=_no_surrogates)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+
+
 def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
     """Rows from a JSON body ({"instances": [...]}, a list of objects, or one object) or CSV with a header."""
     if not body.strip():
         raise BadRequest("empty request body")
     kind = content_type.split(";")[0].strip().lower()
     if kind in ("application/json", ""):
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"body is not valid JSON: {exc}") from exc
+        payload = parse_json(body)
         if isinstance(payload, dict) and "instances" in payload:
             payload = payload["instances"]
         if isinstance(payload, dict):
             payload = [payload]
         if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
             raise BadRequest('JSON body must be an object, a list of objects, or {"instances": [...]}')
+        if len(payload) > MAX_ROWS:
+            raise BadRequest(f"request has {len(payload)} rows; at most {MAX_ROWS} per call", status=413)
+        for row in payload:
+            nested = next((k for k, v in row.items() if isinstance(v, (dict, list))), None)
+            if nested is not None:
+                raise BadRequest(
+                    f"field {nested!r}: expected a value, got a nested {type(row[nested]).__name__}"
+                )
         return pd.DataFrame(payload)
     if kind == "text/csv":
         try:
@@ -68,6 +124,11 @@ class InferenceHandler:
     @property
     def entity_key(self) -> str:
         return self.usecase.dataset.entity_key
+
+    @cached_property
+    def captured_columns(self) -> list[str]:
+        """What data capture keeps of a request: the entity key and the model's inputs, nothing a client adds."""
+        return [self.entity_key, *(f for f in self.bundle.feature_names if f != self.entity_key)]
 
     def _non_negative(self, feature: str) -> bool:
         """Aggregates of columns that cannot be negative cannot be negative either."""

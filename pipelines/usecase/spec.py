@@ -7,6 +7,7 @@ SageMaker feature groups are all derived from it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -34,17 +35,42 @@ class ColumnSpec(_Strict):
     min: float | None = None
     max: float | None = None
     allowed: tuple[str | int, ...] | None = None
+    # Timestamps: absolute bounds, and how far past the time of ingest a value may lie.
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    max_days_ahead: float | None = Field(default=None, ge=0)
     description: str = ""
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        time_bounds = (self.earliest, self.latest, self.max_days_ahead)
+        if self.type == "timestamp" and (self.min is not None or self.max is not None):
+            raise ValueError("a timestamp is bounded by earliest, latest and max_days_ahead, not min and max")
+        if self.type != "timestamp" and any(b is not None for b in time_bounds):
+            raise ValueError("earliest, latest and max_days_ahead bound timestamp columns only")
+        if self.earliest and self.latest and self.earliest > self.latest:
+            raise ValueError(f"earliest ({self.earliest}) is after latest ({self.latest})")
         return self
+
+    def time_bounds(self, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """The (earliest, latest) a timestamp may take for a batch ingested at `now` (UTC)."""
+        latest = self.latest
+        if self.max_days_ahead is not None:
+            ahead = now + timedelta(days=self.max_days_ahead)
+            latest = min(latest, ahead) if latest else ahead
+        return _utc(self.earliest), _utc(latest)
 
     @property
     def is_numeric(self) -> bool:
         return self.type in ("int", "float")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 class StatisticsSpec(_Strict):

@@ -8,6 +8,7 @@ surfaces as a null in the event-time column.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from great_expectations import expectations as gxe
@@ -21,7 +22,7 @@ _NUMERIC_DTYPES = {
 }
 
 
-def _column_expectations(name: str, column: ColumnSpec, max_null: float | None) -> list[Any]:
+def _column_expectations(name: str, column: ColumnSpec, max_null: float | None, now: datetime) -> list[Any]:
     found: list[Any] = [gxe.ExpectColumnToExist(column=name)]
     if not column.nullable or max_null is not None:
         mostly = 1.0 - (max_null or 0.0)
@@ -34,19 +35,23 @@ def _column_expectations(name: str, column: ColumnSpec, max_null: float | None) 
         found.append(
             gxe.ExpectColumnValuesToBeBetween(column=name, min_value=column.min, max_value=column.max)
         )
+    earliest, latest = column.time_bounds(now)
+    if earliest is not None or latest is not None:
+        found.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=earliest, max_value=latest))
     if column.allowed:
         found.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(column.allowed)))
     return found
 
 
-def expectations_for(spec: DatasetSpec) -> list[Any]:
-    """Every expectation the dataset spec implies, in a stable order."""
+def expectations_for(spec: DatasetSpec, now: datetime | None = None) -> list[Any]:
+    """Every expectation the dataset spec implies for a batch ingested at `now`, in a stable order."""
+    now = now or datetime.now(UTC)
     stats = spec.statistics
     found: list[Any] = [
         gxe.ExpectTableRowCountToBeBetween(min_value=stats.min_rows, max_value=stats.max_rows)
     ]
     for name, column in spec.columns.items():
-        found += _column_expectations(name, column, stats.max_null_fraction.get(name))
+        found += _column_expectations(name, column, stats.max_null_fraction.get(name), now)
     if len(spec.primary_key) == 1:
         found.append(gxe.ExpectColumnValuesToBeUnique(column=spec.primary_key[0]))
     else:
