@@ -92,7 +92,8 @@ def _online_store(contract: PlatformContract) -> OnlineStorePort:
     raise AdapterUnavailable(f"no {section.kind!r} adapter for the feature store in this build")
 
 
-def _registry(contract: PlatformContract) -> RegistryPort:
+def registry_for(contract: PlatformContract) -> RegistryPort:
+    """The registry adapter alone (for commands that only read it: no lake, tracker or compute)."""
     section = contract.registry
     if isinstance(section, LocalRegistry):
         from pipelines.adapters.local.registry import SqliteRegistry
@@ -155,7 +156,7 @@ def connect(contract: PlatformContract) -> Platform:
         artifacts=artifact_store(contract.artifacts),
         quarantine=quarantine,
         online_store=_online_store(contract),
-        registry=_registry(contract),
+        registry=registry_for(contract),
         compute=_compute(contract),
         metrics=_metrics(contract),
         deployer=_deployer(contract),

@@ -20,8 +20,7 @@ def _known() -> tuple[type[BaseException], ...]:
     from mlops.settings import SettingsError
     from pipelines.adapters.factory import AdapterUnavailable
     from pipelines.adapters.local.registry import RegistryError
-    from pipelines.lake.ingest import BatchRejected
-    from pipelines.training.steps import NoCuratedData
+    from pipelines.errors import BatchRejected, NoCuratedData
     from pipelines.usecase import UseCaseError
 
     return (

@@ -21,10 +21,12 @@ def list_models(
     model: str | None = typer.Option(None, help="Only this model."),
 ) -> None:
     """List registered versions with status, AUC, lineage and which one is the champion."""
-    from pipelines.training.steps import open_environment
+    from mlops.contract_source import load_platform_contract
+    from mlops.settings import load_settings
+    from pipelines.platform import registry_for
 
-    with friendly_errors():
-        registry = open_environment(env).platform.registry
+    with friendly_errors():  # reads the registry only: no orchestrator, torch or lake is started
+        registry = registry_for(load_platform_contract(load_settings(env)))
         versions = registry.versions(model)
         champions = {name: registry.champion(name) for name in {v.model_name for v in versions}}
     if not versions:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.errors import BatchRejected
 from pipelines.faults import fault_point
 from pipelines.lake.batches import Batch, BatchUnreadable, batch_id_of, conform, read_batch
 from pipelines.platform import Platform
@@ -22,16 +23,8 @@ from pipelines.usecase import DatasetSpec
 from pipelines.validation.runner import ValidationOutcome, validate_batch
 
 log = logging.getLogger(__name__)
+__all__ = ["BatchRejected", "IngestResult", "curated_table", "ingest_file", "raw_table"]
 BATCH_PROPERTY = "mlops.batch-id"
-
-
-class BatchRejected(Exception):
-    """The batch failed validation and was quarantined; the message lists what failed and where."""
-
-    def __init__(self, message: str, quarantine_uri: str, report_uri: str) -> None:
-        super().__init__(message)
-        self.quarantine_uri = quarantine_uri
-        self.report_uri = report_uri
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from mlops.settings import EnvironmentSettings, load_settings
 from models.bundle import BUNDLE_FILES, ModelBundle
 from models.run_spec import TrainingRunSpec
 from pipelines.adapters.factory import read_uri
+from pipelines.errors import NoCuratedData
 from pipelines.evaluation.gates import Evaluation, evaluate
 from pipelines.evaluation.report import render_report
 from pipelines.features.compute import compute_window_features
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 
 SMOKE_ROWS = 5
 SMOKE_FILE = "smoke.json"
-
-
-class NoCuratedData(Exception):
-    """Training was asked for but the curated table is empty."""
 
 
 @dataclass(frozen=True)
