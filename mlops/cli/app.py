@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from mlops.cli import ci, container, data, doctor, env, flows, image, models, plan, promote, run, serving
@@ -16,6 +18,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show Prefect's tracebacks for expected outcomes (a rejected batch)."
+    ),
+) -> None:
+    if verbose:
+        os.environ["MLOPS_VERBOSE"] = "1"
+
+
 app.add_typer(env.app, name="env")
 app.add_typer(data.app, name="data")
 app.add_typer(run.app, name="run")

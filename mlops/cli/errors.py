@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,8 +37,42 @@ def _known() -> tuple[type[BaseException], ...]:
     )
 
 
+class _ExpectedOutcomes(logging.Filter):
+    """Shortens Prefect's log records about an expected outcome (a rejected batch, no data yet) to their
+    first line, without the traceback: the command ends with the one block that explains it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        expected = _known()
+        error = record.exc_info[1] if record.exc_info else None
+        names = {cls.__name__ for cls in expected}
+        message = record.getMessage()
+        if isinstance(error, expected) or any(f"{name}" in message for name in names):
+            record.msg, record.args = message.splitlines()[0][:300], ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_expected_outcomes() -> None:
+    """Install the filter on Prefect's handlers (once Prefect has configured logging), unless --verbose."""
+    if os.environ.get("MLOPS_VERBOSE") == "1" or "prefect" not in sys.modules:
+        return
+    loggers = [
+        logging.getLogger(),
+        *(
+            logging.getLogger(name)
+            for name in list(logging.Logger.manager.loggerDict)
+            if name.startswith("prefect")
+        ),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, _ExpectedOutcomes) for f in handler.filters):
+                handler.addFilter(_ExpectedOutcomes())
+
+
 @contextmanager
 def friendly_errors(extra: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    quiet_expected_outcomes()
     try:
         yield
     except (*_known(), *extra) as exc:
@@ -51,8 +87,6 @@ def friendly_errors(extra: tuple[type[BaseException], ...] = ()) -> Iterator[Non
 
 def ephemeral_start_failed() -> str:
     """What to do when Prefect's in-process API did not start in time (a busy machine)."""
-    import os
-
     waited = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
     return (
         f"Prefect's temporary API did not start within {waited} s (is the machine busy?): run "

@@ -146,3 +146,31 @@ def test_rejections_print_data_as_text_never_as_markup(
     with pytest.raises(typer.Exit), friendly_errors():
         ingest_file(platform, usecase.dataset, path)
     assert value in printed.getvalue()  # no MarkupError, and the sample is shown as it is
+
+
+def test_prefect_records_of_a_rejection_lose_their_traceback_unless_verbose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+    import sys
+
+    from mlops.cli.errors import _ExpectedOutcomes, quiet_expected_outcomes
+
+    try:
+        raise BatchRejected("batch b.csv rejected\n  - country: expect_column_values_to_be_in_set", "q", "r")
+    except BatchRejected:
+        record = logging.LogRecord(
+            "prefect.flow_runs", logging.ERROR, __file__, 1, "Encountered: %s", ("x\ny",), sys.exc_info()
+        )
+    assert _ExpectedOutcomes().filter(record)
+    assert record.exc_info is None and record.getMessage() == "Encountered: x"
+    handler = logging.Handler()
+    logging.getLogger("prefect.quiet-test").addHandler(handler)
+    monkeypatch.setenv("MLOPS_VERBOSE", "1")
+    quiet_expected_outcomes()
+    assert not handler.filters  # --verbose keeps the tracebacks
+    monkeypatch.delenv("MLOPS_VERBOSE")
+    monkeypatch.setitem(sys.modules, "prefect", sys.modules.get("prefect") or object())  # type: ignore[arg-type]
+    quiet_expected_outcomes()
+    assert any(isinstance(f, _ExpectedOutcomes) for f in handler.filters)
+    logging.getLogger("prefect.quiet-test").removeHandler(handler)
