@@ -73,8 +73,10 @@ def ingest(
     env: str = typer.Option("local", "--env", "-e", help="Environment name."),
 ) -> None:
     """Validate a batch and land it in the lake (raw, then curated); a failing batch is quarantined."""
+    from mlops.flow_api import ensure_flow_api
     from pipelines.flows.ingest import ingest_flow
 
     with friendly_errors():
+        ensure_flow_api(env)
         result = ingest_flow(env=env, source=str(path))
     console.print_json(json.dumps(result))

@@ -1,0 +1,64 @@
+"""The CLI on a busy or hostile day: a SIGKILLed command leaves no Prefect server behind, and a running
+local server is reused instead of starting another."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mlops import flow_api
+from mlops.local_orchestrator import LocalOrchestrator
+from mlops.paths import PACKAGE_ROOT
+
+SERVER = "prefect.server.api.server:create_app"
+
+
+def _temporary_servers(parent: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [c for c in parent.children(recursive=True) if SERVER in " ".join(c.cmdline())]
+    except psutil.Error:
+        return []
+
+
+@pytest.mark.slow
+def test_a_killed_command_leaves_no_temporary_server(local_root: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.csv"
+    batch.write_text("event_id\n1\n")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "MLOPS_LOCAL_ROOT": str(local_root)}
+    command = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlops"), "ingest", "--env", "local", str(batch)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=PACKAGE_ROOT,
+    )
+    parent = psutil.Process(command.pid)
+    deadline = time.monotonic() + 300
+    servers: list[psutil.Process] = []
+    while not servers and command.poll() is None and time.monotonic() < deadline:
+        servers = _temporary_servers(parent)
+        time.sleep(0.2)
+    assert servers, "the command never started Prefect's temporary server"
+    command.send_signal(signal.SIGKILL)
+    command.wait(timeout=30)
+    gone, alive = psutil.wait_procs(servers, timeout=60)
+    for process in alive:  # never leave one behind, even when the assertion below fails
+        process.kill()
+    assert not alive, [p.pid for p in alive]
+
+
+def test_a_running_local_server_is_reused(monkeypatch: pytest.MonkeyPatch, local_root: Path) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server = LocalOrchestrator("http://127.0.0.1:4999/api", "local-process", 1, 2)
+    monkeypatch.setattr("mlops.local_orchestrator.running", lambda settings: server)
+    assert flow_api.ensure_flow_api("local") == "local server"
+    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
+    assert flow_api.ensure_flow_api("local") == "configured"
