@@ -49,7 +49,7 @@ def test_a_killed_command_leaves_no_temporary_server(local_root: Path, tmp_path:
     assert servers, "the command never started Prefect's temporary server"
     command.send_signal(signal.SIGKILL)
     command.wait(timeout=30)
-    gone, alive = psutil.wait_procs(servers, timeout=60)
+    _, alive = psutil.wait_procs(servers, timeout=60)
     for process in alive:  # never leave one behind, even when the assertion below fails
         process.kill()
     assert not alive, [p.pid for p in alive]
