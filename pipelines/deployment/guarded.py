@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.deployment.endpoint import EndpointState, ServingVariant, read_state, write_state
+from pipelines.faults import fault_point
 from pipelines.ports import ApprovalStatus, ArtifactStore, ModelVersion, RegistryPort
 from pipelines.serving.app import Variant, VariantRouter
 from pipelines.serving.handler import InferenceHandler
@@ -168,7 +169,8 @@ def guarded_deploy(
             registry.set_status(candidate.model_name, candidate.version, ApprovalStatus.REJECTED, reason)
             return DeploymentOutcome(candidate.model_name, candidate.version, "rolled_back", reason, stats)
 
-    write_state(
+    fault_point("deploy.before-live")
+    write_state(  # the one commit that makes the candidate live (an atomic replace of the state file)
         store,
         EndpointState(
             candidate.model_name, [ServingVariant(f"v{candidate.version}", candidate.version, 1.0)]

@@ -22,6 +22,7 @@ from pipelines.adapters.factory import read_uri
 from pipelines.errors import NoCuratedData
 from pipelines.evaluation.gates import Evaluation, evaluate
 from pipelines.evaluation.report import render_report
+from pipelines.faults import fault_point
 from pipelines.features.compute import compute_window_features
 from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
@@ -276,7 +277,8 @@ def register_step(
         },
     )
     version = ctx.platform.registry.register(candidate)
-    if version.status != ApprovalStatus.PENDING:
+    fault_point("register.after-pending")
+    if version.status != ApprovalStatus.PENDING:  # decided by an earlier run (a rerun changes nothing)
         return version
     if evaluation.passed:
         return ctx.platform.registry.set_status(

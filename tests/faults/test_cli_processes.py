@@ -62,3 +62,24 @@ def test_a_running_local_server_is_reused(monkeypatch: pytest.MonkeyPatch, local
     assert flow_api.ensure_flow_api("local") == "local server"
     assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
     assert flow_api.ensure_flow_api("local") == "configured"
+
+
+def test_a_temporary_server_that_does_not_start_in_time_is_one_line_with_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    import typer
+    from rich.console import Console
+
+    from mlops.cli.errors import friendly_errors
+    from mlops.runtime import configure_runtime
+
+    configure_runtime()
+    assert int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]) >= 120  # not Prefect's 20 s
+    printed = io.StringIO()
+    monkeypatch.setattr("mlops.cli.errors.err", Console(file=printed, width=400))
+    with pytest.raises(typer.Exit), friendly_errors():
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+    (line,) = printed.getvalue().strip().splitlines()
+    assert "did not start within" in line and "mlops env up --env local --server" in line

@@ -74,3 +74,25 @@ def test_glue_tables_live_in_the_environment_database_and_buckets(aws: str, kms_
         o["Key"].startswith("iceberg/curated/events/")
         for o in s3.list_objects_v2(Bucket="curated")["Contents"]
     )
+
+
+def test_a_commit_that_fails_after_the_data_is_written_leaves_nothing_visible(
+    lake: LakePort, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data files of an append are written first and the catalog commit makes them visible: a crash
+    at the commit (an outage of Glue, a killed process) leaves readers on the previous snapshot."""
+    first = lake.append("raw.events", _rows(["a", "b"]), {"mlops.batch-id": "b1"})
+    catalog = lake.catalog  # type: ignore[attr-defined]
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise OSError("catalog unavailable at commit")
+
+    monkeypatch.setattr(catalog, "commit_table", unavailable)
+    with pytest.raises(OSError, match="at commit"):
+        lake.append("raw.events", _rows(["c", "d", "e"]), {"mlops.batch-id": "b2"})
+    monkeypatch.undo()
+    assert lake.current_snapshot("raw.events") == first
+    assert sorted(lake.read("raw.events").column("id").to_pylist()) == ["a", "b"]
+    assert [s.properties["mlops.batch-id"] for s in lake.snapshots("raw.events")] == ["b1"]
+    lake.append("raw.events", _rows(["c"]), {"mlops.batch-id": "b2"})  # the lake is usable again
+    assert lake.read("raw.events").num_rows == 3
