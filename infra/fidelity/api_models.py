@@ -258,8 +258,8 @@ class _Walker:
         return 1
 
     def walk(self, value: Any, shape: Any, path: str, documentation: str = "") -> None:
-        if value is None:
-            return
+        if value is None or not isinstance(value, (str, int, float, bool, dict, list)):
+            return  # unknown until apply (the engine's computed values), or nothing to check
         kind = shape.type_name
         if kind == "structure":
             if isinstance(value, str) and value.lstrip().startswith("{"):

@@ -1,7 +1,22 @@
 """Every rule of the pack, grouped by service (one module each)."""
 
 from policies.model import Rule
-from policies.rules import batch, cost, ecr, eks, iam, kms, logs, network, rds, s3, sagemaker, sns, tags
+from policies.rules import (
+    batch,
+    cost,
+    ecr,
+    eks,
+    fidelity,
+    iam,
+    kms,
+    logs,
+    network,
+    rds,
+    s3,
+    sagemaker,
+    sns,
+    tags,
+)
 
 ALL_RULES: tuple[Rule, ...] = (
     *s3.RULES,
@@ -17,6 +32,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *network.RULES,
     *tags.RULES,
     *cost.RULES,
+    *fidelity.RULES,
 )
 
 BY_NAME = {rule.name: rule for rule in ALL_RULES}

@@ -362,6 +362,16 @@ STACK_CASES: list[tuple[str, Any, str]] = [
         lambda s: [*s, Subject("aws:sns/topic:Topic", "untagged", {"tags": {"environment": "dev"}})],
         "untagged",
     ),
+    (  # a value botocore's Batch model refuses (CEState is ENABLED or DISABLED)
+        "aws-fidelity",
+        lambda s: [
+            *s,
+            Subject(
+                "aws:batch/computeEnvironment:ComputeEnvironment", "gpu", {"type": "MANAGED", "state": "ON"}
+            ),
+        ],
+        "gpu",
+    ),
 ]
 
 
