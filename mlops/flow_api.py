@@ -50,9 +50,40 @@ def _children_die_with_us() -> Iterator[None]:
             subprocess.Popen = real  # type: ignore[misc,assignment]
 
 
-def ensure_flow_api(env: str) -> str:
-    """Make sure the flows this process runs for `env` reach a Prefect API; returns how."""
+_held = contextlib.ExitStack()
+
+
+def _use_api(url: str) -> None:
+    """Point this process's flows at `url`: the environment for a Prefect not yet imported, and
+    Prefect's settings context for one already imported (it read the environment at import)."""
+    os.environ["PREFECT_API_URL"] = url
+    if "prefect" in sys.modules:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        _held.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
+
+
+def release_flow_api() -> None:
+    """Undo `_use_api` in this process (tests)."""
+    _held.close()
+
+
+def _configured() -> bool:
     if os.environ.get("PREFECT_API_URL"):
+        return True
+    if "prefect" in sys.modules:  # a profile, or a test harness's settings context
+        from prefect.settings import PREFECT_API_URL
+
+        return bool(PREFECT_API_URL.value())
+    return False
+
+
+def ensure_flow_api(env: str) -> str:
+    """Make sure the flows this process runs for `env` reach a Prefect API; returns how.
+
+    Call it before the flows are imported, so that Prefect reads the API it is given at import.
+    """
+    if _configured():
         return "configured"
     settings = load_settings(env)
     if isinstance(settings.platform, LocalPlatformSettings):
@@ -60,8 +91,12 @@ def ensure_flow_api(env: str) -> str:
 
         local = running(settings)
         if local is not None:
-            os.environ["PREFECT_API_URL"] = local.api_url
+            _use_api(local.api_url)
             return "local server"
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():  # set in the active Prefect profile
+        return "configured"
     from prefect.server.api.server import SubprocessASGIServer
 
     timeout = int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))

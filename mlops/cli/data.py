@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from mlops.cli.errors import friendly_errors
+from mlops.cli.errors import friendly_errors, prepare_flows
 
 app = typer.Typer(
     help="Example data: generate a seeded churn dataset, with optional drift and faults.",
@@ -73,10 +73,10 @@ def ingest(
     env: str = typer.Option("local", "--env", "-e", help="Environment name."),
 ) -> None:
     """Validate a batch and land it in the lake (raw, then curated); a failing batch is quarantined."""
-    from mlops.flow_api import ensure_flow_api
-    from pipelines.flows.ingest import ingest_flow
 
     with friendly_errors():
-        ensure_flow_api(env)
+        prepare_flows(env)
+        from pipelines.flows.ingest import ingest_flow
+
         result = ingest_flow(env=env, source=str(path))
     console.print_json(json.dumps(result))

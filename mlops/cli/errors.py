@@ -52,22 +52,34 @@ class _ExpectedOutcomes(logging.Filter):
         return True
 
 
+# Where Prefect logs a run's failure; a filter on the logger itself survives Prefect's logging setup.
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine")
+
+
 def quiet_expected_outcomes() -> None:
-    """Install the filter on Prefect's handlers (once Prefect has configured logging), unless --verbose."""
-    if os.environ.get("MLOPS_VERBOSE") == "1" or "prefect" not in sys.modules:
+    """Install the filter on Prefect's run loggers (and any handlers Prefect set up), unless --verbose."""
+    if os.environ.get("MLOPS_VERBOSE") == "1":
         return
-    loggers = [
-        logging.getLogger(),
-        *(
-            logging.getLogger(name)
+    targets: list[logging.Filterer] = [logging.getLogger(name) for name in RUN_LOGGERS]
+    if "prefect" in sys.modules:
+        targets += [
+            handler
             for name in list(logging.Logger.manager.loggerDict)
             if name.startswith("prefect")
-        ),
-    ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if not any(isinstance(f, _ExpectedOutcomes) for f in handler.filters):
-                handler.addFilter(_ExpectedOutcomes())
+            for handler in logging.getLogger(name).handlers
+        ]
+    for target in targets:
+        if not any(isinstance(f, _ExpectedOutcomes) for f in target.filters):
+            target.addFilter(_ExpectedOutcomes())
+
+
+def prepare_flows(env: str) -> None:
+    """Before a command runs flows: give them a Prefect API (mlops.flow_api) and quiet Prefect's records
+    of expected outcomes (the flows are imported after this)."""
+    from mlops.flow_api import ensure_flow_api
+
+    ensure_flow_api(env)
+    quiet_expected_outcomes()
 
 
 @contextmanager

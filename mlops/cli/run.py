@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mlops.cli.errors import friendly_errors
+from mlops.cli.errors import friendly_errors, prepare_flows
 
 app = typer.Typer(help="Run a pipeline (as a Prefect flow) on an environment.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -46,11 +46,11 @@ def training(
     source: Path | None = typer.Option(None, help="Ingest this Parquet/CSV batch first."),
 ) -> None:
     """Run the training pipeline: [ingest →] validate → features → train → evaluate → register."""
-    from mlops.flow_api import ensure_flow_api
-    from pipelines.flows.training import training_flow
 
     with friendly_errors():
-        ensure_flow_api(env)
+        prepare_flows(env)
+        from pipelines.flows.training import training_flow
+
         summary = training_flow(env=env, source=str(source) if source else None)
     print_training_summary(summary)
 
@@ -62,11 +62,8 @@ def demo(
     """Quick start: bring the local environment up, generate example data, run the training pipeline,
     and deploy the model if it passes its gates (then `mlops serve` answers on 127.0.0.1:8080)."""
     from mlops.bootstrap import bring_up_local
-    from mlops.flow_api import ensure_flow_api
     from mlops.settings import load_settings
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
-    from pipelines.flows.deployment import deployment_flow
-    from pipelines.flows.training import training_flow
     from pipelines.usecase import load_usecase
 
     with friendly_errors():
@@ -83,7 +80,10 @@ def demo(
             )
         console.print(f"[bold]2/4[/] example data: {size:,} churn events in {path}")
         console.print("[bold]3/4[/] training pipeline (Prefect flow):")
-        ensure_flow_api(env)
+        prepare_flows(env)
+        from pipelines.flows.deployment import deployment_flow
+        from pipelines.flows.training import training_flow
+
         summary = training_flow(env=env, source=str(path))
         deployed = None
         if summary["status"] == "Approved":

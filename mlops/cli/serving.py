@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from mlops.cli.errors import friendly_errors
+from mlops.cli.errors import friendly_errors, prepare_flows
 
 console = Console(soft_wrap=True)
 EnvOption = typer.Option("local", "--env", "-e", help="Environment name.")
@@ -29,11 +29,11 @@ def deploy(
     version: int | None = typer.Option(None, help="Registry version (default: the champion)."),
 ) -> None:
     """Deploy an approved version: smoke test, canary with baking, then promote or roll back."""
-    from mlops.flow_api import ensure_flow_api
-    from pipelines.flows.deployment import deployment_flow
 
     with friendly_errors(extra=_extra_errors()):
-        ensure_flow_api(env)
+        prepare_flows(env)
+        from pipelines.flows.deployment import deployment_flow
+
         summary = deployment_flow(env=env, version=version)
     colour = "green" if summary["decision"] in ("promoted", "already_live") else "red"
     console.print(
@@ -104,11 +104,11 @@ def monitor(
     env: str = EnvOption, retrain: bool = typer.Option(True, help="Retrain and redeploy on a drift alert.")
 ) -> None:
     """Compare captured traffic with the training baseline; write the drift report; retrain on an alert."""
-    from mlops.flow_api import ensure_flow_api
-    from pipelines.flows.monitoring import monitoring_flow
 
     with friendly_errors(extra=_extra_errors()):
-        ensure_flow_api(env)
+        prepare_flows(env)
+        from pipelines.flows.monitoring import monitoring_flow
+
         summary = monitoring_flow(env=env, retrain=retrain)
     drift = summary["drift"]
     console.print(

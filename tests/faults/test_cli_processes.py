@@ -56,12 +56,21 @@ def test_a_killed_command_leaves_no_temporary_server(local_root: Path, tmp_path:
 
 
 def test_a_running_local_server_is_reused(monkeypatch: pytest.MonkeyPatch, local_root: Path) -> None:
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", "")  # unset for the call; restored (absent) after the test
     server = LocalOrchestrator("http://127.0.0.1:4999/api", "local-process", 1, 2)
     monkeypatch.setattr("mlops.local_orchestrator.running", lambda settings: server)
-    assert flow_api.ensure_flow_api("local") == "local server"
-    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
-    assert flow_api.ensure_flow_api("local") == "configured"
+    before = PREFECT_API_URL.value()
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):  # whatever a harness set
+        try:
+            assert flow_api.ensure_flow_api("local") == "local server"
+            assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
+            assert PREFECT_API_URL.value() == "http://127.0.0.1:4999/api"  # Prefect, imported, sees it
+            assert flow_api.ensure_flow_api("local") == "configured"
+        finally:
+            flow_api.release_flow_api()  # inner settings first, then the outer block's
+    assert PREFECT_API_URL.value() == before
 
 
 def test_a_temporary_server_that_does_not_start_in_time_is_one_line_with_what_to_do(

@@ -164,13 +164,15 @@ def test_prefect_records_of_a_rejection_lose_their_traceback_unless_verbose(
         )
     assert _ExpectedOutcomes().filter(record)
     assert record.exc_info is None and record.getMessage() == "Encountered: x"
-    handler = logging.Handler()
-    logging.getLogger("prefect.quiet-test").addHandler(handler)
-    monkeypatch.setenv("MLOPS_VERBOSE", "1")
-    quiet_expected_outcomes()
-    assert not handler.filters  # --verbose keeps the tracebacks
-    monkeypatch.delenv("MLOPS_VERBOSE")
-    monkeypatch.setitem(sys.modules, "prefect", sys.modules.get("prefect") or object())  # type: ignore[arg-type]
-    quiet_expected_outcomes()
-    assert any(isinstance(f, _ExpectedOutcomes) for f in handler.filters)
-    logging.getLogger("prefect.quiet-test").removeHandler(handler)
+    run_logger = logging.getLogger("prefect.flow_runs")
+    kept = list(run_logger.filters)
+    try:
+        run_logger.filters = []
+        monkeypatch.setenv("MLOPS_VERBOSE", "1")
+        quiet_expected_outcomes()
+        assert not run_logger.filters  # --verbose keeps the tracebacks
+        monkeypatch.delenv("MLOPS_VERBOSE")
+        quiet_expected_outcomes()
+        assert any(isinstance(f, _ExpectedOutcomes) for f in run_logger.filters)
+    finally:
+        run_logger.filters = kept
