@@ -14,6 +14,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,7 +150,9 @@ class Doctor:
             )
         return Verdict("secrets provider", "ok", "Pulumi Cloud's own")
 
+    @cached_property
     def _stack_exists(self) -> bool | None:
+        """Whether the stack's state is in an s3 backend (None for other backends); asked once."""
         url = self._backend()
         if url.scheme != "s3":
             return None
@@ -164,7 +167,7 @@ class Doctor:
         return True
 
     def stack(self) -> Verdict:
-        exists = self._stack_exists()
+        exists = self._stack_exists
         if exists is None:
             return Verdict(
                 "stack", "ok", f"{self.env}: selected or created by `mlops ci pulumi-stack --env {self.env}`"
@@ -184,7 +187,7 @@ class Doctor:
             StackContext(self.config, self.region, "0").bucket_name(p)
             for p in ("raw", "curated", "artifacts", "quarantine", "access-logs")
         ]
-        stack_exists = self._stack_exists()
+        stack_exists = self._stack_exists
         s3 = self.clients("s3", self.region)
         taken, ours = [], []
         for name in names:

@@ -35,9 +35,8 @@ def check_reachability(
 ) -> CheckReport:
     """The job deploying `env` in `workflow` against the plan of `env` as the job would apply it."""
     report = CheckReport("reachability", "the release workflow against the plan")
-    job_name = "prod" if env == "prod" else env
-    job = workflow.get("jobs", {}).get(job_name)
-    where = f"release.yml job {job_name}"
+    job = workflow.get("jobs", {}).get(env)
+    where = f"release.yml job {env}"
     if job is None:
         report.add(where, "jobs", f"no job deploys {env}")
         return report

@@ -41,12 +41,14 @@ class _ExpectedOutcomes(logging.Filter):
     """Shortens Prefect's log records about an expected outcome (a rejected batch, no data yet) to their
     first line, without the traceback: the command ends with the one block that explains it."""
 
+    _expected: tuple[type[BaseException], ...] = ()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        expected = _known()
+        if not self._expected:  # on the first record, not at install: read-only commands never pay it
+            self._expected = _known()
         error = record.exc_info[1] if record.exc_info else None
-        names = {cls.__name__ for cls in expected}
         message = record.getMessage()
-        if isinstance(error, expected) or any(f"{name}" in message for name in names):
+        if isinstance(error, self._expected) or any(cls.__name__ in message for cls in self._expected):
             record.msg, record.args = message.splitlines()[0][:300], ()
             record.exc_info, record.exc_text = None, None
         return True
