@@ -59,7 +59,7 @@ def _raw_forward(bundle, frame: pd.DataFrame, repeats: int) -> dict[str, float]:
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
-        bundle.predict_proba(frame)
+        bundle.predict(frame)
         samples.append((time.perf_counter() - started) * 1000)
     return _percentiles(samples)
 
@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raw_one = _raw_forward(handler.bundle, test.iloc[[0]], args.requests)
         raw_hundred = _raw_forward(handler.bundle, test.iloc[:100], max(200, args.requests // 10))
 
-        keys = pd.read_parquet(root / "artifacts" / prepared.test_key)["customer_id"].unique()[:500].tolist()
+        keys = pd.read_parquet(root / "artifacts" / prepared.test_key)[ctx.usecase.dataset.entity_key].unique()[:500].tolist()
         lookups = []
         for i in range(args.requests):
             started = time.perf_counter()
-            ctx.platform.online_store.read(ctx.usecase.features.name, [keys[i % len(keys)]], "customer_id")
+            ctx.platform.online_store.read(ctx.usecase.features.name, [keys[i % len(keys)]], ctx.usecase.dataset.entity_key)
             lookups.append((time.perf_counter() - started) * 1000)
         online = _percentiles(lookups)
 

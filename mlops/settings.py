@@ -61,15 +61,34 @@ class TrainingSettings(_Strict):
 
 
 class GateSettings(_Strict):
+    """What a candidate must show on its test split. Each task reads the gates that apply to it;
+    skills are relative to a constant baseline fitted on the same training split, so one setting
+    means the same on any dataset."""
+
+    # Binary classification.
     min_auc: float = Field(default=0.70, ge=0, le=1)
-    max_log_loss: float = Field(default=0.6, gt=0)
-    min_slice_auc: float = Field(default=0.55, ge=0, le=1)
-    min_slice_rows: int = Field(default=300, ge=1)
-    min_slice_positives: int = Field(
-        default=30, ge=1, description="Slices with fewer positives are reported, not gated."
+    min_log_loss_skill: float = Field(
+        default=0.02,
+        le=1,
+        description="1 - log loss / log loss of always predicting the training base rate.",
     )
-    slice_columns: tuple[str, ...] = ("country", "plan")
+    min_slice_auc: float = Field(default=0.55, ge=0, le=1)
+    min_slice_positives: int = Field(
+        default=30, ge=1, description="Slices with fewer positives (or negatives) are reported, not gated."
+    )
     max_auc_drop_vs_champion: float = Field(default=0.01, ge=0)
+    # Regression.
+    min_r2: float = Field(default=0.10, le=1, description="Test R^2 (1 = perfect, 0 = the test mean).")
+    min_rmse_skill: float = Field(
+        default=0.02, le=1, description="1 - RMSE / RMSE of always predicting the training mean."
+    )
+    min_slice_r2: float = Field(default=0.0, le=1)
+    max_r2_drop_vs_champion: float = Field(default=0.02, ge=0)
+    # Both.
+    min_slice_rows: int = Field(default=300, ge=1, description="Smaller slices are reported, not gated.")
+    slice_columns: tuple[str, ...] | None = Field(
+        default=None, description="Override of the use case's task.slices (rarely needed)."
+    )
 
 
 class SplitSettings(_Strict):
@@ -84,7 +103,11 @@ class DemoSettings(_Strict):
 
 class PipelineSettings(_Strict):
     usecase: str = Field(description="Use-case spec (dataset + features), relative to the project root.")
-    model_name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    model_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9-]{1,40}$",
+        description="Override of the use case's model name (task.model_name, or derived from the dataset).",
+    )
     training: TrainingSettings = TrainingSettings()
     gates: GateSettings = GateSettings()
     split: SplitSettings = SplitSettings()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,46 @@ BUNDLE_FILES = (WEIGHTS_FILE, META_FILE)
 BUNDLE_FORMAT = 1
 
 
+@dataclass(frozen=True)
+class Target:
+    """What the network learns: the task, the target's scaling (regression learns a standardised
+    target) and the constant baseline fitted on the same training split (base rate, or mean)."""
+
+    task: str = "binary"
+    mean: float = 0.0
+    std: float = 1.0
+    baseline: float | None = None
+
+    @classmethod
+    def fit(cls, task: str, labels: np.ndarray) -> Target:
+        labels = np.asarray(labels, dtype=np.float64)
+        baseline = float(labels.mean()) if labels.size else None
+        if task == "binary":
+            return cls(task, baseline=baseline)
+        std = float(labels.std()) if labels.size else 1.0
+        return cls(task, float(labels.mean()) if labels.size else 0.0, std if std > 1e-12 else 1.0, baseline)
+
+    def scaled(self, labels: np.ndarray) -> np.ndarray:
+        """Labels as the network learns them."""
+        return labels if self.task == "binary" else (labels - self.mean) / self.std
+
+
 @dataclass
 class ModelBundle:
     network: TabularNet
     encoder: FeatureEncoder
     architecture: dict[str, Any]
     label: str
+    target: Target = field(default_factory=Target)
 
     @classmethod
-    def build(cls, encoder: FeatureEncoder, architecture: dict[str, Any], label: str) -> ModelBundle:
+    def build(
+        cls,
+        encoder: FeatureEncoder,
+        architecture: dict[str, Any],
+        label: str,
+        target: Target | None = None,
+    ) -> ModelBundle:
         network = TabularNet(
             numeric_dim=len(encoder.numeric),
             cardinalities=encoder.cardinalities(),
@@ -40,15 +71,26 @@ class ModelBundle:
             hidden_sizes=tuple(architecture["hidden_sizes"]),
             dropout=float(architecture["dropout"]),
         )
-        return cls(network, encoder, architecture, label)
+        return cls(network, encoder, architecture, label, target or Target())
+
+    @property
+    def task(self) -> str:
+        return self.target.task
 
     @property
     def feature_names(self) -> list[str]:
         return self.encoder.numeric + list(self.encoder.categorical)
 
-    @torch.no_grad()
     def predict_proba(self, frame: pd.DataFrame, batch_size: int = 65_536) -> np.ndarray:
-        """Churn probability per row of a frame holding the bundle's feature columns."""
+        """The positive class's probability per row (binary models only)."""
+        if self.task != "binary":
+            raise TypeError(f"a {self.task} model predicts values, not probabilities: use predict()")
+        return self.predict(frame, batch_size)
+
+    @torch.no_grad()
+    def predict(self, frame: pd.DataFrame, batch_size: int = 65_536) -> np.ndarray:
+        """The model's answer per row of a frame holding the bundle's feature columns: the
+        positive class's probability (binary) or the predicted value (regression)."""
         missing = [name for name in self.feature_names if name not in frame.columns]
         if missing:
             raise KeyError(f"feature frame lacks columns: {', '.join(missing)}")
@@ -62,7 +104,11 @@ class ModelBundle:
                 numeric[start : start + batch_size].to(device),
                 categorical[start : start + batch_size].to(device),
             )
-            out.append(torch.sigmoid(logits.float()).cpu().numpy())
+            raw = logits.float()
+            if self.task == "binary":
+                out.append(torch.sigmoid(raw).cpu().numpy())
+            else:
+                out.append((raw.double() * self.target.std + self.target.mean).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
     def to_files(self) -> dict[str, bytes]:
@@ -73,6 +119,7 @@ class ModelBundle:
             "architecture": self.architecture,
             "encoder": self.encoder.to_dict(),
             "label": self.label,
+            "target": asdict(self.target),
         }
         return {WEIGHTS_FILE: buffer.getvalue(), META_FILE: json.dumps(meta, indent=2).encode()}
 
@@ -81,7 +128,10 @@ class ModelBundle:
         meta = json.loads(files[META_FILE])
         if meta.get("format") != BUNDLE_FORMAT:
             raise ValueError(f"unsupported model bundle format {meta.get('format')!r}")
-        bundle = cls.build(FeatureEncoder.from_dict(meta["encoder"]), meta["architecture"], meta["label"])
+        target = Target(**meta["target"]) if "target" in meta else Target()  # older bundles: binary
+        bundle = cls.build(
+            FeatureEncoder.from_dict(meta["encoder"]), meta["architecture"], meta["label"], target
+        )
         state = torch.load(io.BytesIO(files[WEIGHTS_FILE]), map_location="cpu", weights_only=True)
         bundle.network.load_state_dict(state)
         bundle.network.eval()

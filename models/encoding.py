@@ -21,13 +21,19 @@ class FeatureEncoder:
 
     @classmethod
     def fit(
-        cls, frame: pd.DataFrame, numeric: list[str], categorical: dict[str, list[str]]
+        cls, frame: pd.DataFrame, numeric: list[str], categorical: dict[str, list[str] | None]
     ) -> FeatureEncoder:
+        """Fit on the training split. A categorical vocabulary of None (an open category) is learned
+        from the split: values seen at least OPEN_MIN_COUNT times, most frequent first."""
+        vocabularies = {
+            name: vocab if vocab is not None else learned_vocabulary(frame[name])
+            for name, vocab in categorical.items()
+        }
         values = _signed_log(frame, numeric)
         means = np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric))
         stds = np.nanstd(values, axis=0) if len(values) else np.ones(len(numeric))
         stds = np.where(stds > 1e-9, stds, 1.0)
-        return cls(numeric, categorical, [float(m) for m in means], [float(s) for s in stds])
+        return cls(numeric, vocabularies, [float(m) for m in means], [float(s) for s in stds])
 
     def cardinalities(self) -> list[int]:
         """Embedding table sizes: the vocabulary plus index 0 for unknown or missing values."""
@@ -58,6 +64,17 @@ class FeatureEncoder:
     @classmethod
     def from_dict(cls, payload: dict[str, object]) -> FeatureEncoder:
         return cls(**payload)  # type: ignore[arg-type]
+
+
+OPEN_MIN_COUNT = 5
+OPEN_MAX_VALUES = 1_000
+
+
+def learned_vocabulary(values: pd.Series) -> list[str]:
+    """The vocabulary of an open category: frequent values; the rest share the unknown bucket."""
+    counts = values.dropna().astype(str).value_counts()
+    frequent = counts[counts >= OPEN_MIN_COUNT].head(OPEN_MAX_VALUES)
+    return sorted(frequent.index.tolist(), key=lambda v: (-int(counts[v]), v))
 
 
 def _index(lookup: dict[str, int], value: object) -> int:

@@ -18,10 +18,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from models.bundle import ModelBundle
+from models.bundle import ModelBundle, Target
 from models.curves import training_curves_png
 from models.device import pick_device, uses_mixed_precision
 from models.encoding import FeatureEncoder
+from models.metrics import SELECTION_METRIC
 from models.run_spec import RESULT_FILE, TrainingRunSpec
 from models.train import EpochStats, TensorSplit, fit, seed_everything
 from pipelines.adapters.factory import artifact_store, read_uri, tracker
@@ -49,9 +50,11 @@ def _read_parquet(store: ArtifactStore, key: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(store.get_bytes(key)))
 
 
-def _tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str) -> TensorSplit:
-    labels = torch.from_numpy(frame[label].to_numpy(dtype="float32"))
-    return TensorSplit(encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), labels)
+def _tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str, target: Target) -> TensorSplit:
+    labels = target.scaled(frame[label].to_numpy(dtype="float64")).astype("float32")
+    return TensorSplit(
+        encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), torch.from_numpy(labels)
+    )
 
 
 def run_job(spec_uri: str) -> dict[str, Any]:
@@ -72,10 +75,12 @@ def run_job(spec_uri: str) -> dict[str, Any]:
         "dropout": spec.training.dropout,
     }
     seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
-    bundle = ModelBundle.build(encoder, architecture, spec.label)
+    target = Target.fit(spec.task, train_frame[spec.label].to_numpy(dtype="float64"))
+    bundle = ModelBundle.build(encoder, architecture, spec.label, target)
     device = pick_device()
-    train = _tensors(encoder, train_frame, spec.label)
-    valid = _tensors(encoder, valid_frame, spec.label)
+    train = _tensors(encoder, train_frame, spec.label, target)
+    valid = _tensors(encoder, valid_frame, spec.label, target)
+    score_name = SELECTION_METRIC[spec.task]
     checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))
     resumable = checkpointer.load()
     previous_run_id = None
@@ -101,12 +106,13 @@ def run_job(spec_uri: str) -> dict[str, Any]:
 
         def on_epoch(stats: EpochStats) -> None:
             log.info(
-                "epoch %d/%d  train_loss=%.4f  val_loss=%.4f  val_auc=%.4f  (%.1fs, %.0f samples/s)",
+                "epoch %d/%d  train_loss=%.4f  val_loss=%.4f  val_%s=%.4f  (%.1fs, %.0f samples/s)",
                 stats.epoch,
                 spec.training.max_epochs,
                 stats.train_loss,
                 stats.val_loss,
-                stats.val_auc,
+                score_name,
+                stats.val_score,
                 stats.seconds,
                 stats.samples_per_second,
             )
@@ -114,7 +120,7 @@ def run_job(spec_uri: str) -> dict[str, Any]:
                 {
                     "train_loss": stats.train_loss,
                     "val_loss": stats.val_loss,
-                    "val_auc": stats.val_auc,
+                    f"val_{score_name}": stats.val_score,
                     "epoch_seconds": stats.seconds,
                     "samples_per_second": stats.samples_per_second,
                 },
@@ -131,17 +137,22 @@ def run_job(spec_uri: str) -> dict[str, Any]:
             checkpointer,
             on_epoch=on_epoch,
             extra={"tracking_run_id": tracking_run_id},
+            task=spec.task,
         )
         bundle.network.to("cpu")
         for name, payload in bundle.to_files().items():
             store.put_bytes(spec.key(f"model/{name}"), payload)
         curves = training_curves_png(
-            state.history, state.best_epoch, f"{spec.model_name} · run {spec.run_key}"
+            state.history,
+            state.best_epoch,
+            f"{spec.model_name} · run {spec.run_key}",
+            score_name="ROC AUC" if spec.task == "binary" else "R^2",
+            loss_name="log loss" if spec.task == "binary" else "squared error (standardised)",
         )
         curves_uri = store.put_bytes(spec.key("training_curves.png"), curves)
         history = [stats.__dict__ for stats in state.history]
         store.put_bytes(spec.key("history.json"), json.dumps(history, indent=2).encode())
-        track.log_metrics({"best_val_auc": state.best_auc, "best_epoch": state.best_epoch})
+        track.log_metrics({f"best_val_{score_name}": state.best_score, "best_epoch": state.best_epoch})
         with tempfile.TemporaryDirectory() as scratch:
             png = Path(scratch) / "training_curves.png"
             png.write_bytes(curves)
@@ -153,7 +164,9 @@ def run_job(spec_uri: str) -> dict[str, Any]:
             "device": device.type,
             "epochs": state.epochs_done,
             "best_epoch": state.best_epoch,
-            "best_val_auc": state.best_auc,
+            "task": spec.task,
+            "selection_metric": score_name,
+            "best_val_score": state.best_score,
             "stopped_early": state.stopped_early,
             "resumed_from_epoch": state.resumed_from,
             "model_uri": store.uri(spec.key("model")),

@@ -1,4 +1,4 @@
-"""Binary classification metrics in plain numpy (no scikit-learn at training or serving time)."""
+"""Binary classification and regression metrics in plain numpy (no scikit-learn at training or serving time)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,69 @@ def classification_metrics(labels: ArrayLike, scores: ArrayLike, threshold: floa
         "positive_rate": float(y.mean()) if y.size else float("nan"),
         "rows": float(y.size),
     }
+
+
+def binary_log_loss_skill(labels: ArrayLike, scores: ArrayLike, base_rate: float) -> float:
+    """1 - log loss / log loss of always predicting `base_rate` (0: no better than the base rate)."""
+    y, p = _arrays(labels, scores)
+    baseline = log_loss(y, np.full_like(y, base_rate))
+    return float(1 - log_loss(y, p) / baseline) if baseline > 0 else float("nan")
+
+
+def r2(labels: ArrayLike, predictions: ArrayLike) -> float:
+    """Coefficient of determination; NaN when the labels do not vary."""
+    y, p = _arrays(labels, predictions)
+    total = float(np.sum((y - y.mean()) ** 2)) if y.size else 0.0
+    return float(1 - np.sum((y - p) ** 2) / total) if total > 0 else float("nan")
+
+
+def regression_metrics(
+    labels: ArrayLike, predictions: ArrayLike, baseline: float | None = None
+) -> dict[str, float]:
+    """The metrics reported for every regression model and slice; `baseline` is the training mean."""
+    y, p = _arrays(labels, predictions)
+    if y.size == 0:
+        nan = float("nan")
+        return {
+            "r2": nan,
+            "rmse": nan,
+            "mae": nan,
+            "rmse_skill": nan,
+            "mean_label": nan,
+            "mean_prediction": nan,
+            "rows": 0.0,
+        }
+    rmse = float(np.sqrt(np.mean((y - p) ** 2)))
+    skill = float("nan")
+    if baseline is not None:
+        baseline_rmse = float(np.sqrt(np.mean((y - baseline) ** 2)))
+        skill = 1 - rmse / baseline_rmse if baseline_rmse > 0 else float("nan")
+    return {
+        "r2": r2(y, p),
+        "rmse": rmse,
+        "mae": float(np.mean(np.abs(y - p))),
+        "rmse_skill": skill,
+        "mean_label": float(y.mean()),
+        "mean_prediction": float(p.mean()),
+        "rows": float(y.size),
+    }
+
+
+def task_metrics(
+    task: str, labels: ArrayLike, predictions: ArrayLike, baseline: float | None = None
+) -> dict[str, float]:
+    """The metrics of a task ("binary" or "regression") on one set of rows."""
+    if task == "regression":
+        return regression_metrics(labels, predictions, baseline)
+    metrics = classification_metrics(labels, predictions)
+    if baseline is not None:
+        metrics["log_loss_skill"] = binary_log_loss_skill(labels, predictions, baseline)
+    return metrics
+
+
+def selection_score(task: str, labels: ArrayLike, predictions: ArrayLike) -> float:
+    """Higher is better: what early stopping and champion comparison use (AUC, or R^2)."""
+    return roc_auc(labels, predictions) if task == "binary" else r2(labels, predictions)
+
+
+SELECTION_METRIC = {"binary": "auc", "regression": "r2"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from mlops.contract import Artifacts, Tracking
@@ -27,8 +29,9 @@ class TrainingRunSpec(BaseModel):
     train_key: str
     valid_key: str
     label: str
+    task: Literal["binary", "regression"] = "binary"
     numeric_features: list[str]
-    categorical_features: dict[str, list[str]]
+    categorical_features: dict[str, list[str] | None]
     training: TrainingSettings
     tags: dict[str, str] = {}
 

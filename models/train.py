@@ -1,5 +1,8 @@
 """The training loop: seeded, early-stopping, mixed precision on CUDA, checkpoint every epoch.
 
+The task picks the loss and the early-stopping score: binary cross-entropy and validation AUC for a
+binary label, squared error (on a standardised target) and validation R^2 for regression.
+
 A run killed mid-way resumes from its last checkpoint: model, optimiser, scaler, RNG state and
 history are restored, and epoch e always shuffles with seed (seed, e), so on CPU a resumed run
 ends with exactly the weights an uninterrupted run would have.
@@ -21,7 +24,7 @@ from torch import nn
 
 from mlops.settings import TrainingSettings
 from models.device import uses_mixed_precision
-from models.metrics import log_loss, roc_auc
+from models.metrics import log_loss, selection_score
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class EpochStats:
     epoch: int
     train_loss: float
     val_loss: float
-    val_auc: float
+    val_score: float  # AUC (binary) or R^2 (regression): higher is better
     seconds: float
     samples_per_second: float
 
@@ -49,7 +52,7 @@ class EpochStats:
 @dataclass
 class TrainingState:
     epochs_done: int = 0
-    best_auc: float = float("-inf")
+    best_score: float = float("-inf")
     best_epoch: int = 0
     stale_epochs: int = 0
     history: list[EpochStats] = field(default_factory=list)
@@ -71,18 +74,30 @@ def seed_everything(seed: int) -> None:
 
 
 def _evaluate(
-    network: nn.Module, split: TensorSplit, device: torch.device, batch_size: int
+    network: nn.Module, split: TensorSplit, device: torch.device, batch_size: int, task: str
 ) -> tuple[float, float]:
+    """Validation loss and selection score (AUC or R^2) of the network on a split."""
     network.eval()
-    scores = []
+    outputs = []
     with torch.no_grad():
         for start in range(0, len(split), batch_size * 4):
             stop = start + batch_size * 4
-            logits = network(split.numeric[start:stop].to(device), split.categorical[start:stop].to(device))
-            scores.append(torch.sigmoid(logits.float()).cpu().numpy())
-    probabilities = np.concatenate(scores) if scores else np.zeros(0)
+            raw = network(split.numeric[start:stop].to(device), split.categorical[start:stop].to(device))
+            outputs.append((torch.sigmoid(raw.float()) if task == "binary" else raw.float()).cpu().numpy())
+    predictions = np.concatenate(outputs) if outputs else np.zeros(0)
     labels = split.labels.numpy()
-    return log_loss(labels, probabilities), roc_auc(labels, probabilities)
+    if task == "binary":
+        loss = log_loss(labels, predictions)
+    else:
+        loss = float(np.mean((labels - predictions) ** 2)) if labels.size else float("nan")
+    return loss, selection_score(task, labels, predictions)
+
+
+def loss_for(task: str) -> nn.Module:
+    """Binary cross-entropy on logits, or squared error on a standardised target."""
+    if task not in ("binary", "regression"):
+        raise ValueError(f"unknown task {task!r}")
+    return nn.BCEWithLogitsLoss() if task == "binary" else nn.MSELoss()
 
 
 def _serialise(
@@ -118,8 +133,9 @@ def fit(
     checkpointer: Checkpointer,
     on_epoch: Callable[[EpochStats], None] | None = None,
     extra: dict[str, Any] | None = None,
+    task: str = "binary",
 ) -> tuple[TrainingState, dict[str, Any]]:
-    """Train `network` in place, leaving it with its best weights (by validation AUC).
+    """Train `network` in place, leaving it with its best weights (by validation AUC, or R^2).
 
     Returns the final state and the `extra` dict stored with the checkpoint (callers keep e.g. a
     tracking run id there so that a resumed run logs into the same tracking run).
@@ -131,7 +147,7 @@ def fit(
     )
     amp = uses_mixed_precision(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = loss_for(task)
     state = TrainingState()
     best_weights = copy.deepcopy(network.state_dict())
     extra = dict(extra or {})
@@ -170,15 +186,15 @@ def fit(
             scaler.step(optimiser)
             scaler.update()
             total_loss += float(loss.detach()) * len(index)
-        val_loss, val_auc = _evaluate(network, valid, device, settings.batch_size)
+        val_loss, val_score = _evaluate(network, valid, device, settings.batch_size, task)
         seconds = time.perf_counter() - started
         stats = EpochStats(
-            epoch, total_loss / max(len(train), 1), val_loss, val_auc, seconds, len(train) / seconds
+            epoch, total_loss / max(len(train), 1), val_loss, val_score, seconds, len(train) / seconds
         )
         state.history.append(stats)
         state.epochs_done = epoch
-        if val_auc > state.best_auc:
-            state.best_auc, state.best_epoch, state.stale_epochs = val_auc, epoch, 0
+        if val_score > state.best_score:
+            state.best_score, state.best_epoch, state.stale_epochs = val_score, epoch, 0
             best_weights = copy.deepcopy(network.state_dict())
         else:
             state.stale_epochs += 1

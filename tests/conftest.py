@@ -86,13 +86,13 @@ def trained(usecase: UseCase) -> tuple[Any, pd.DataFrame]:
             return None
 
     events = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=60_000, seed=21))
-    features = compute_window_features(events, usecase.dataset, usecase.features)
+    features = compute_window_features(events, usecase)
     joined = point_in_time_join(
         build_spine(events, usecase), features, "customer_id", "event_time", usecase.features.ttl_days
     )
     splits = temporal_split(joined, "event_time", 0.15, 0.15)
-    vocab = {c: usecase.dataset.categorical_vocabulary(c) for c in usecase.features.categorical_features()}
-    encoder = FeatureEncoder.fit(splits["train"], usecase.features.numeric_features(), vocab)
+    vocab = {c: usecase.dataset.categorical_vocabulary(c) for c in usecase.categorical_features()}
+    encoder = FeatureEncoder.fit(splits["train"], usecase.numeric_features(), vocab)
     bundle = ModelBundle.build(
         encoder, {"embedding_dim": 8, "hidden_sizes": [64, 32], "dropout": 0.1}, "churned_30d"
     )

@@ -16,7 +16,7 @@ SAGEMAKER_TYPES = {"integral": "Integral", "fractional": "Fractional", "string":
 def feature_definitions(usecase: UseCase) -> list[tuple[str, str]]:
     """(name, SageMaker type) of every feature group column: entity key, event time, features."""
     columns = [(usecase.dataset.entity_key, "String"), (FEATURE_TIME, "String")]
-    return columns + [(name, SAGEMAKER_TYPES[kind]) for name, kind in usecase.features.value_types().items()]
+    return columns + [(name, SAGEMAKER_TYPES[kind]) for name, kind in usecase.value_types().items()]
 
 
 class FeatureStore(pulumi.ComponentResource):

@@ -12,7 +12,7 @@ from rich.console import Console
 from mlops.cli.errors import friendly_errors, prepare_flows
 
 app = typer.Typer(
-    help="Example data: generate a seeded churn dataset, with optional drift and faults.",
+    help="Example data: generate the use case's seeded example dataset, with optional drift and faults.",
     no_args_is_help=True,
 )
 console = Console(soft_wrap=True)
@@ -38,9 +38,10 @@ def generate(
     ),
     fault_fraction: float = typer.Option(0.01, help="Share of rows each fault touches."),
 ) -> None:
-    """Generate example subscription-churn events described by the environment's use-case spec."""
+    """Generate the example data of the environment's use case (its spec's example.generator)."""
     from mlops.settings import load_settings
-    from pipelines.datagen.churn import ChurnDataConfig, Drift, generate_churn_events
+    from pipelines.datagen.examples import generate_example
+    from pipelines.datagen.perturb import Drift
     from pipelines.usecase import load_usecase
 
     with friendly_errors():
@@ -50,10 +51,8 @@ def generate(
         start = (drift_start or datetime(2025, 10, 1)).replace(tzinfo=UTC)
         drift = Drift(drift_column, start, drift_factor)
     try:
-        cfg = ChurnDataConfig(
-            rows=rows, seed=seed, drift=drift, faults=tuple(fault), fault_fraction=fault_fraction
-        )
-        frame = generate_churn_events(usecase.dataset, cfg)
+        with friendly_errors():
+            frame = generate_example(usecase, rows, seed, drift, tuple(fault), fault_fraction)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +61,8 @@ def generate(
     else:
         frame.to_parquet(out, index=False)
     console.print(
-        f"wrote {len(frame):,} events for {frame[usecase.dataset.entity_key].nunique():,} customers to {out}"
+        f"wrote {len(frame):,} rows for {frame[usecase.dataset.entity_key].nunique():,} "
+        f"{usecase.dataset.entity_key} values to {out}"
     )
 
 

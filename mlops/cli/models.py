@@ -20,7 +20,7 @@ def list_models(
     env: str = typer.Option("local", "--env", "-e", help="Environment name."),
     model: str | None = typer.Option(None, help="Only this model."),
 ) -> None:
-    """List registered versions with status, AUC, lineage and which one is the champion."""
+    """List registered versions with status, test metric, lineage and which one is the champion."""
     from mlops.contract_source import load_platform_contract
     from mlops.settings import load_settings
     from pipelines.platform import registry_for
@@ -33,7 +33,7 @@ def list_models(
         console.print(f"no models registered in {env} yet: run `mlops run training --env {env}`")
         return
     table = Table(
-        "model", "version", "status", "champion", "test AUC", "run", "data snapshots", "commit", "created"
+        "model", "version", "status", "champion", "test metric", "run", "data snapshots", "commit", "created"
     )
     for v in versions:
         champion = champions.get(v.model_name)
@@ -44,10 +44,18 @@ def list_models(
             str(v.version),
             v.status.value,
             "★" if is_champion else "",
-            f"{v.metrics.get('auc', float('nan')):.4f}",
+            _headline(v.metrics),
             v.run_key,
             snapshots,
             str(v.lineage.get("git_commit", ""))[:10],
             f"{v.created_at:%Y-%m-%d %H:%M}",
         )
     wide.print(table)
+
+
+def _headline(metrics: dict[str, float]) -> str:
+    """The task's selection metric: AUC for a binary model, R^2 for a regression."""
+    for name in ("auc", "r2"):
+        if name in metrics:
+            return f"{name} {metrics[name]:.4f}"
+    return ""

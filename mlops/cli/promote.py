@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Promotion between environments (staging → prod).", no_args_is_help=True)
 console = Console(soft_wrap=True)
 
-MODEL_HELP = "Model name (default: the source's pipeline.model_name)."
+MODEL_HELP = "Model name (default: the source environment's use-case model)."
 VERSION_HELP = "Version (default: the source's champion)."
 
 
@@ -55,9 +55,7 @@ def model(
 
     with friendly_errors(extra=_refusals()):
         source_ctx, target_ctx = open_environment(source), open_environment(target)
-        record = promote(
-            source_ctx.platform, target_ctx.platform, name or source_ctx.settings.pipeline.model_name, version
-        )
+        record = promote(source_ctx.platform, target_ctx.platform, name or source_ctx.model_name, version)
     _report(record)
 
 
@@ -74,7 +72,7 @@ def export(
 
     with friendly_errors(extra=_refusals()):
         ctx = open_environment(source)
-        manifest = export_approved(ctx.platform, name or ctx.settings.pipeline.model_name, out, version)
+        manifest = export_approved(ctx.platform, name or ctx.model_name, out, version)
     console.print(
         f"exported {manifest.model_name} v{manifest.source_version} ({manifest.source_environment}, "
         f"run {manifest.run_key}) to {out}",

@@ -19,9 +19,11 @@ console = Console(soft_wrap=True)
 def print_training_summary(summary: dict[str, Any]) -> None:
     colour = "green" if summary["status"] == "Approved" else "red"
     console.rule(f"[bold]{summary['model_name']} v{summary['version']}: [{colour}]{summary['status']}[/]")
+    if summary.get("status_reason"):
+        console.print(escape(summary["status_reason"]), highlight=False)
     table = Table("metric", "value", show_edge=False)
-    for name in ("auc", "log_loss", "average_precision", "brier", "rows"):
-        table.add_row(name, f"{summary['metrics'][name]:.4f}")
+    for name, value in summary["metrics"].items():
+        table.add_row(escape(name), f"{value:.4f}")
     console.print(table)
     gates = Table("gate", "passed", "observed", "threshold", show_edge=False)
     for gate in summary["gates"]:
@@ -63,22 +65,20 @@ def demo(
     and deploy the model if it passes its gates (then `mlops serve` answers on 127.0.0.1:8080)."""
     from mlops.bootstrap import bring_up_local
     from mlops.settings import load_settings
-    from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
+    from pipelines.datagen.examples import generate_example
     from pipelines.usecase import load_usecase
 
     with friendly_errors():
         settings = load_settings(env)
         up = bring_up_local(settings)
         console.print(f"[bold]1/4[/] environment {env} is up: {up.contract_path}")
-        size = rows or settings.pipeline.demo.rows
+        usecase = load_usecase(settings.pipeline.usecase_path())
+        size = rows or (usecase.example.rows if usecase.example else None) or settings.pipeline.demo.rows
         seed = settings.pipeline.demo.seed
-        path = up.contract_path.parent / "incoming" / f"demo-{size}-{seed}.parquet"
+        path = up.contract_path.parent / "incoming" / f"demo-{usecase.dataset.name}-{size}-{seed}.parquet"
         if not path.exists():
-            usecase = load_usecase(settings.pipeline.usecase_path())
-            generate_churn_events(usecase.dataset, ChurnDataConfig(rows=size, seed=seed)).to_parquet(
-                path, index=False
-            )
-        console.print(f"[bold]2/4[/] example data: {size:,} churn events in {path}")
+            generate_example(usecase, size, seed).to_parquet(path, index=False)
+        console.print(f"[bold]2/4[/] example data: {size:,} {usecase.dataset.name} rows in {path}")
         console.print("[bold]3/4[/] training pipeline (Prefect flow):")
         prepare_flows(env)
         from pipelines.flows.deployment import deployment_flow

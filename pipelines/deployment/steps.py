@@ -23,19 +23,35 @@ def handler_for(ctx: PipelineContext, version: ModelVersion) -> InferenceHandler
 
 
 def candidate_version(ctx: PipelineContext, version: int | None) -> ModelVersion:
-    model = ctx.settings.pipeline.model_name
+    model = ctx.model_name
     chosen = (
         ctx.platform.registry.champion(model)
         if version is None
         else ctx.platform.registry.get(model, version)
     )
     if chosen is None:
-        raise NotDeployable(f"{model} has no approved version to deploy: run the training pipeline first")
+        raise NotDeployable(_why_nothing_is_approved(ctx, model))
     if chosen.status != ApprovalStatus.APPROVED:
+        reason = f" ({chosen.status_reason})" if chosen.status_reason else ""
         raise NotDeployable(
-            f"{model} v{chosen.version} is {chosen.status.value}, not Approved: only approved versions are deployed"
+            f"{model} v{chosen.version} is {chosen.status.value}{reason}, not Approved: "
+            "only approved versions are deployed"
         )
     return chosen
+
+
+def _why_nothing_is_approved(ctx: PipelineContext, model: str) -> str:
+    """No champion: say whether nothing was trained, or what happened to the latest version."""
+    versions = ctx.platform.registry.versions(model)
+    if not versions:
+        return f"{model} has no version yet: run the training pipeline first (mlops run training)"
+    latest = max(versions, key=lambda v: v.version)
+    reason = f": {latest.status_reason}" if latest.status_reason else ""
+    report = latest.lineage.get("evaluation_report")
+    return (
+        f"{model} has no approved version to deploy; the latest, v{latest.version}, is "
+        f"{latest.status.value}{reason}" + (f" (evaluation report: {report})" if report else "")
+    )
 
 
 def _run_prefix(version: ModelVersion) -> str:
@@ -76,7 +92,7 @@ def deploy_step(
             handlers[v.version] = handler_for(ctx, v)
         return handlers[v.version]
 
-    features = ["customer_id", *handler_of(candidate).bundle.feature_names]
+    features = [ctx.usecase.dataset.entity_key, *handler_of(candidate).bundle.feature_names]
     traffic = replay_traffic(ctx, candidate)[features]
     outcome = ctx.platform.deployer.deploy(
         candidate,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pipelines.evaluation.gates import Evaluation
+from pipelines.evaluation.gates import GATED, Evaluation
 
 MAX_SLICES_PLOTTED = 25
 
@@ -47,7 +47,7 @@ def _roc_plot(labels: np.ndarray, scores: np.ndarray, champion: np.ndarray | Non
     return _png(fig)
 
 
-def _calibration_plot(labels: np.ndarray, scores: np.ndarray) -> str:
+def _calibration_plot(labels: np.ndarray, scores: np.ndarray, label: str) -> str:
     bins = np.quantile(scores, np.linspace(0, 1, 11))
     which = np.clip(np.searchsorted(bins, scores, side="right") - 1, 0, 9)
     predicted = [scores[which == b].mean() for b in range(10) if (which == b).any()]
@@ -56,16 +56,50 @@ def _calibration_plot(labels: np.ndarray, scores: np.ndarray) -> str:
     ax.plot(predicted, observed, marker="o")
     top = max([*predicted, *observed, 0.01])
     ax.plot([0, top], [0, top], color="grey", linewidth=0.5)
-    ax.set(xlabel="mean predicted probability", ylabel="observed churn rate", title="Calibration (deciles)")
+    ax.set(
+        xlabel="mean predicted probability", ylabel=f"observed rate of {label}", title="Calibration (deciles)"
+    )
     return _png(fig)
 
 
-def _slice_plot(table: pd.DataFrame, column: str, threshold: float) -> str:
+def _predicted_vs_actual_plot(labels: np.ndarray, predictions: np.ndarray, label: str) -> str:
+    shown = np.random.default_rng(0).permutation(len(labels))[:5_000]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(predictions[shown], labels[shown], s=4, alpha=0.3)
+    low = float(min(labels.min(initial=0), predictions.min(initial=0)))
+    high = float(max(labels.max(initial=1), predictions.max(initial=1)))
+    ax.plot([low, high], [low, high], color="grey", linewidth=0.5)
+    ax.set(xlabel=f"predicted {label}", ylabel=f"actual {label}", title="Predicted vs actual (test split)")
+    return _png(fig)
+
+
+def _residual_plot(labels: np.ndarray, predictions: np.ndarray, label: str) -> str:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.hist(labels - predictions, bins=50, color="tab:blue")
+    ax.axvline(0, color="grey", linewidth=0.5)
+    ax.set(xlabel=f"actual - predicted {label}", ylabel="rows", title="Residuals (test split)")
+    return _png(fig)
+
+
+def _slice_plot(table: pd.DataFrame, column: str, metric: str, threshold: float) -> str:
+    """Bars per slice; slices large enough to gate are solid, the others hatched and grey."""
     shown = table.head(MAX_SLICES_PLOTTED)
+    gated = shown[GATED].to_numpy(dtype=bool)
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.bar(shown[column].astype(str), shown["auc"], color="tab:blue")
+    names = shown[column].astype(str).to_numpy()
+    values = shown[metric].fillna(0).to_numpy()
+    ax.bar(names[gated], values[gated], color="tab:blue", label="gated")
+    ax.bar(
+        names[~gated],
+        values[~gated],
+        color="lightgrey",
+        hatch="//",
+        edgecolor="grey",
+        label="too small to gate",
+    )
     ax.axhline(threshold, color="tab:red", linestyle="--", label=f"gate {threshold}")
-    ax.set(ylabel="ROC AUC", title=f"AUC per {column} (largest {len(shown)} slices)", ylim=(0, 1))
+    bottom = min(0.0, float(values.min(initial=0)))
+    ax.set(ylabel=metric, title=f"{metric} per {column} (largest {len(shown)} slices)", ylim=(bottom, 1))
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     ax.legend()
     return _png(fig)
@@ -81,10 +115,11 @@ def render_report(
     labels: np.ndarray,
     scores: np.ndarray,
     champion_scores: np.ndarray | None,
-    min_slice_auc: float,
+    slice_threshold: float,
     lineage: dict[str, object],
+    label: str = "label",
 ) -> str:
-    """The evaluation report as HTML text."""
+    """The evaluation report as HTML text (plots by task: ROC and calibration, or fit and residuals)."""
     gates = pd.DataFrame([g.__dict__ for g in evaluation.gates])
     verdict = "PASSED" if evaluation.passed else "FAILED"
     overall = pd.DataFrame([{"model": "candidate", **evaluation.overall}])
@@ -97,12 +132,18 @@ def render_report(
                 ),
             ]
         )
-    images = [_roc_plot(labels, scores, champion_scores), _calibration_plot(labels, scores)]
+    if evaluation.task == "binary":
+        images = [_roc_plot(labels, scores, champion_scores), _calibration_plot(labels, scores, label)]
+    else:
+        images = [_predicted_vs_actual_plot(labels, scores, label), _residual_plot(labels, scores, label)]
+    metric = evaluation.slice_metric
     slice_sections = "".join(
-        f"<h3>By {html.escape(col)}</h3><img src='data:image/png;base64,{_slice_plot(tbl, col, min_slice_auc)}'>"
-        f"<details><summary>table ({len(tbl)} slices)</summary>{_table(tbl)}</details>"
+        f"<h3>By {html.escape(col)}</h3>"
+        f"<img src='data:image/png;base64,{_slice_plot(tbl, col, metric, slice_threshold)}'>"
+        f"<details><summary>table ({len(tbl)} slices, {int(tbl[GATED].sum())} gated)</summary>{_table(tbl)}</details>"
         for col, tbl in evaluation.slices.items()
     )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in evaluation.notes)
     lineage_rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in lineage.items()
     )
@@ -110,8 +151,8 @@ def render_report(
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
 table.data{{border-collapse:collapse;font-size:13px}} table.data td,table.data th{{padding:3px 8px;border-bottom:1px solid #ddd}}
 .verdict{{font-weight:bold;color:{"#1a7f37" if evaluation.passed else "#cf222e"}}}</style></head><body>
-<h1>{html.escape(title)}</h1><p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Gates: <span class="verdict">{verdict}</span></p>
-<h2>Gates</h2>{_table(gates)}
+<h1>{html.escape(title)}</h1><p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Task: {html.escape(evaluation.task)}. Gates: <span class="verdict">{verdict}</span></p>
+<h2>Gates</h2>{_table(gates)}{f"<ul>{notes}</ul>" if notes else ""}
 <h2>Overall (test split)</h2>{_table(overall)}
 {"".join(f"<img src='data:image/png;base64,{img}'>" for img in images)}
 <h2>Slices</h2>{slice_sections}

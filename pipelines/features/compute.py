@@ -1,7 +1,9 @@
-"""Window aggregates per entity, as of every event (vectorised: cumulative sums + binary search).
+"""Features per entity, as of every event (vectorised: cumulative sums + binary search).
 
 The row for event e of entity k holds aggregates over k's events in (t_e - window, t_e], ties at
-t_e included: exactly what was known at t_e, nothing after it.
+t_e included: exactly what was known at t_e, nothing after it. Besides window aggregates: counts
+of categorical values over the windows, the latest value of any column, and lags (the value at the
+entity's previous instants) with their differences.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.usecase import DatasetSpec, FeatureViewSpec
+from pipelines.usecase import DatasetSpec, UseCase
 
 FEATURE_TIME = "feature_time"
 _SECONDS_BITS = 34  # ~544 years of seconds per entity slot
@@ -23,45 +25,80 @@ def _sorted_keys(events: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame,
     return ordered, (codes << _SECONDS_BITS) + seconds
 
 
-def compute_window_features(
-    events: pd.DataFrame, dataset: DatasetSpec, view: FeatureViewSpec
-) -> pd.DataFrame:
-    """One feature row per (entity, event time): the view's aggregates and latest categoricals."""
+def compute_window_features(events: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
+    """One feature row per (entity, event time): every feature the use case declares."""
+    dataset, view = usecase.dataset, usecase.features
     ordered, keys = _sorted_keys(events, dataset)
     last_tie = np.searchsorted(keys, keys, side="right") - 1
     out = {
         dataset.entity_key: ordered[dataset.entity_key].to_numpy(),
         FEATURE_TIME: ordered[dataset.event_time],
     }
+    cumulative_sums: dict[str, np.ndarray] = {}  # per source, shared by every window
+
+    def window_total(source: str, values: np.ndarray, first: np.ndarray) -> np.ndarray:
+        if source not in cumulative_sums:
+            cumulative_sums[source] = np.concatenate(([0.0], np.cumsum(values)))
+        cumulative = cumulative_sums[source]
+        return np.asarray(cumulative[last_tie + 1] - cumulative[first])
+
     for window in view.windows_days:
         first = np.searchsorted(keys, keys - window * 86_400, side="right")
+        count = (last_tie + 1 - first).astype(np.float64)
         for agg in view.aggregations:
             name = agg.feature_name(window)
-            values = (
-                np.ones(len(ordered))
-                if agg.column is None
-                else ordered[agg.column].to_numpy(np.float64, na_value=0.0)
-            )
-            cumulative = np.concatenate(([0.0], np.cumsum(values)))
-            total = cumulative[last_tie + 1] - cumulative[first]
-            count = (last_tie + 1 - first).astype(np.float64)
-            if agg.function in ("count", "sum"):
-                out[name] = total if agg.function == "sum" else count
-            elif agg.function == "mean":
-                out[name] = total / np.maximum(count, 1)
+            if agg.function == "count":
+                out[name] = count
+                continue
+            values = _as_float(ordered[agg.column])
+            if agg.function in ("sum", "mean"):
+                total = window_total(str(agg.column), np.nan_to_num(values, nan=0.0), first)
+                out[name] = total if agg.function == "sum" else total / np.maximum(count, 1)
             else:  # max over a window: the rolling implementation is clearer than a sparse table here
-                grouped = ordered.groupby(dataset.entity_key, sort=False).rolling(
-                    f"{window}D", on=dataset.event_time
+                grouped = (
+                    ordered.assign(_v=values)
+                    .groupby(dataset.entity_key, sort=False)
+                    .rolling(f"{window}D", on=dataset.event_time)
                 )
-                out[name] = grouped[agg.column].max().to_numpy()
+                out[name] = grouped["_v"].max().to_numpy()
+        for counted in view.category_counts:
+            text = ordered[counted.column].astype(str).to_numpy()
+            for value in counted.values:
+                hits = (text == value).astype(np.float64)
+                out[counted.feature_name(value, window)] = window_total(
+                    f"{counted.column}={value}", hits, first
+                )
     for column in view.latest:
-        out[column] = ordered[column].to_numpy()
+        spec = dataset.columns[column]
+        out[column] = ordered[column].to_numpy() if spec.is_categorical else _as_float(ordered[column])
+    lag_sources = {lag.column for lag in view.lags}
+    for column in lag_sources:
+        out[f"_lag_source_{column}"] = _as_float(ordered[column])
     features = pd.DataFrame(out)
-    for agg_name, kind in view.value_types().items():
-        if kind == "integral":
-            features[agg_name] = features[agg_name].astype(np.int64)
     # Several events at one instant give identical rows (ties are included): keep one.
-    return features.drop_duplicates([dataset.entity_key, FEATURE_TIME], keep="last").reset_index(drop=True)
+    features = features.drop_duplicates([dataset.entity_key, FEATURE_TIME], keep="last").reset_index(
+        drop=True
+    )
+    by_entity = features.groupby(dataset.entity_key, sort=False)
+    for lag in view.lags:
+        source = f"_lag_source_{lag.column}"
+        for period in lag.periods:
+            lagged = by_entity[source].shift(period)
+            features[f"{lag.column}_lag{period}"] = lagged
+            if lag.difference:
+                features[f"{lag.column}_diff{period}"] = features[source] - lagged
+    features = features.drop(columns=[f"_lag_source_{c}" for c in lag_sources])
+    for name, kind in usecase.value_types().items():
+        if kind == "integral":
+            features[name] = features[name].astype(np.int64)
+    return features
+
+
+def _as_float(column: pd.Series) -> np.ndarray:
+    """Numbers and booleans as float64, missing values as NaN."""
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def point_in_time_join(

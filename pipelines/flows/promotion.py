@@ -18,9 +18,7 @@ def promotion_flow(
 ) -> dict[str, Any]:
     """Promote `version` (default: the source champion); refuses versions that are not approved."""
     source_ctx, target_ctx = steps.open_environment(source), steps.open_environment(target)
-    record = promote(
-        source_ctx.platform, target_ctx.platform, source_ctx.settings.pipeline.model_name, version
-    )
+    record = promote(source_ctx.platform, target_ctx.platform, source_ctx.model_name, version)
     create_markdown_artifact(
         key="promotion",
         markdown=(

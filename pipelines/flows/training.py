@@ -62,6 +62,7 @@ class TrainingSummary:
     model_name: str
     version: int
     status: str
+    status_reason: str
     run_key: str
     metrics: dict[str, float]
     gates: list[dict[str, Any]]
@@ -81,7 +82,7 @@ def _summary_markdown(summary: TrainingSummary) -> str:
     metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in summary.metrics.items())
     return (
         f"# Training run `{summary.run_key}` on `{summary.environment}`\n\n"
-        f"**{summary.model_name} v{summary.version}: {summary.status}** "
+        f"**{summary.model_name} v{summary.version}: {summary.status}** ({summary.status_reason}) "
         f"({summary.epochs} epochs on {summary.device})\n\n"
         f"| metric | value |\n|---|---|\n{metrics}\n\n"
         f"- evaluation report: {summary.evaluation_report}\n- training curves: {summary.training_curves}\n"
@@ -106,6 +107,7 @@ def training_flow(env: str = "local", source: str | None = None) -> dict[str, An
         model_name=version.model_name,
         version=version.version,
         status=version.status.value,
+        status_reason=version.status_reason,
         run_key=prepared.run_key,
         metrics=evaluation.overall,
         gates=evaluation.gates,

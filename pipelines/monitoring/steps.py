@@ -36,7 +36,7 @@ def monitor_step(
     ctx: PipelineContext, policy: DriftPolicy = DriftPolicy(), recent_rows: int = 50_000
 ) -> MonitoringResult:
     """Drift of the recent captured inputs and predictions against the live model's training split."""
-    model = ctx.settings.pipeline.model_name
+    model = ctx.model_name
     live = read_state(ctx.platform.artifacts, model).live_version()
     if live is None:
         raise NothingToMonitor(f"no version of {model} is deployed: run `mlops deploy` first")
@@ -48,10 +48,10 @@ def monitor_step(
     baseline = pd.read_parquet(
         io.BytesIO(ctx.platform.artifacts.get_bytes(f"runs/{model}/{version.run_key}/data/train.parquet"))
     )
-    baseline[PREDICTION] = load_bundle(version.artifact_uri).predict_proba(baseline)
-    view = ctx.usecase.features
+    baseline[PREDICTION] = load_bundle(version.artifact_uri).predict(baseline)
+    usecase = ctx.usecase
     report: DriftReport = compare(
-        baseline, current, [*view.numeric_features(), PREDICTION], view.categorical_features(), policy
+        baseline, current, [*usecase.numeric_features(), PREDICTION], usecase.categorical_features(), policy
     )
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from pipelines.serving.capture import LakeCapture
-from pipelines.serving.handler import BadRequest, InferenceHandler, response_body
+from pipelines.serving.handler import SOURCES, BadRequest, InferenceHandler, response_body, source_headers
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints' payload limit
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
@@ -92,7 +92,14 @@ def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> Fas
             return JSONResponse({"error": str(error)}, status_code=error.status)
         if capture is not None:
             capture.capture(variant.name, frame, scores, variant.handler.captured_columns)
-        content, media_type = response_body(scores, request.headers.get("accept", "application/json"))
-        return Response(content, media_type=media_type, headers={INVOKED_VARIANT: variant.name})
+        sources = frame.attrs.get(SOURCES)
+        content, media_type = response_body(
+            scores,
+            request.headers.get("accept", "application/json"),
+            variant.handler.prediction_field,
+            sources,
+        )
+        headers = {INVOKED_VARIANT: variant.name, **source_headers(sources)}
+        return Response(content, media_type=media_type, headers=headers)
 
     return app

@@ -2,8 +2,10 @@
 
 Capture never fails a request and never drops a row. Only the model's declared inputs are kept (a
 client cannot add columns to the capture table; the number of fields it sent beyond them is kept in
-`extra_fields`). Rows are buffered and committed by a background writer, never inside a request; a
-commit that fails is spilled to a local Parquet file and retried before the next commit.
+`extra_fields`). Rows are buffered and committed by a background writer, never inside a request:
+when `flush_rows` are pending, or `flush_seconds` after the first pending row (so a quiet endpoint's
+traffic reaches the lake within seconds, not at shutdown). A commit that fails is spilled to a local
+Parquet file and retried before the next commit.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class LakeCapture:
         flush_rows: int = 1_000,
         seed: int | None = None,
         spill_dir: Path | None = None,
+        flush_seconds: float | None = 5.0,
     ) -> None:
         if not 0 <= sampling <= 1:
             raise ValueError("sampling must be between 0 and 1")
@@ -47,6 +50,9 @@ class LakeCapture:
         self.writing = threading.Lock()  # one commit at a time
         self.spill_dir = spill_dir or Path(tempfile.gettempdir()) / "mlops-capture-spill" / self.table
         self.writer: threading.Thread | None = None
+        self.flush_seconds = flush_seconds
+        self._stopped = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def capture(
         self, variant: str, rows: pd.DataFrame, scores: list[float], declared: list[str] | None = None
@@ -70,6 +76,9 @@ class LakeCapture:
                 if start:
                     self.writer = threading.Thread(target=self.flush, name="capture-writer", daemon=True)
                     self.writer.start()
+                if self.flush_seconds and self._ticker is None and not self._stopped.is_set():
+                    self._ticker = threading.Thread(target=self._tick, name="capture-ticker", daemon=True)
+                    self._ticker.start()
         except Exception:  # capture is best effort for the request; its rows are what matters
             log.exception("data capture skipped a request")
 
@@ -93,8 +102,20 @@ class LakeCapture:
                 log.warning("data capture commit failed (%s); %d rows kept in %s", exc, len(table), path)
                 return written
 
+    def _tick(self) -> None:
+        """Commit what is pending every `flush_seconds`, until closed."""
+        assert self.flush_seconds
+        while not self._stopped.wait(self.flush_seconds):
+            with self.lock:
+                pending = bool(self.buffer)
+            if pending or self.spilled():
+                self.flush()
+
     def close(self) -> int:
-        """Commit everything still buffered or spilled (at shutdown)."""
+        """Stop the timer and commit everything still buffered or spilled (at shutdown)."""
+        self._stopped.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join()
         return self.flush()
 
     def spilled(self) -> list[Path]:
@@ -122,6 +143,6 @@ class LakeCapture:
 
 def _arrow(batch: pd.DataFrame) -> pa.Table:
     for column in batch.columns:
-        if batch[column].dtype == object:
-            batch[column] = batch[column].astype(str)
+        if batch[column].dtype == object:  # mixed client types become text; a null stays null
+            batch[column] = [None if pd.isna(v) else str(v) for v in batch[column]]
     return pa.Table.from_pandas(batch, preserve_index=False)

@@ -1,5 +1,9 @@
 """The inference handler: parse JSON or CSV, validate against the use case, fetch online features
-when a request carries only entity keys, score in one batch.
+for what a request leaves out, score in one batch.
+
+Where feature values come from, per request: a feature the request carries is used as sent (the
+request wins); a feature it leaves out is read from the online store by the entity key; fields that
+are neither features nor the key are ignored. The answer says which was which, so nothing is silent.
 
 Every problem with a request raises `BadRequest` naming the field, which the app turns into a 4xx:
 a bad payload never becomes a 5xx.
@@ -23,6 +27,7 @@ from pipelines.ports import OnlineStorePort
 from pipelines.usecase import UseCase
 
 MAX_ROWS = 10_000
+SOURCES = "feature_sources"  # frame.attrs key: {"request": [...], "online_store": [...], "ignored": [...]}
 
 
 class BadRequest(Exception):
@@ -130,49 +135,49 @@ class InferenceHandler:
         """What data capture keeps of a request: the entity key and the model's inputs, nothing a client adds."""
         return [self.entity_key, *(f for f in self.bundle.feature_names if f != self.entity_key)]
 
-    def _non_negative(self, feature: str) -> bool:
-        """Aggregates of columns that cannot be negative cannot be negative either."""
-        for agg in self.usecase.features.aggregations:
-            for window in self.usecase.features.windows_days:
-                if agg.feature_name(window) == feature:
-                    column = self.usecase.dataset.columns.get(agg.column or "")
-                    return agg.function == "count" or (
-                        column is not None and column.min is not None and column.min >= 0
-                    )
-        return False
-
-    def _with_online_features(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _with_online_features(self, frame: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
+        """The request's rows with the `wanted` features read from the online store by entity key."""
         if self.online_store is None:
             raise BadRequest(
-                f"request carries only {self.entity_key!r} but this endpoint has no online store"
+                f"missing field(s): {', '.join(wanted)} (this endpoint has no online store to fill them)"
             )
+        if frame[self.entity_key].isna().any():
+            raise BadRequest(f"{self.entity_key}: a row without its key cannot use the online store")
         keys = [str(k) for k in frame[self.entity_key]]
         found = self.online_store.read(self.usecase.features.name, keys, self.entity_key)
         known = set(found[self.entity_key]) if not found.empty else set()
         missing = [k for k in keys if k not in known]
         if missing:
             raise BadRequest(f"{self.entity_key}: no online features for {missing[:5]}", status=404)
-        return frame[[self.entity_key]].merge(found, on=self.entity_key, how="left")
+        looked_up = found[[self.entity_key, *wanted]].drop_duplicates(self.entity_key, keep="last")
+        merged = frame.assign(**{self.entity_key: keys}).merge(looked_up, on=self.entity_key, how="left")
+        return merged.set_axis(frame.index)
 
     def validate(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The frame with every model feature, checked against the use case's types and sets."""
+        """The frame with every model feature, checked against the use case's types and sets.
+
+        `frame.attrs["feature_sources"]` records which features came from the request and which
+        from the online store, and which fields were ignored.
+        """
         if frame.empty:
             raise BadRequest("request has no rows")
         if len(frame) > MAX_ROWS:
             raise BadRequest(f"request has {len(frame)} rows; at most {MAX_ROWS} per call", status=413)
         features = self.bundle.feature_names
-        if self.entity_key in frame.columns and not any(f in frame.columns for f in features):
-            frame = self._with_online_features(frame)
-        missing = [f for f in features if f not in frame.columns]
-        if missing:
+        sent = [f for f in features if f in frame.columns]
+        ignored = [str(c) for c in frame.columns if c not in features and c != self.entity_key]
+        absent = [f for f in features if f not in frame.columns]
+        if absent and self.entity_key not in frame.columns:
             raise BadRequest(
-                f"missing field(s): {', '.join(missing)} (or send only {self.entity_key!r} to use the online store)"
+                f"missing field(s): {', '.join(absent)} (or send {self.entity_key!r} to read them from the online store)"
             )
+        if absent:
+            frame = self._with_online_features(frame, absent)
         numeric = self.bundle.encoder.numeric
         values = self._numeric_block(frame, numeric)
-        finite = np.isfinite(values)
-        if not finite.all():
-            row, col = np.argwhere(~finite)[0]
+        bad = np.isinf(values) | (np.isnan(values) & ~self._nullable_numeric)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
             raise BadRequest(
                 f"{numeric[col]}: expected a finite number, got {frame[numeric[col]].iloc[row]!r}"
             )
@@ -183,11 +188,21 @@ class InferenceHandler:
         frame = frame.copy()
         frame[numeric] = values
         for name, allowed in self._vocabularies.items():
-            present = {str(v) for v in frame[name].tolist() if not (isinstance(v, float) and math.isnan(v))}
-            unknown = sorted(present - allowed)
-            if unknown:
-                raise BadRequest(f"{name}: {unknown[:3]} not among the {len(allowed)} allowed values")
+            self._check_category(name, frame[name].tolist(), allowed)
+        frame.attrs[SOURCES] = {"request": sent, "online_store": absent, "ignored": ignored}
         return frame
+
+    def _check_category(self, name: str, values: list[Any], allowed: set[str] | None) -> None:
+        """Nulls only where the use case allows them; values from the declared set unless it is open."""
+        nulls = [v for v in values if v is None or (isinstance(v, float) and math.isnan(v))]
+        if nulls and name not in self._nullable:
+            raise BadRequest(f"{name}: null is not allowed (the use case declares it not nullable)")
+        if allowed is None:
+            return
+        present = {str(v) for v in values if not (v is None or (isinstance(v, float) and math.isnan(v)))}
+        unknown = sorted(present - allowed)
+        if unknown:
+            raise BadRequest(f"{name}: {unknown[:3]} not among the {len(allowed)} allowed values")
 
     @staticmethod
     def _numeric_block(frame: pd.DataFrame, numeric: list[str]) -> np.ndarray:
@@ -195,34 +210,80 @@ class InferenceHandler:
         block = frame[numeric]
         if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in block.dtypes):
             return block.to_numpy(dtype=float)
-        for name in numeric:  # slow path, for a bad request only: find and name the culprit
-            converted = pd.to_numeric(frame[name], errors="coerce")
-            if converted.isna().any() or pd.api.types.is_bool_dtype(frame[name]):
-                culprit = frame[name][converted.isna()]
-                shown = culprit.iloc[0] if len(culprit) else frame[name].iloc[0]
+        for name in numeric:  # slow path: a null, a boolean or a bad value somewhere; name the culprit
+            original = frame[name]
+            converted = pd.to_numeric(original, errors="coerce")
+            not_numbers = converted.isna() & original.notna()
+            if not_numbers.any() or pd.api.types.is_bool_dtype(original):
+                culprit = original[not_numbers]
+                shown = culprit.iloc[0] if len(culprit) else original.iloc[0]
                 raise BadRequest(f"{name}: expected a finite number, got {shown!r}")
         return block.apply(pd.to_numeric).to_numpy(dtype=float)
 
     @cached_property
     def _non_negative_mask(self) -> np.ndarray:
-        return np.array([self._non_negative(name) for name in self.bundle.encoder.numeric])
+        allowed = self.usecase.non_negative_features()
+        return np.array([name in allowed for name in self.bundle.encoder.numeric], dtype=bool)
 
     @cached_property
-    def _vocabularies(self) -> dict[str, set[str]]:
-        return {name: set(vocab) for name, vocab in self.bundle.encoder.categorical.items()}
+    def _nullable(self) -> set[str]:
+        return self.usecase.nullable_features()
+
+    @cached_property
+    def _nullable_numeric(self) -> np.ndarray:
+        return np.array([name in self._nullable for name in self.bundle.encoder.numeric], dtype=bool)
+
+    @cached_property
+    def _vocabularies(self) -> dict[str, set[str] | None]:
+        """Allowed values per categorical feature; None for an open category (unseen values are 'other')."""
+        columns = self.usecase.dataset.columns
+        return {
+            name: None if columns[name].open else set(vocab)
+            for name, vocab in self.bundle.encoder.categorical.items()
+        }
+
+    @property
+    def prediction_field(self) -> str:
+        return self.usecase.prediction_field
 
     def predict(self, body: bytes, content_type: str) -> tuple[pd.DataFrame, list[float]]:
-        """The validated rows and their churn probabilities."""
+        """The validated rows (with their feature sources in `attrs`) and the model's answers."""
         frame = self.validate(parse_body(body, content_type))
-        return frame, [float(p) for p in self.bundle.predict_proba(frame)]
+        return frame, [float(p) for p in self.bundle.predict(frame)]
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Batch inference over a file or lake table already loaded as a frame."""
-        return self.bundle.predict_proba(self.validate(frame.copy()))
+        return self.bundle.predict(self.validate(frame.copy()))
 
 
-def response_body(scores: list[float], accept: str) -> tuple[bytes, str]:
+def response_body(
+    scores: list[float],
+    accept: str,
+    field: str = "prediction",
+    sources: dict[str, list[str]] | None = None,
+) -> tuple[bytes, str]:
+    """The answer as CSV (one value per line) or JSON ({"predictions": [{field: value}], "feature_sources": ...})."""
     if "text/csv" in accept:
         return ("\n".join(f"{s:.6f}" for s in scores) + "\n").encode(), "text/csv"
-    payload: dict[str, Any] = {"predictions": [{"churn_probability": s} for s in scores]}
+    payload: dict[str, Any] = {"predictions": [{field: s} for s in scores]}
+    if sources is not None:
+        payload[SOURCES] = sources
     return json.dumps(payload).encode(), "application/json"
+
+
+def source_headers(sources: dict[str, list[str]] | None) -> dict[str, str]:
+    """The feature sources as response headers too (a CSV answer has no room for them)."""
+    if not sources:
+        return {}
+    headers = {}
+    if sources.get("online_store"):
+        headers["X-Features-From-Store"] = _header_text(sources["online_store"])
+    if sources.get("ignored"):
+        headers["X-Ignored-Fields"] = _header_text(sources["ignored"])
+    return headers
+
+
+def _header_text(names: list[str]) -> str:
+    """Names a client chose, made safe for a header: printable ASCII only, bounded."""
+    text = ",".join(names)
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)[:2000]

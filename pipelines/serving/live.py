@@ -21,7 +21,7 @@ class LiveRouter(VariantRouter):
 
     def __init__(self, ctx: PipelineContext, refresh_seconds: float = 2.0, seed: int | None = None) -> None:
         self.ctx, self.refresh_seconds = ctx, refresh_seconds
-        self.model_name = ctx.settings.pipeline.model_name
+        self.model_name = ctx.model_name
         self._handlers: dict[int, InferenceHandler] = {}
         self._lock = threading.Lock()
         self.state = read_state(ctx.platform.artifacts, self.model_name)

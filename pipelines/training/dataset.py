@@ -4,14 +4,38 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipelines.errors import NoCuratedData
 from pipelines.usecase import UseCase
 
 
-def build_spine(curated: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
-    """The labelled observations: one per curated event, keyed by entity and event time."""
+def build_spine(
+    curated: pd.DataFrame, usecase: UseCase, slice_columns: list[str] | tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The labelled observations: one per curated event, keyed by entity and event time.
+
+    Slice columns that are not features ride along as of the event, so evaluation can slice by them.
+    """
     ds = usecase.dataset
-    columns = list(dict.fromkeys([*ds.primary_key, ds.entity_key, ds.event_time, ds.label]))
+    extra = [c for c in slice_columns if c not in usecase.feature_names()]
+    columns = list(dict.fromkeys([*ds.primary_key, ds.entity_key, ds.event_time, ds.label, *extra]))
     return curated[columns].sort_values(ds.event_time, kind="stable").reset_index(drop=True)
+
+
+def labelled_rows(spine: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
+    """The rows whose label is already observable: a label that looks `label_horizon_days` into
+    the entity's future is not known for the newest events of the data, which are left out."""
+    horizon = usecase.task.label_horizon_days
+    if not horizon or spine.empty:
+        return spine
+    times = spine[usecase.dataset.event_time]
+    cutoff = times.max() - pd.Timedelta(days=horizon)
+    kept = spine[times <= cutoff].reset_index(drop=True)
+    if kept.empty:
+        raise NoCuratedData(
+            f"no row is older than task.label_horizon_days ({horizon:g} days) before the newest event "
+            f"({times.max()}): their labels are not observable yet"
+        )
+    return kept
 
 
 def temporal_split(

@@ -28,8 +28,8 @@ from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion
-from pipelines.training.dataset import build_spine, temporal_split
-from pipelines.usecase import UseCase, load_usecase
+from pipelines.training.dataset import build_spine, labelled_rows, temporal_split
+from pipelines.usecase import UseCase, UseCaseError, load_usecase
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,17 @@ class PipelineContext:
     settings: EnvironmentSettings
     usecase: UseCase
     platform: Platform
+
+    @property
+    def model_name(self) -> str:
+        """The registry name: the environment's override, else the use case's."""
+        return self.settings.pipeline.model_name or self.usecase.model_name
+
+    @property
+    def slice_columns(self) -> list[str]:
+        """Slices evaluated and gated: the use case's, unless the environment overrides them."""
+        override = self.settings.pipeline.gates.slice_columns
+        return list(override) if override is not None else self.usecase.slice_columns()
 
     @property
     def features(self) -> FeatureStore:
@@ -84,7 +95,19 @@ def open_environment(env: str) -> PipelineContext:
     """Settings, use case and platform of an environment (reads the contract)."""
     settings = load_settings(env)
     usecase = load_usecase(settings.pipeline.usecase_path())
+    check_slice_override(settings, usecase)
     return PipelineContext(settings, usecase, connect(load_platform_contract(settings)))
+
+
+def check_slice_override(settings: EnvironmentSettings, usecase: UseCase) -> None:
+    """An environment's slice columns must be columns of its use case (never dropped quietly)."""
+    override = settings.pipeline.gates.slice_columns or ()
+    unknown = [c for c in override if c not in usecase.dataset.columns]
+    if unknown:
+        raise UseCaseError(
+            f"gates.slice_columns of environment {settings.name!r}: {unknown} are not columns of "
+            f"{settings.pipeline.usecase} (its columns: {', '.join(usecase.dataset.columns)})"
+        )
 
 
 def ingest_step(ctx: PipelineContext, source: Path) -> IngestResult:
@@ -106,7 +129,7 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
         snapshot, reused = existing, True
     else:
         events = ctx.platform.lake.read(curated_table(dataset), snapshot_id=curated.snapshot_id).to_pandas()
-        features = compute_window_features(events, dataset, view)
+        features = compute_window_features(events, ctx.usecase)
         snapshot, reused = ctx.features.write_offline(view, features, curated.snapshot_id), False
     materialized = ctx.features.materialize(view, features, dataset.entity_key)
     log.info(
@@ -124,7 +147,10 @@ def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str) -> str:
         "features": build.features_snapshot_id,
         "training": ctx.settings.pipeline.training.model_dump(mode="json"),
         "split": ctx.settings.pipeline.split.model_dump(mode="json"),
-        "model": ctx.settings.pipeline.model_name,
+        "model": ctx.model_name,
+        "usecase": ctx.usecase.signature(),
+        "horizon": ctx.usecase.task.label_horizon_days,
+        "slices": ctx.slice_columns,
         "commit": commit,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -141,12 +167,12 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
     dataset, view, pipeline = ctx.usecase.dataset, ctx.usecase.features, ctx.settings.pipeline
     code = code_version()
     run_key = _run_key(build, ctx, code.commit)
-    prefix = f"runs/{pipeline.model_name}/{run_key}"
+    prefix = f"runs/{ctx.model_name}/{run_key}"
     store = ctx.platform.artifacts
     curated = ctx.platform.lake.read(
         curated_table(dataset), snapshot_id=build.curated_snapshot_id
     ).to_pandas()
-    spine = build_spine(curated, ctx.usecase)
+    spine = labelled_rows(build_spine(curated, ctx.usecase, ctx.slice_columns), ctx.usecase)
     training_set = ctx.features.training_set(
         view, spine, dataset.entity_key, dataset.event_time, build.features_snapshot_id
     )
@@ -159,16 +185,17 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
             store.put_bytes(keys[name], _parquet(frame))
     spec = TrainingRunSpec(
         run_key=run_key,
-        model_name=pipeline.model_name,
-        experiment=f"{ctx.platform.environment}-{pipeline.model_name}",
+        model_name=ctx.model_name,
+        experiment=f"{ctx.platform.environment}-{ctx.model_name}",
         artifacts=ctx.platform.contract.artifacts,
         tracking=ctx.platform.contract.tracking,
         run_prefix=prefix,
         train_key=keys["train"],
         valid_key=keys["valid"],
         label=dataset.label,
-        numeric_features=view.numeric_features(),
-        categorical_features={c: dataset.categorical_vocabulary(c) for c in view.categorical_features()},
+        task=ctx.usecase.task.type,
+        numeric_features=ctx.usecase.numeric_features(),
+        categorical_features=ctx.usecase.categorical_vocabularies(),
         training=pipeline.training,
         tags={"environment": ctx.platform.environment, "git_commit": code.commit},
     )
@@ -184,6 +211,8 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
         "git_dirty": code.dirty,
         "spec_uri": spec_uri,
         "rows": rows,
+        "usecase": str(ctx.settings.pipeline.usecase),
+        "usecase_signature": ctx.usecase.signature(),
     }
     return PreparedRun(run_key, spec_uri, keys["test"], rows, lineage)
 
@@ -191,7 +220,7 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
 def train_step(ctx: PipelineContext, prepared: PreparedRun) -> dict[str, Any]:
     """Run the training job on the environment's compute; returns the job's result.json."""
     job = ctx.platform.compute.run_training(prepared.spec_uri)
-    prefix = f"runs/{ctx.settings.pipeline.model_name}/{prepared.run_key}"
+    prefix = f"runs/{ctx.model_name}/{prepared.run_key}"
     result: dict[str, Any] = json.loads(ctx.platform.artifacts.get_bytes(f"{prefix}/result.json"))
     result["job_id"] = job.job_id
     return result
@@ -207,16 +236,34 @@ def load_bundle(uri: str) -> ModelBundle:
     return ModelBundle.from_files(bundle_files(uri))
 
 
+def comparable(
+    champion: ModelVersion, champion_bundle: ModelBundle, candidate: ModelBundle, ctx: PipelineContext
+) -> str:
+    """Why the champion cannot be compared with the candidate ("" when it can)."""
+    signature = champion.lineage.get("usecase_signature")
+    if signature is not None and signature != ctx.usecase.signature():
+        return f"champion v{champion.version} was trained for another use case ({champion.lineage.get('usecase', '?')})"
+    if champion_bundle.task != candidate.task or champion_bundle.label != candidate.label:
+        return f"champion v{champion.version} predicts {champion_bundle.label} ({champion_bundle.task})"
+    if champion_bundle.feature_names != candidate.feature_names:
+        return f"champion v{champion.version} uses another feature set"
+    return ""
+
+
 def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str, Any]) -> EvaluationSummary:
-    """Score the candidate (and the champion, on the same rows), apply the gates, write the report."""
+    """Score the candidate (and a comparable champion, on the same rows), apply the gates, write the report."""
     pipeline, label = ctx.settings.pipeline, ctx.usecase.dataset.label
     test = pd.read_parquet(io.BytesIO(ctx.platform.artifacts.get_bytes(prepared.test_key)))
-    scores = load_bundle(result["model_uri"]).predict_proba(test)
-    champion = ctx.platform.registry.champion(pipeline.model_name)
-    champion_scores, champion_version = None, None
+    candidate = load_bundle(result["model_uri"])
+    scores = candidate.predict(test)
+    champion = ctx.platform.registry.champion(ctx.model_name)
+    champion_scores, champion_version, skipped = None, None, ""
     if champion is not None and champion.run_key != prepared.run_key:
-        champion_scores = load_bundle(champion.artifact_uri).predict_proba(test)
-        champion_version = champion.version
+        champion_bundle = load_bundle(champion.artifact_uri)
+        skipped = comparable(champion, champion_bundle, candidate, ctx)
+        if not skipped:
+            champion_scores = champion_bundle.predict(test)
+            champion_version = champion.version
     evaluation: Evaluation = evaluate(
         test,
         label,
@@ -224,33 +271,44 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
         pipeline.gates,
         champion_scores,
         champion_version,
+        task=candidate.task,
+        slice_columns=ctx.slice_columns,
+        baseline=candidate.target.baseline,
     )
+    if skipped:
+        evaluation.notes.append(f"{skipped}: not compared")
+        log.warning("%s: not compared", skipped)
     lineage = {
         **prepared.lineage,
         "training_curves": result["curves_uri"],
         "tracking_run_id": result["tracking_run_id"],
     }
+    gates = pipeline.gates
     page = render_report(
-        f"Evaluation of {pipeline.model_name} · run {prepared.run_key}",
+        f"Evaluation of {ctx.model_name} · run {prepared.run_key}",
         evaluation,
-        test[label].to_numpy(),
+        test[label].to_numpy(dtype="float64"),
         scores,
         champion_scores,
-        pipeline.gates.min_slice_auc,
+        gates.min_slice_auc if candidate.task == "binary" else gates.min_slice_r2,
         lineage,
+        label=label,
     )
-    prefix = f"runs/{pipeline.model_name}/{prepared.run_key}"
+    prefix = f"runs/{ctx.model_name}/{prepared.run_key}"
     report_uri = ctx.platform.artifacts.put_bytes(f"{prefix}/evaluation.html", page.encode())
     # The deployment's smoke test: these rows must get exactly these answers from the deployed model.
-    smoke_rows = test.head(SMOKE_ROWS)
+    smoke_rows = test[[ctx.usecase.dataset.entity_key, *candidate.feature_names]].head(SMOKE_ROWS)
     smoke = {
         "rows": json.loads(smoke_rows.to_json(orient="records")),
         "expected": [float(s) for s in scores[:SMOKE_ROWS]],
     }
     ctx.platform.artifacts.put_bytes(f"{prefix}/{SMOKE_FILE}", json.dumps(smoke).encode())
-    gates = [asdict(g) for g in evaluation.gates]
     summary = EvaluationSummary(
-        evaluation.passed, evaluation.overall, gates, report_uri, evaluation.champion_version
+        evaluation.passed,
+        evaluation.overall,
+        [asdict(g) for g in evaluation.gates],
+        report_uri,
+        evaluation.champion_version,
     )
     ctx.platform.artifacts.put_bytes(
         f"{prefix}/evaluation.json", json.dumps(asdict(summary), indent=2, default=str).encode()
@@ -258,17 +316,37 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
     return summary
 
 
+def decision(evaluation: EvaluationSummary) -> tuple[ApprovalStatus, str]:
+    """The registry status the gates call for, and why."""
+    if evaluation.passed:
+        return ApprovalStatus.APPROVED, "all gates passed"
+    failed = "; ".join(
+        f"{g['name']} ({_short(g['observed'])} vs {_short(g['threshold'])})"
+        for g in evaluation.gates
+        if not g["passed"]
+    )
+    return ApprovalStatus.REJECTED, f"failed gates: {failed}"
+
+
+def _short(value: float) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
 def register_step(
     ctx: PipelineContext, prepared: PreparedRun, result: dict[str, Any], evaluation: EvaluationSummary
 ) -> ModelVersion:
-    """Register the run (once per run key) as pending, then approve or reject it by the gates."""
-    pipeline = ctx.settings.pipeline
+    """Register the run (once per run key) as pending, then approve or reject it by the gates.
+
+    A rerun of a decided run applies today's gates: when they call for another status than the
+    recorded one (the gates changed), the new decision is recorded with its reason; otherwise
+    nothing changes.
+    """
     candidate = ModelCandidate(
-        model_name=pipeline.model_name,
+        model_name=ctx.model_name,
         run_key=prepared.run_key,
         artifact_uri=result["model_uri"],
         metrics={k: float(v) for k, v in evaluation.overall.items()},
-        parameters=pipeline.training.model_dump(mode="json"),
+        parameters=ctx.settings.pipeline.training.model_dump(mode="json"),
         lineage={
             **prepared.lineage,
             "tracking_run_id": result["tracking_run_id"],
@@ -278,16 +356,13 @@ def register_step(
     )
     version = ctx.platform.registry.register(candidate)
     fault_point("register.after-pending")
-    if version.status != ApprovalStatus.PENDING:  # decided by an earlier run (a rerun changes nothing)
+    status, reason = decision(evaluation)
+    if version.status == status:
         return version
-    if evaluation.passed:
-        return ctx.platform.registry.set_status(
-            version.model_name, version.version, ApprovalStatus.APPROVED, "all gates passed"
-        )
-    failed = ", ".join(g["name"] for g in evaluation.gates if not g["passed"])
-    return ctx.platform.registry.set_status(
-        version.model_name, version.version, ApprovalStatus.REJECTED, f"failed gates: {failed}"
-    )
+    if version.status != ApprovalStatus.PENDING:
+        reason = f"re-evaluated against the current gates (was {version.status.value}): {reason}"
+        log.info("%s v%d: %s", version.model_name, version.version, reason)
+    return ctx.platform.registry.set_status(version.model_name, version.version, status, reason)
 
 
 def publish_metrics_step(ctx: PipelineContext, version: ModelVersion, evaluation: EvaluationSummary) -> int:

@@ -2,10 +2,14 @@
 
 from pipelines.usecase.spec import (
     AggregationSpec,
+    CategoryCountSpec,
     ColumnSpec,
     DatasetSpec,
+    ExampleDataSpec,
     FeatureViewSpec,
+    LagSpec,
     StatisticsSpec,
+    TaskSpec,
     UseCase,
     UseCaseError,
     load_usecase,
@@ -13,10 +17,14 @@ from pipelines.usecase.spec import (
 
 __all__ = [
     "AggregationSpec",
+    "CategoryCountSpec",
     "ColumnSpec",
     "DatasetSpec",
+    "ExampleDataSpec",
     "FeatureViewSpec",
+    "LagSpec",
     "StatisticsSpec",
+    "TaskSpec",
     "UseCase",
     "UseCaseError",
     "load_usecase",

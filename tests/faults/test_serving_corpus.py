@@ -102,7 +102,7 @@ def test_an_oversized_body_is_refused_by_its_length_before_it_is_read(handler: I
 def test_unknown_fields_never_reach_the_capture_table(
     platform: Any, handler: InferenceHandler, row: dict[str, Any]
 ) -> None:
-    capture = LakeCapture(platform.lake, "churn-model", flush_rows=50, seed=0)
+    capture = LakeCapture(platform.lake, "churn-model", flush_rows=50, seed=0, flush_seconds=None)
     client = TestClient(create_app(VariantRouter([Variant("champion", handler)]), capture))
     for index in range(120):
         extra = {f"client_field_{index}": "x"} if index % 3 == 0 else {}
@@ -130,7 +130,7 @@ def test_a_failing_commit_spills_rows_and_never_fails_a_request(
     platform: Any, handler: InferenceHandler, row: dict[str, Any], tmp_path: Path
 ) -> None:
     lake = _FlakyLake(platform.lake)
-    capture = LakeCapture(lake, "churn-model", flush_rows=10, seed=0, spill_dir=tmp_path / "spill")  # type: ignore[arg-type]
+    capture = LakeCapture(lake, "churn-model", flush_rows=10, seed=0, spill_dir=tmp_path / "spill", flush_seconds=None)  # type: ignore[arg-type]
     client = TestClient(create_app(VariantRouter([Variant("champion", handler)]), capture))
     for _ in range(35):
         assert client.post("/invocations", json=row).status_code == 200

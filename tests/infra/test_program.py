@@ -170,7 +170,7 @@ def test_feature_groups_come_from_the_pipelines_feature_definitions(plans: dict[
     (group,) = plans[env].of_type("aws:sagemaker/featureGroup:FeatureGroup")
     declared = [(d["featureName"], d["featureType"]) for d in group.inputs["featureDefinitions"]]
     assert declared == feature_definitions(usecase)
-    assert {name for name, _ in declared} >= set(usecase.features.feature_names())
+    assert {name for name, _ in declared} >= set(usecase.feature_names())
     assert group.inputs["offlineStoreConfig"]["tableFormat"] == "Iceberg"
     assert group.inputs["offlineStoreConfig"]["s3StorageConfig"]["kmsKeyId"].endswith(f"mlops-{env}-key")
     online = group.inputs.get("onlineStoreConfig")

@@ -17,7 +17,7 @@ from pipelines.training.dataset import build_spine
 
 
 def _features(usecase, events: pd.DataFrame) -> pd.DataFrame:
-    feats = compute_window_features(events, usecase.dataset, usecase.features)
+    feats = compute_window_features(events, usecase)
     return point_in_time_join(
         build_spine(events, usecase), feats, "customer_id", "event_time", usecase.features.ttl_days
     )

@@ -137,7 +137,7 @@ def test_weighted_variants_and_pinned_requests(handler: InferenceHandler, rows: 
 def test_data_capture_lands_sampled_traffic_in_the_lake(
     platform: Any, handler: InferenceHandler, rows: pd.DataFrame
 ) -> None:
-    capture = LakeCapture(platform.lake, "churn-model", sampling=1.0, flush_rows=15, seed=0)
+    capture = LakeCapture(platform.lake, "churn-model", sampling=1.0, flush_rows=15, seed=0, flush_seconds=None)
     client = TestClient(create_app(VariantRouter([Variant("champion", handler)]), capture))
     for start in range(0, 20, 5):
         client.post("/invocations", json=_records(rows.iloc[start : start + 5]))

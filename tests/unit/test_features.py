@@ -34,7 +34,7 @@ def _brute_force(
 
 def test_window_aggregates_match_brute_force(usecase, small_events: pd.DataFrame) -> None:
     sample = small_events[small_events.customer_id.isin(small_events.customer_id.unique()[:40])]
-    features = compute_window_features(sample, usecase.dataset, usecase.features)
+    features = compute_window_features(sample, usecase)
     rng = np.random.default_rng(0)
     for index in rng.choice(len(features), size=60, replace=False):
         row = features.iloc[index]
@@ -49,7 +49,7 @@ def test_window_aggregates_match_brute_force(usecase, small_events: pd.DataFrame
 
 def test_ties_at_the_same_instant_are_all_included(usecase) -> None:
     events = _events([("a", "2025-01-01T10:00", 5.0, 0), ("a", "2025-01-01T10:00", 7.0, 1)])
-    features = compute_window_features(events, usecase.dataset, usecase.features)
+    features = compute_window_features(events, usecase)
     assert len(features) == 1
     assert features.iloc[0]["event_count_7d"] == 2
     assert features.iloc[0]["session_minutes_sum_7d"] == 12.0
@@ -66,7 +66,7 @@ def test_point_in_time_join_never_leaks_future_values(usecase) -> None:
             ("b", "2025-01-02", 3.0, 0),
         ]
     )
-    features = compute_window_features(events, usecase.dataset, usecase.features)
+    features = compute_window_features(events, usecase)
     spine = pd.DataFrame(
         {"customer_id": ["a", "b"], "event_time": pd.to_datetime(["2025-01-06", "2025-01-06"], utc=True)}
     )
@@ -87,7 +87,7 @@ def test_point_in_time_join_never_leaks_future_values(usecase) -> None:
 
 def test_point_in_time_join_keeps_spine_order_and_respects_ttl(usecase) -> None:
     events = _events([("a", "2025-01-01", 1.0, 0), ("a", "2025-06-01", 1.0, 0)])
-    features = compute_window_features(events, usecase.dataset, usecase.features)
+    features = compute_window_features(events, usecase)
     spine = pd.DataFrame(
         {
             "customer_id": ["a", "a", "a"],
@@ -105,7 +105,7 @@ def test_offline_store_versions_and_online_lookup(
     platform: Platform, usecase, small_events: pd.DataFrame
 ) -> None:
     store = FeatureStore(platform.lake, platform.online_store, "features")
-    features = compute_window_features(small_events, usecase.dataset, usecase.features)
+    features = compute_window_features(small_events, usecase)
     snap = store.write_offline(usecase.features, features, source_snapshot_id=123)
     assert store.current_for(usecase.features, 123) == snap
     assert store.current_for(usecase.features, 124) is None

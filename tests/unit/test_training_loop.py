@@ -56,9 +56,9 @@ def test_training_learns_and_is_deterministic() -> None:
     a, b = _net(), _net()
     state_a, _ = fit(a, train, valid, SETTINGS, torch.device("cpu"), MemoryCheckpointer())
     state_b, _ = fit(b, train, valid, SETTINGS, torch.device("cpu"), MemoryCheckpointer())
-    assert state_a.best_auc > 0.75
+    assert state_a.best_score > 0.75
     assert all(torch.equal(x, y) for x, y in zip(_weights(a), _weights(b), strict=True))
-    assert [h.val_auc for h in state_a.history] == [h.val_auc for h in state_b.history]
+    assert [h.val_score for h in state_a.history] == [h.val_score for h in state_b.history]
 
 
 def test_resumed_training_ends_exactly_where_an_uninterrupted_one_does() -> None:
@@ -110,4 +110,4 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     state, _ = fit(net, train, valid, settings, torch.device("cpu"), MemoryCheckpointer())
     assert state.stopped_early and state.epochs_done < 40
     assert state.epochs_done == state.best_epoch + 2
-    assert state.best_auc == max(h.val_auc for h in state.history)
+    assert state.best_score == max(h.val_score for h in state.history)

@@ -8,10 +8,10 @@ from pipelines.usecase import UseCaseError, load_usecase
 
 
 def test_churn_spec_derives_feature_names(usecase) -> None:
-    names = usecase.features.feature_names()
+    names = usecase.feature_names()
     assert "event_count_7d" in names and "support_ticket_sum_90d" in names
-    assert usecase.features.categorical_features() == ["country", "plan"]
-    assert usecase.features.value_types()["event_count_30d"] == "integral"
+    assert usecase.categorical_features() == ["country", "plan"]
+    assert usecase.value_types()["event_count_30d"] == "integral"
     assert len(usecase.dataset.categorical_vocabulary("country")) >= 50
 
 
@@ -47,7 +47,7 @@ features:
 
 
 def test_valid_minimal_spec(tmp_path: Path) -> None:
-    assert load_usecase(_write(tmp_path, BASE)).features.numeric_features() == ["v_sum_7d"]
+    assert load_usecase(_write(tmp_path, BASE)).numeric_features() == ["v_sum_7d"]
 
 
 @pytest.mark.parametrize(
