@@ -120,11 +120,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raw_one = _raw_forward(handler.bundle, test.iloc[[0]], args.requests)
         raw_hundred = _raw_forward(handler.bundle, test.iloc[:100], max(200, args.requests // 10))
 
-        keys = pd.read_parquet(root / "artifacts" / prepared.test_key)[ctx.usecase.dataset.entity_key].unique()[:500].tolist()
+        keys = (
+            pd.read_parquet(root / "artifacts" / prepared.test_key)[ctx.usecase.dataset.entity_key]
+            .unique()[:500]
+            .tolist()
+        )
         lookups = []
         for i in range(args.requests):
             started = time.perf_counter()
-            ctx.platform.online_store.read(ctx.usecase.features.name, [keys[i % len(keys)]], ctx.usecase.dataset.entity_key)
+            ctx.platform.online_store.read(
+                ctx.usecase.features.name, [keys[i % len(keys)]], ctx.usecase.dataset.entity_key
+            )
             lookups.append((time.perf_counter() - started) * 1000)
         online = _percentiles(lookups)
 

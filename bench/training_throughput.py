@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--rows", type=int, default=200_000)
     args = parser.parse_args(argv)
 
-    from models.bundle import ModelBundle
+    from models.bundle import ModelBundle, Target
     from models.encoding import FeatureEncoder
     from models.job import _read_parquet, _tensors, run_job
     from models.run_spec import TrainingRunSpec
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         store = ctx.platform.artifacts
         frame = _read_parquet(store, spec.train_key)
         encoder = FeatureEncoder.fit(frame, spec.numeric_features, spec.categorical_features)
-        train = _tensors(encoder, frame, spec.label)
+        target = Target.fit(spec.task, frame[spec.label].to_numpy(dtype="float64"))
+        train = _tensors(encoder, frame, spec.label, target)
         architecture = json.loads(store.get_bytes(spec.key("model/bundle.json")))["architecture"]
         epochs = int(result["epochs"])
         bare_seconds = _bare_loop(

@@ -71,7 +71,13 @@ def build(config: StackConfig) -> Platform:
         compute.repositories["serving"].arn,
     )
     feature_store = FeatureStore(ctx, usecase, key_arn, lake.buckets["curated"])
-    registry = Registry(ctx, [pipeline.model_name or usecase.model_name], key_arn, lake.buckets["artifacts"], monitoring.topic.arn)
+    registry = Registry(
+        ctx,
+        [pipeline.model_name or usecase.model_name],
+        key_arn,
+        lake.buckets["artifacts"],
+        monitoring.topic.arn,
+    )
     orchestrator = Orchestrator(
         ctx,
         key_arn,

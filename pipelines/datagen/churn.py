@@ -100,7 +100,9 @@ def generate_churn_events(spec: DatasetSpec, cfg: ChurnDataConfig) -> pd.DataFra
     """Generate exactly `cfg.rows` events, deterministic for a given seed."""
     if not 1_000 <= cfg.rows <= 10_000_000:
         raise ValueError(f"rows must be between 1,000 and 10,000,000, got {cfg.rows:,}")
-    countries = spec.categorical_vocabulary("country")
+    countries = spec.categorical_vocabulary("country") or []
+    if not countries:
+        raise ValueError("the churn example needs country's allowed set in the spec")
     rng = np.random.default_rng(cfg.seed)
     customers = max(50, cfg.rows // 60)
     while True:

@@ -50,9 +50,7 @@ def test_train_deploy_drift_retrain_redeploy(
 
     # Production traffic carries the drifted features; the endpoint captures it.
     champion = platform.registry.get("churn-model", 1)
-    features = compute_window_features(drifted, usecase).sample(
-        1_000, random_state=0
-    )
+    features = compute_window_features(drifted, usecase).sample(1_000, random_state=0)
     capture = LakeCapture(platform.lake, "churn-model", sampling=1.0, flush_rows=10_000, flush_seconds=None)
     client = TestClient(create_app(VariantRouter([Variant("v1", handler_for(ctx, champion))]), capture))
     for start in range(0, 1_000, 100):

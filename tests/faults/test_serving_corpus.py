@@ -130,7 +130,9 @@ def test_a_failing_commit_spills_rows_and_never_fails_a_request(
     platform: Any, handler: InferenceHandler, row: dict[str, Any], tmp_path: Path
 ) -> None:
     lake = _FlakyLake(platform.lake)
-    capture = LakeCapture(lake, "churn-model", flush_rows=10, seed=0, spill_dir=tmp_path / "spill", flush_seconds=None)  # type: ignore[arg-type]
+    capture = LakeCapture(
+        lake, "churn-model", flush_rows=10, seed=0, spill_dir=tmp_path / "spill", flush_seconds=None
+    )  # type: ignore[arg-type]
     client = TestClient(create_app(VariantRouter([Variant("champion", handler)]), capture))
     for _ in range(35):
         assert client.post("/invocations", json=row).status_code == 200

@@ -77,10 +77,40 @@ def test_keys_only_requests_read_the_online_store(
     assert unknown.status_code == 404 and "nobody" in unknown.json()["error"]
 
 
+def test_request_values_win_the_store_fills_what_is_left_out_and_the_answer_says_which(
+    client: TestClient, rows: pd.DataFrame, handler: InferenceHandler
+) -> None:
+    row = _records(rows.head(1))[0]
+    sent = {"customer_id": row["customer_id"], "amount_sum_30d": 5_000.0, "session_minutes": 12}
+    response = client.post("/invocations", json=sent)
+    assert response.status_code == 200, response.text
+    sources = response.json()["feature_sources"]
+    assert sources["request"] == ["amount_sum_30d"]
+    assert "amount_sum_30d" not in sources["online_store"] and "event_count_7d" in sources["online_store"]
+    assert sources["ignored"] == ["session_minutes"]  # a raw column is not a feature: said, not silent
+    assert response.headers["X-Ignored-Fields"] == "session_minutes"
+    expected = rows.head(1).assign(amount_sum_30d=5_000.0)
+    assert response.json()["predictions"][0]["churn_probability"] == pytest.approx(
+        float(handler.bundle.predict(expected)[0]), abs=1e-6
+    )
+
+
+def test_json_null_and_csv_empty_get_the_same_answer(
+    client: TestClient, rows: pd.DataFrame, handler: InferenceHandler
+) -> None:
+    row = {**_records(rows.head(1))[0], "plan": None}
+    as_json = client.post("/invocations", json=[row])
+    csv = pd.DataFrame([row]).to_csv(index=False)
+    as_csv = client.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    # plan is not nullable in the churn spec: both formats refuse it, with the same message.
+    assert as_json.status_code == as_csv.status_code == 400
+    assert as_json.json()["error"] == as_csv.json()["error"] and "plan" in as_json.json()["error"]
+
+
 def _corpus(rows: pd.DataFrame) -> list[tuple[str, bytes, str, int, str]]:
     good = _records(rows.head(2))
     wrong_type = [{**good[0], "event_count_7d": "lots"}]
-    missing = [{k: v for k, v in good[0].items() if k != "amount_sum_30d"}]
+    missing = [{k: v for k, v in good[0].items() if k not in ("amount_sum_30d", "customer_id")}]
     unknown_country = [{**good[0], "country": "ZZ"}]
     negative = [{**good[0], "session_minutes_sum_7d": -5}]
     infinite = json.dumps(
@@ -137,7 +167,9 @@ def test_weighted_variants_and_pinned_requests(handler: InferenceHandler, rows: 
 def test_data_capture_lands_sampled_traffic_in_the_lake(
     platform: Any, handler: InferenceHandler, rows: pd.DataFrame
 ) -> None:
-    capture = LakeCapture(platform.lake, "churn-model", sampling=1.0, flush_rows=15, seed=0, flush_seconds=None)
+    capture = LakeCapture(
+        platform.lake, "churn-model", sampling=1.0, flush_rows=15, seed=0, flush_seconds=None
+    )
     client = TestClient(create_app(VariantRouter([Variant("champion", handler)]), capture))
     for start in range(0, 20, 5):
         client.post("/invocations", json=_records(rows.iloc[start : start + 5]))
