@@ -6,7 +6,21 @@ import os
 
 import typer
 
-from mlops.cli import ci, container, data, doctor, env, flows, image, models, plan, promote, run, serving
+from mlops.cli import (
+    ci,
+    container,
+    data,
+    doctor,
+    env,
+    flows,
+    image,
+    models,
+    plan,
+    promote,
+    run,
+    serving,
+    usecase,
+)
 from mlops.runtime import configure_runtime
 
 app = typer.Typer(
@@ -32,6 +46,7 @@ def _options(
 
 app.add_typer(env.app, name="env")
 app.add_typer(data.app, name="data")
+app.add_typer(usecase.app, name="usecase")
 app.add_typer(run.app, name="run")
 app.add_typer(models.app, name="models")
 app.add_typer(promote.app, name="promote")

@@ -379,3 +379,23 @@ def _bundle_dir(tmp_path: Path) -> str:
     directory.mkdir()
     (directory / "bundle.json").write_text("{}")
     return directory.as_uri()
+
+
+def test_a_drafted_spec_loads_and_its_guesses_name_the_roles(tmp_path: Path) -> None:
+    from pipelines.usecase.draft import draft_usecase, explain, read_sample
+
+    sample = tmp_path / "my_stores.csv"
+    generate_example(_spec("store_demand"), 3_000, seed=3).to_csv(sample, index=False)
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(draft_usecase(read_sample(sample), "my stores"))
+    usecase = load_usecase(draft)
+    ds = usecase.dataset
+    assert (ds.entity_key, ds.event_time, ds.label, ds.primary_key) == (
+        "store_id",
+        "date",
+        "units_next_7d",
+        ("record_id",),
+    )
+    assert usecase.task.type == "regression" and ds.columns["store_id"].type == "string"
+    assert ds.columns["region"].open and usecase.model_name == "my-stores-model"
+    assert any("regression on 'units_next_7d'" in line for line in explain(usecase))
