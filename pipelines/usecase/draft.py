@@ -85,12 +85,13 @@ def _guess(frame: pd.DataFrame, columns: dict[str, dict[str, Any]]) -> dict[str,
     keyish.sort(key=lambda c: (not c.lower().endswith("id"), -frame[c].nunique()))
     labels = [c for c in columns if LABEL_NAMES.search(c) and columns[c]["type"] in ("int", "float", "bool")]
     binary = [c for c, s in columns.items() if s.get("allowed") == [0, 1] or s["type"] == "bool"]
-    label = (labels or binary or [None])[-1]
+    candidates = labels or binary
+    ids = sorted(unique, key=lambda c: not c.lower().endswith("id"))
     return {
         "event_time": times[0] if times else None,
         "entity_key": keyish[0] if keyish else None,
-        "primary_key": (sorted(unique, key=lambda c: not c.lower().endswith("id")) or [None])[0],
-        "label": label,
+        "primary_key": ids[0] if ids else None,
+        "label": candidates[-1] if candidates else None,
     }
 
 
