@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import orchestration_overhead, serving_latency, training_throughput, validation_cost
+from bench import orchestration_overhead, serving_latency, threads, training_throughput, validation_cost
 
 
 def main() -> None:
@@ -10,6 +10,7 @@ def main() -> None:
     validation_cost.main([])
     training_throughput.main([])
     serving_latency.main([])
+    threads.main([])
 
 
 if __name__ == "__main__":

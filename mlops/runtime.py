@@ -29,6 +29,7 @@ def configure_runtime() -> None:
     """Telemetry off, our loggers on, Prefect's home inside the project unless set."""
     for key, value in _DEFAULTS.items():
         os.environ.setdefault(key, value)
+    _bound_native_threads()
     home = Path(os.environ.setdefault("PREFECT_HOME", str(project_root() / ".mlops" / "prefect")))
     home.mkdir(parents=True, exist_ok=True)
     for name in ("pipelines", "models"):
@@ -37,3 +38,18 @@ def configure_runtime() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # pyiceberg warns when overwriting an empty table; that is our first feature build, not a problem.
     warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+
+
+def _bound_native_threads() -> None:
+    """BLAS and OpenMP pools read their size when they load: size them to the CPUs this process can
+    get (models.threads) before numpy or torch is imported, unless the user already chose."""
+    from models.threads import BLAS_ENV, thread_budget
+
+    if all(name in os.environ for name in BLAS_ENV):
+        return
+    try:
+        budget = thread_budget()
+    except ValueError:
+        return  # a bad MLOPS_TORCH_THREADS is reported where torch is configured, in one line
+    for name in BLAS_ENV:
+        os.environ.setdefault(name, str(budget.threads))

@@ -17,6 +17,7 @@ import torch
 
 from models.encoding import FeatureEncoder
 from models.network import TabularNet
+from models.threads import configure_threads
 
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "bundle.json"
@@ -64,6 +65,7 @@ class ModelBundle:
         label: str,
         target: Target | None = None,
     ) -> ModelBundle:
+        configure_threads()  # every process that trains or scores builds a bundle first
         network = TabularNet(
             numeric_dim=len(encoder.numeric),
             cardinalities=encoder.cardinalities(),

@@ -24,6 +24,7 @@ from models.device import pick_device, uses_mixed_precision
 from models.encoding import FeatureEncoder
 from models.metrics import SELECTION_METRIC
 from models.run_spec import RESULT_FILE, TrainingRunSpec
+from models.threads import configure_threads
 from models.train import EpochStats, TensorSplit, fit, seed_everything
 from pipelines.adapters.factory import artifact_store, read_uri, tracker
 from pipelines.ports import ArtifactStore
@@ -84,10 +85,13 @@ def run_job(spec_uri: str) -> dict[str, Any]:
     checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))
     resumable = checkpointer.load()
     previous_run_id = None
+    threads = configure_threads().threads
     if resumable is not None:
-        previous_run_id = torch.load(io.BytesIO(resumable), map_location="cpu", weights_only=False)[
-            "extra"
-        ].get("tracking_run_id")
+        saved = torch.load(io.BytesIO(resumable), map_location="cpu", weights_only=False)["extra"]
+        previous_run_id = saved.get("tracking_run_id")
+        # CPU results depend on the thread count: a resumed run keeps the one it started with.
+        threads = int(saved.get("torch_threads", threads))
+        torch.set_num_threads(threads)
 
     track = tracker(spec.tracking, spec.experiment)
     with track.run(run_name=spec.run_key, run_id=previous_run_id) as tracking_run_id:
@@ -98,6 +102,7 @@ def run_job(spec_uri: str) -> dict[str, Any]:
                     "run_key": spec.run_key,
                     "device": device.type,
                     "mixed_precision": uses_mixed_precision(device),
+                    "torch_threads": threads,
                     "train_rows": len(train),
                     "valid_rows": len(valid),
                     **spec.tags,
@@ -127,7 +132,13 @@ def run_job(spec_uri: str) -> dict[str, Any]:
                 step=stats.epoch,
             )
 
-        log.info("training on %s: %d train rows, %d validation rows", device, len(train), len(valid))
+        log.info(
+            "training on %s (%s): %d train rows, %d validation rows",
+            device,
+            configure_threads().describe() if threads == torch.get_num_threads() else f"{threads} threads",
+            len(train),
+            len(valid),
+        )
         state, _ = fit(
             bundle.network,
             train,
@@ -136,7 +147,7 @@ def run_job(spec_uri: str) -> dict[str, Any]:
             device,
             checkpointer,
             on_epoch=on_epoch,
-            extra={"tracking_run_id": tracking_run_id},
+            extra={"tracking_run_id": tracking_run_id, "torch_threads": threads},
             task=spec.task,
         )
         bundle.network.to("cpu")

@@ -20,6 +20,7 @@ err = Console(stderr=True)
 def _known() -> tuple[type[BaseException], ...]:
     from mlops.contract import ContractError
     from mlops.settings import SettingsError
+    from models.threads import ThreadSettingError
     from pipelines.adapters.factory import AdapterUnavailable
     from pipelines.adapters.local.registry import RegistryError
     from pipelines.errors import BatchRejected, NoCuratedData
@@ -28,6 +29,7 @@ def _known() -> tuple[type[BaseException], ...]:
     return (
         ContractError,
         SettingsError,
+        ThreadSettingError,
         UseCaseError,
         BatchRejected,
         NoCuratedData,

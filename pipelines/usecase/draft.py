@@ -105,7 +105,10 @@ def draft_usecase(frame: pd.DataFrame, name: str) -> str:
     for role in ("entity_key", "primary_key"):
         key = roles[role]
         if key and columns[key]["type"] in ("category", "int"):
-            columns[key] = {"type": "string", "description": f"guessed {role}"}  # new keys must not be refused
+            columns[key] = {
+                "type": "string",
+                "description": f"guessed {role}",
+            }  # new keys must not be refused
     label = roles["label"]
     task = (
         "binary"
