@@ -1,5 +1,5 @@
 # The platform image. One image runs everything that runs in the cloud: Prefect flow runs on the
-# Kubernetes work pool, AWS Batch training jobs (`python -m models.job SPEC_URI`) and the SageMaker
+# Kubernetes work pool, AWS Batch training jobs (`python -m pipelines.training.job SPEC_URI`) and the SageMaker
 # endpoint (`serve`). `mlops image publish` builds it and pushes it to the environment's ECR
 # repositories; on linux/amd64, torch==2.13.0 from PyPI brings CUDA, so GPU nodes use their GPUs.
 FROM python:3.11-slim-bookworm

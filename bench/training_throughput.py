@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     from models.bundle import ModelBundle, Target
     from models.encoding import FeatureEncoder
-    from models.job import _read_parquet, _tensors, run_job
-    from models.run_spec import TrainingRunSpec
     from pipelines.adapters.factory import read_uri
+    from pipelines.training.job import _read_parquet, _tensors, run_job
+    from pipelines.training.run_spec import TrainingRunSpec
 
     with scratch_environment() as root:
         ctx, prepared = prepared_training_run(root, args.rows)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The platform image's entry point. SageMaker starts a serving container with the single argument
-# `serve`; everything else (AWS Batch's `python -m models.job ...`, the Prefect Kubernetes worker's
+# `serve`; everything else (AWS Batch's `python -m pipelines.training.job ...`, the Prefect Kubernetes worker's
 # flow-run command) runs as given.
 set -eu
 if [ "$#" -eq 1 ] && [ "$1" = "serve" ]; then

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlops.paths import environments_dir, project_root
 from mlops.validation_errors import describe_validation_error
@@ -48,9 +48,20 @@ class AwsPlatformSettings(_Strict):
 PlatformSettings = Annotated[LocalPlatformSettings | AwsPlatformSettings, Field(discriminator="kind")]
 
 
+class DistributedSettings(_Strict):
+    """Data-parallel training: `nodes` x `processes_per_node` ranks (one per GPU, or CPU processes)."""
+
+    nodes: int = Field(default=1, ge=1, le=64, description="Machines (AWS Batch multi-node parallel job).")
+    processes_per_node: int = Field(default=1, ge=1, le=16, description="Ranks per machine (GPUs per node).")
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.processes_per_node
+
+
 class TrainingSettings(_Strict):
     max_epochs: int = Field(default=12, ge=1, le=1000)
-    batch_size: int = Field(default=1024, ge=8)
+    batch_size: int = Field(default=1024, ge=8, description="The global batch, split across ranks.")
     learning_rate: float = Field(default=3e-3, gt=0)
     weight_decay: float = Field(default=1e-5, ge=0)
     patience: int = Field(default=3, ge=1)
@@ -58,6 +69,18 @@ class TrainingSettings(_Strict):
     embedding_dim: int = Field(default=8, ge=1)
     dropout: float = Field(default=0.1, ge=0, lt=1)
     seed: int = 42
+    distributed: DistributedSettings = DistributedSettings()
+
+    @model_validator(mode="after")
+    def _batch_covers_the_ranks(self) -> TrainingSettings:
+        world = self.distributed.world_size
+        if self.batch_size < world:
+            raise ValueError(
+                f"batch_size {self.batch_size} is smaller than the world size {world} "
+                f"({self.distributed.nodes} node(s) x {self.distributed.processes_per_node} process(es)): "
+                "every rank needs rows in every step"
+            )
+        return self
 
 
 class GateSettings(_Strict):

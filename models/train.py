@@ -3,6 +3,12 @@
 The task picks the loss and the early-stopping score: binary cross-entropy and validation AUC for a
 binary label, squared error (on a standardised target) and validation R^2 for regression.
 
+Data parallel: when torch.distributed is initialised with more than one rank, the network is
+wrapped in DistributedDataParallel. Every rank draws the same global permutation per epoch and
+takes its share of each global batch; each rank's loss is its share of the global batch's mean, so
+the averaged gradient is the one-process gradient of that batch. Only rank 0 writes checkpoints,
+and the checkpoint does not depend on the world size: a run resumes with any number of ranks.
+
 A run killed mid-way resumes from its last checkpoint: model, optimiser, scaler, RNG state and
 history are restored, and epoch e always shuffles with seed (seed, e), so on CPU a resumed run
 ends with exactly the weights an uninterrupted run would have.
@@ -20,9 +26,10 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from mlops.settings import TrainingSettings
 from models.device import uses_mixed_precision
 from models.metrics import log_loss, selection_score
 
@@ -60,6 +67,41 @@ class TrainingState:
     stopped_early: bool = False
 
 
+class LoopSettings(Protocol):
+    """What the loop reads from the training settings (models/ stays independent of the config layer)."""
+
+    @property
+    def max_epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def patience(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in data-parallel training (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def current(cls) -> Ranks:
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
+
+
 class Checkpointer(Protocol):
     def save(self, payload: bytes) -> None: ...
 
@@ -93,11 +135,23 @@ def _evaluate(
     return loss, selection_score(task, labels, predictions)
 
 
-def loss_for(task: str) -> nn.Module:
+def loss_for(task: str, reduction: str = "mean") -> nn.Module:
     """Binary cross-entropy on logits, or squared error on a standardised target."""
     if task not in ("binary", "regression"):
         raise ValueError(f"unknown task {task!r}")
-    return nn.BCEWithLogitsLoss() if task == "binary" else nn.MSELoss()
+    return nn.BCEWithLogitsLoss(reduction=reduction) if task == "binary" else nn.MSELoss(reduction=reduction)
+
+
+def _all_reduced_sum(value: float, device: torch.device) -> float:
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return float(tensor.item())
+
+
+def _from_main(loss: float, score: float, device: torch.device) -> tuple[float, float]:
+    tensor = torch.tensor([loss, score], dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor[0].item()), float(tensor[1].item())
 
 
 def _serialise(
@@ -128,7 +182,7 @@ def fit(
     network: nn.Module,
     train: TensorSplit,
     valid: TensorSplit,
-    settings: TrainingSettings,
+    settings: LoopSettings,
     device: torch.device,
     checkpointer: Checkpointer,
     on_epoch: Callable[[EpochStats], None] | None = None,
@@ -140,14 +194,19 @@ def fit(
     Returns the final state and the `extra` dict stored with the checkpoint (callers keep e.g. a
     tracking run id there so that a resumed run logs into the same tracking run).
     """
+    ranks = Ranks.current()
     seed_everything(settings.seed)
     network.to(device)
+    model: nn.Module = network
+    if ranks.world_size > 1:
+        model = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
     amp = uses_mixed_precision(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     loss_fn = loss_for(task)
+    summed_loss = loss_for(task, reduction="sum")
     state = TrainingState()
     best_weights = copy.deepcopy(network.state_dict())
     extra = dict(extra or {})
@@ -169,24 +228,38 @@ def fit(
     while state.epochs_done < settings.max_epochs and not state.stopped_early:
         epoch = state.epochs_done + 1
         started = time.perf_counter()
-        network.train()
+        model.train()
         order = torch.randperm(
             len(train), generator=torch.Generator().manual_seed(settings.seed * 1000 + epoch)
         )
         total_loss = 0.0
         for start in range(0, len(train), settings.batch_size):
-            index = order[start : start + settings.batch_size]
+            batch = order[start : start + settings.batch_size]
+            if len(batch) < ranks.world_size:
+                continue  # a last sliver smaller than the world: every rank skips it alike
+            index = batch[ranks.rank :: ranks.world_size]
             numeric = train.numeric[index].to(device, non_blocking=True)
             categorical = train.categorical[index].to(device, non_blocking=True)
             labels = train.labels[index].to(device, non_blocking=True)
             optimiser.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=amp):
-                loss = loss_fn(network(numeric, categorical), labels)
+                outputs = model(numeric, categorical)
+                if ranks.world_size == 1:
+                    loss = loss_fn(outputs, labels)
+                    batch_loss = float(loss.detach()) * len(index)
+                else:  # this rank's share of the global mean; DDP averages the W shares' gradients
+                    total = summed_loss(outputs.float(), labels)
+                    loss = total * ranks.world_size / len(batch)
+                    batch_loss = float(total.detach())
             scaler.scale(loss).backward()
             scaler.step(optimiser)
             scaler.update()
-            total_loss += float(loss.detach()) * len(index)
+            total_loss += batch_loss
+        if ranks.world_size > 1:
+            total_loss = _all_reduced_sum(total_loss, device)
         val_loss, val_score = _evaluate(network, valid, device, settings.batch_size, task)
+        if ranks.world_size > 1:  # rank 0's judgement, so every rank stops at the same epoch
+            val_loss, val_score = _from_main(val_loss, val_score, device)
         seconds = time.perf_counter() - started
         stats = EpochStats(
             epoch, total_loss / max(len(train), 1), val_loss, val_score, seconds, len(train) / seconds
@@ -199,7 +272,8 @@ def fit(
         else:
             state.stale_epochs += 1
             state.stopped_early = state.stale_epochs >= settings.patience
-        checkpointer.save(_serialise(network, best_weights, optimiser, scaler, state, extra))
+        if ranks.is_main:
+            checkpointer.save(_serialise(network, best_weights, optimiser, scaler, state, extra))
         if on_epoch is not None:
             on_epoch(stats)
 

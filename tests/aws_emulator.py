@@ -69,7 +69,7 @@ def make_batch_queue(endpoint: str, queue: str, job_definition: str) -> tuple[st
             "image": "training:1",
             "vcpus": 1,
             "memory": 512,
-            "command": ["python", "-m", "models.job", "Ref::spec_uri"],
+            "command": ["python", "-m", "pipelines.training.job", "Ref::spec_uri"],
         },
     )
     return queue, job_definition

@@ -244,7 +244,7 @@ class BatchCompute(pulumi.ComponentResource):
             return json.dumps(
                 {
                     "image": image,
-                    "command": ["python", "-m", "models.job", "Ref::spec_uri"],
+                    "command": ["python", "-m", "pipelines.training.job", "Ref::spec_uri"],
                     "jobRoleArn": job_role,
                     "executionRoleArn": execution,
                     "resourceRequirements": requirements,

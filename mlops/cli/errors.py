@@ -24,6 +24,7 @@ def _known() -> tuple[type[BaseException], ...]:
     from pipelines.adapters.factory import AdapterUnavailable
     from pipelines.adapters.local.registry import RegistryError
     from pipelines.errors import BatchRejected, NoCuratedData
+    from pipelines.training.launch import LaunchError
     from pipelines.usecase import UseCaseError
 
     return (
@@ -35,6 +36,7 @@ def _known() -> tuple[type[BaseException], ...]:
         NoCuratedData,
         AdapterUnavailable,
         RegistryError,
+        LaunchError,
         FileNotFoundError,
     )
 

@@ -46,6 +46,9 @@ def print_training_summary(summary: dict[str, Any]) -> None:
 def training(
     env: str = typer.Option("local", "--env", "-e", help="Environment name."),
     source: Path | None = typer.Option(None, help="Ingest this Parquet/CSV batch first."),
+    nproc: int | None = typer.Option(
+        None, "--nproc", min=1, help="Data-parallel ranks on this machine (gloo on CPU, NCCL on GPUs)."
+    ),
 ) -> None:
     """Run the training pipeline: [ingest →] validate → features → train → evaluate → register."""
 
@@ -53,7 +56,7 @@ def training(
         prepare_flows(env)
         from pipelines.flows.training import training_flow
 
-        summary = training_flow(env=env, source=str(source) if source else None)
+        summary = training_flow(env=env, source=str(source) if source else None, processes=nproc)
     print_training_summary(summary)
 
 

@@ -91,12 +91,15 @@ def _summary_markdown(summary: TrainingSummary) -> str:
 
 
 @flow(name="training", log_prints=True)
-def training_flow(env: str = "local", source: str | None = None) -> dict[str, Any]:
-    """Train, evaluate and register a model on environment `env`, ingesting `source` first if given."""
+def training_flow(
+    env: str = "local", source: str | None = None, processes: int | None = None
+) -> dict[str, Any]:
+    """Train, evaluate and register a model on environment `env`, ingesting `source` first if given;
+    `processes` data-parallel ranks on one machine override the environment's setting."""
     ctx = steps.open_environment(env)
     ingested = ingest(ctx, Path(source)) if source else None
     build = build_features(ctx)
-    prepared = prepare(ctx, build)
+    prepared = prepare(ctx, build, processes)
     result = train(ctx, prepared)
     evaluation = evaluate(ctx, prepared, result)
     version = register(ctx, prepared, result, evaluation)

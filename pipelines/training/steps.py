@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from mlops.contract_source import load_platform_contract
 from mlops.gitinfo import code_version
-from mlops.settings import EnvironmentSettings, load_settings
+from mlops.settings import EnvironmentSettings, SettingsError, TrainingSettings, load_settings
+from mlops.validation_errors import describe_validation_error
 from models.bundle import BUNDLE_FILES, ModelBundle
-from models.run_spec import TrainingRunSpec
 from pipelines.adapters.factory import read_uri
 from pipelines.errors import NoCuratedData
 from pipelines.evaluation.gates import Evaluation, evaluate
@@ -29,6 +30,7 @@ from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion
 from pipelines.training.dataset import build_spine, labelled_rows, temporal_split
+from pipelines.training.run_spec import TrainingRunSpec
 from pipelines.usecase import UseCase, UseCaseError, load_usecase
 
 log = logging.getLogger(__name__)
@@ -145,7 +147,8 @@ def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str) -> str:
     identity = {
         "curated": build.curated_snapshot_id,
         "features": build.features_snapshot_id,
-        "training": ctx.settings.pipeline.training.model_dump(mode="json"),
+        # The ranks are left out: a run killed with N ranks resumes with any number of them.
+        "training": ctx.settings.pipeline.training.model_dump(mode="json", exclude={"distributed"}),
         "split": ctx.settings.pipeline.split.model_dump(mode="json"),
         "model": ctx.model_name,
         "usecase": ctx.usecase.signature(),
@@ -162,8 +165,11 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
-    """Build the point-in-time training set, split it by time and write the run spec."""
+def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | None = None) -> PreparedRun:
+    """Build the point-in-time training set, split it by time and write the run spec.
+
+    `processes` overrides the environment's training.distributed.processes_per_node for this run.
+    """
     dataset, view, pipeline = ctx.usecase.dataset, ctx.usecase.features, ctx.settings.pipeline
     code = code_version()
     run_key = _run_key(build, ctx, code.commit)
@@ -196,7 +202,7 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
         task=ctx.usecase.task.type,
         numeric_features=ctx.usecase.numeric_features(),
         categorical_features=ctx.usecase.categorical_vocabularies(),
-        training=pipeline.training,
+        training=training_settings(pipeline.training, processes),
         tags={"environment": ctx.platform.environment, "git_commit": code.commit},
     )
     spec_uri = store.put_bytes(f"{prefix}/run_spec.json", spec.model_dump_json(indent=2).encode())
@@ -215,6 +221,17 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild) -> PreparedRun:
         "usecase_signature": ctx.usecase.signature(),
     }
     return PreparedRun(run_key, spec_uri, keys["test"], rows, lineage)
+
+
+def training_settings(settings: TrainingSettings, processes: int | None) -> TrainingSettings:
+    """The environment's training settings, with the ranks per node overridden when asked."""
+    if processes is None:
+        return settings
+    layout = settings.distributed.model_copy(update={"processes_per_node": processes})
+    try:
+        return TrainingSettings.model_validate({**settings.model_dump(), "distributed": layout.model_dump()})
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc, "invalid training settings")) from exc
 
 
 def train_step(ctx: PipelineContext, prepared: PreparedRun) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Contract from SSM, lake on S3 with the Glue catalog, validation reports and quarantine on S3,
 registry in SageMaker, metrics in CloudWatch, training submitted to AWS Batch. moto does not run
 the Batch job's container (no Docker engine here), so once the job is submitted and marked
-SUCCEEDED this test runs the container's entry point, `models.job`, in-process with the same run
+SUCCEEDED this test runs the container's entry point, `pipelines.training.job`, in-process with the same run
 spec. MLflow has no emulated SageMaker server: tracking goes to a temporary SQLite store.
 """
 
@@ -39,10 +39,10 @@ PARAMETER = "/mlops/dev/platform-contract"
 
 
 class EmulatedBatchCompute(BatchCompute):
-    """Submits to (emulated) Batch, then does what the job's container would do: run `models.job`."""
+    """Submits to (emulated) Batch, then does what the job's container would do: run `pipelines.training.job`."""
 
     def run_training(self, spec_uri: str) -> JobResult:
-        from models.job import run_job
+        from pipelines.training.job import run_job
 
         job = super().run_training(spec_uri)
         run_job(spec_uri)

@@ -105,7 +105,9 @@ def test_killed_training_resumes_and_registers_one_version(
         local_root / "artifacts" / "runs" / "churn-model" / prepared.run_key / "checkpoints" / "last.pt"
     )
 
-    job = subprocess.Popen([sys.executable, "-m", "models.job", prepared.spec_uri], env=os.environ.copy())
+    job = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.training.job", prepared.spec_uri], env=os.environ.copy()
+    )
     try:
         deadline = time.monotonic() + 120
         while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from models.run_spec import result_uri_of
 from pipelines.adapters.aws.batch import BatchCompute, TrainingJobFailed, is_spot_reclaim
 from pipelines.adapters.local.metrics import SqliteMetrics
+from pipelines.training.run_spec import result_uri_of
 from tests.aws_emulator import make_batch_queue
 
 from .conftest import aws_client

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from models.run_spec import result_uri_of
 from pipelines.adapters.aws.session import client
 from pipelines.ports import JobResult, MetricDatum, MetricsPort
+from pipelines.training.run_spec import result_uri_of
 
 SPOT_RECLAIM_REASONS = ("Host EC2*terminated*", "*Spot*interrupt*", "*SpotInstance*")
 TERMINAL = {"SUCCEEDED", "FAILED"}

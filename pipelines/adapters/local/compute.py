@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import uuid
 
-from models.run_spec import result_uri_of
 from pipelines.ports import JobResult
+from pipelines.training.launch import LaunchError, run_local
+from pipelines.training.run_spec import result_uri_of
 
 
 class InProcessCompute:
-    """ComputePort that runs `models.job` in-process, the same entry point a Batch container runs."""
+    """ComputePort that runs `pipelines.training.job` in-process, the same entry point a Batch container runs."""
 
     def run_training(self, spec_uri: str) -> JobResult:
-        from models.job import run_job
+        """One rank in this process, or several under torchrun when the run spec asks for them."""
+        from pipelines.adapters.factory import read_uri
+        from pipelines.training.run_spec import TrainingRunSpec
 
-        run_job(spec_uri)
+        layout = TrainingRunSpec.model_validate_json(read_uri(spec_uri)).training.distributed
+        if layout.nodes > 1:
+            raise LaunchError(
+                f"training.distributed.nodes is {layout.nodes}: the local environment has one machine "
+                "(use processes_per_node for several local ranks)"
+            )
+        if layout.processes_per_node > 1:
+            run_local(spec_uri, layout.processes_per_node)
+        else:
+            from pipelines.training.job import run_job
+
+            run_job(spec_uri)
         return JobResult(
             job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result_uri_of(spec_uri)
         )

@@ -1,8 +1,12 @@
-"""The training job's entry point: `python -m models.job SPEC_URI`.
+"""The training job's entry point: `python -m pipelines.training.job SPEC_URI`.
 
 It is what the training container runs (AWS Batch in the cloud, the local compute adapter
 in-process on a laptop). It reads the run spec, trains with checkpoints, and writes the model
 bundle, curves and `result.json` (written last: its presence means the run is complete).
+
+Started by torchrun (WORLD_SIZE > 1), every rank runs it: the process group is NCCL on CUDA and
+gloo on CPU, each rank trains on its share of every global batch, and only rank 0 tracks in
+MLflow, writes checkpoints, the bundle and the result.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -17,17 +22,19 @@ from typing import Any
 
 import pandas as pd
 import torch
+import torch.distributed as dist
 
 from models.bundle import ModelBundle, Target
 from models.curves import training_curves_png
 from models.device import pick_device, uses_mixed_precision
 from models.encoding import FeatureEncoder
 from models.metrics import SELECTION_METRIC
-from models.run_spec import RESULT_FILE, TrainingRunSpec
 from models.threads import configure_threads
-from models.train import EpochStats, TensorSplit, fit, seed_everything
+from models.train import EpochStats, Ranks, TensorSplit, fit, seed_everything
 from pipelines.adapters.factory import artifact_store, read_uri, tracker
+from pipelines.faults import fault_point
 from pipelines.ports import ArtifactStore
+from pipelines.training.run_spec import RESULT_FILE, TrainingRunSpec
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +65,33 @@ def _tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str, target: T
     )
 
 
+def _join_process_group() -> torch.device:
+    """Join torchrun's process group when there is one; the device this rank trains on."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or dist.is_initialized():
+        return pick_device()
+    if torch.cuda.is_available():
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl")
+        return torch.device("cuda", local_rank)
+    dist.init_process_group("gloo")
+    return torch.device("cpu")
+
+
 def run_job(spec_uri: str) -> dict[str, Any]:
-    """Run (or resume, or return the result of) the training run described at `spec_uri`."""
+    """Run (or resume, or return the result of) the training run described at `spec_uri`.
+
+    Under torchrun every rank calls this; ranks other than 0 return an empty dict."""
+    device = _join_process_group()
+    try:
+        return _run(spec_uri, device, Ranks.current())
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
     spec = TrainingRunSpec.model_validate_json(read_uri(spec_uri))
     store = artifact_store(spec.artifacts)
     if store.exists(spec.key(RESULT_FILE)):
@@ -78,7 +110,6 @@ def run_job(spec_uri: str) -> dict[str, Any]:
     seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
     target = Target.fit(spec.task, train_frame[spec.label].to_numpy(dtype="float64"))
     bundle = ModelBundle.build(encoder, architecture, spec.label, target)
-    device = pick_device()
     train = _tensors(encoder, train_frame, spec.label, target)
     valid = _tensors(encoder, valid_frame, spec.label, target)
     score_name = SELECTION_METRIC[spec.task]
@@ -92,6 +123,9 @@ def run_job(spec_uri: str) -> dict[str, Any]:
         # CPU results depend on the thread count: a resumed run keeps the one it started with.
         threads = int(saved.get("torch_threads", threads))
         torch.set_num_threads(threads)
+    if not ranks.is_main:  # a worker rank: train its share; rank 0 keeps every record
+        fit(bundle.network, train, valid, spec.training, device, checkpointer, task=spec.task)
+        return {}
 
     track = tracker(spec.tracking, spec.experiment)
     with track.run(run_name=spec.run_key, run_id=previous_run_id) as tracking_run_id:
@@ -103,6 +137,7 @@ def run_job(spec_uri: str) -> dict[str, Any]:
                     "device": device.type,
                     "mixed_precision": uses_mixed_precision(device),
                     "torch_threads": threads,
+                    "world_size": ranks.world_size,
                     "train_rows": len(train),
                     "valid_rows": len(valid),
                     **spec.tags,
@@ -110,6 +145,8 @@ def run_job(spec_uri: str) -> dict[str, Any]:
             )
 
         def on_epoch(stats: EpochStats) -> None:
+            if stats.epoch == 1:
+                fault_point("train.after-first-epoch")  # its checkpoint is already written
             log.info(
                 "epoch %d/%d  train_loss=%.4f  val_loss=%.4f  val_%s=%.4f  (%.1fs, %.0f samples/s)",
                 stats.epoch,
@@ -133,8 +170,9 @@ def run_job(spec_uri: str) -> dict[str, Any]:
             )
 
         log.info(
-            "training on %s (%s): %d train rows, %d validation rows",
+            "training on %s, rank 0 of %d (%s): %d train rows, %d validation rows",
             device,
+            ranks.world_size,
             configure_threads().describe() if threads == torch.get_num_threads() else f"{threads} threads",
             len(train),
             len(valid),
@@ -179,6 +217,7 @@ def run_job(spec_uri: str) -> dict[str, Any]:
             "selection_metric": score_name,
             "best_val_score": state.best_score,
             "stopped_early": state.stopped_early,
+            "world_size": ranks.world_size,
             "resumed_from_epoch": state.resumed_from,
             "model_uri": store.uri(spec.key("model")),
             "curves_uri": curves_uri,
@@ -191,7 +230,7 @@ def run_job(spec_uri: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m models.job SPEC_URI", file=sys.stderr)
+        print("usage: python -m pipelines.training.job SPEC_URI", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     result = run_job(args[0])
