@@ -108,6 +108,58 @@ class LakeConfig(_Strict):
     )
 
 
+class DistributedTrainingConfig(_Strict):
+    """An AWS Batch multi-node parallel job for data-parallel training across GPU machines.
+
+    Batch runs these on on-demand EC2 only (never Spot), all nodes of one instance type, kept close
+    by a cluster placement group in one Availability Zone."""
+
+    nodes: int = Field(
+        default=2, ge=2, le=64, description="Default node count; a run may ask for fewer or more."
+    )
+    gpus_per_node: int = Field(default=1, ge=1, description="Ranks per node, one per GPU.")
+    instance_types: tuple[str, ...] = Field(
+        min_length=1, description="Exact types (a family would mix GPU counts)."
+    )
+    max_vcpus: int = Field(ge=1)
+    require_efa: bool = Field(default=False, description="Only types with an Elastic Fabric Adapter (prod).")
+    memory_mib_per_node: int = Field(default=60_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _types_fit(self) -> DistributedTrainingConfig:
+        from infra.gpu_instances import GPU_RECORD, gpu_instances
+
+        known = gpu_instances()
+        for name in self.instance_types:
+            facts = known.get(name)
+            if facts is None:
+                raise ValueError(
+                    f"distributed.instance_types: {name!r} is not in {GPU_RECORD.name} (known: {', '.join(known)})"
+                )
+            if self.gpus_per_node > facts.gpus:
+                raise ValueError(
+                    f"distributed.gpus_per_node is {self.gpus_per_node} but {name} has {facts.gpus} GPU(s)"
+                )
+            if self.require_efa and not facts.efa:
+                raise ValueError(f"distributed.require_efa: {name} has no Elastic Fabric Adapter")
+            if self.memory_mib_per_node > facts.memory_gib * 1024 * 0.9:
+                raise ValueError(
+                    f"distributed.memory_mib_per_node {self.memory_mib_per_node} does not fit {name} "
+                    f"({facts.memory_gib} GiB, some of it for the host)"
+                )
+        smallest = min(known[name].vcpus for name in self.instance_types)
+        if self.max_vcpus < smallest * self.nodes:
+            raise ValueError(
+                f"distributed.max_vcpus {self.max_vcpus} cannot hold {self.nodes} nodes of {smallest} vCPUs"
+            )
+        return self
+
+    def vcpus_per_node(self) -> int:
+        from infra.gpu_instances import gpu_instances
+
+        return min(gpu_instances()[name].vcpus for name in self.instance_types)
+
+
 class ComputeConfig(_Strict):
     gpu_instance_types: tuple[str, ...] = Field(min_length=1)
     gpu_min_vcpus: int = Field(default=0, ge=0)
@@ -126,6 +178,9 @@ class ComputeConfig(_Strict):
     )
     extra_job_actions: tuple[str, ...] = Field(
         default=(), description="More IAM actions for the training job role."
+    )
+    distributed: DistributedTrainingConfig | None = Field(
+        default=None, description="Multi-node data-parallel training (a Batch multi-node parallel job)."
     )
 
     @model_validator(mode="after")

@@ -100,6 +100,10 @@ def build(config: StackConfig) -> Platform:
             "gpu_job_queue": compute.gpu_queue.name,
             "cpu_job_queue": compute.cpu_queue.name,
             "training_job_definition": compute.training_job_definition.name,
+            "distributed_job_queue": compute.distributed.queue.name if compute.distributed else "",
+            "distributed_job_definition": (
+                compute.distributed.job_definition.name if compute.distributed else ""
+            ),
             "metrics_namespace": monitoring.namespace,
             "alarm_names": monitoring.alarm_names,
             "sns_topic_arn": monitoring.topic.arn,
@@ -121,6 +125,18 @@ def build(config: StackConfig) -> Platform:
     return Platform(
         ctx, keys, network, lake, monitoring, compute, feature_store, registry, orchestrator, contract
     )
+
+
+def distributed_submit_targets(compute: BatchCompute) -> list[pulumi.Output[str]]:
+    """The multi-node queue and job definition (revision-less and any revision), when provisioned."""
+    if compute.distributed is None:
+        return []
+    definition = compute.distributed.job_definition
+    return [
+        compute.distributed.queue.arn,
+        definition.arn_prefix,
+        pulumi.Output.concat(definition.arn_prefix, ":*"),
+    ]
 
 
 def flow_permissions(
@@ -202,6 +218,7 @@ def flow_permissions(
                 compute.training_job_definition.arn_prefix,
                 pulumi.Output.concat(compute.training_job_definition.arn_prefix, ":*"),
                 ctx.arn("batch", "job/*"),
+                *distributed_submit_targets(compute),
             ],
         },
         {"Sid": "TrainingStatus", "Effect": "Allow", "Action": ["batch:DescribeJobs"], "Resource": "*"},

@@ -133,6 +133,10 @@ class AwsCompute(_Strict):
     gpu_job_queue: str
     cpu_job_queue: str
     training_job_definition: str
+    distributed_job_queue: str | None = Field(
+        default=None, description="Queue of multi-node data-parallel training (absent: not provisioned)."
+    )
+    distributed_job_definition: str | None = None
     image_uri: str = Field(
         description="The platform image (ECR, tagged with the release): Batch jobs and Kubernetes flow runs use it."
     )

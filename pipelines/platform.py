@@ -118,6 +118,8 @@ def _compute(contract: PlatformContract) -> ComputePort:
             contract.compute.gpu_job_queue,
             contract.compute.training_job_definition,
             metrics=_metrics(contract),
+            distributed_queue=contract.compute.distributed_job_queue,
+            distributed_definition=contract.compute.distributed_job_definition,
         )
     raise AdapterUnavailable(f"no {contract.compute.kind!r} adapter for compute in this build")
 

@@ -9,6 +9,11 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.distributed_training import (
+    DistributedTraining,
+    JobIdentity,
+    create_distributed_training,
+)
 from infra.context import StackContext, child, managed_role, service_role
 
 # Spot reclaims surface as a host termination; application errors are not retried.
@@ -275,4 +280,23 @@ class BatchCompute(pulumi.ComponentResource):
             tags=ctx.tags(),
             opts=child(self),
         )
+        self.distributed: DistributedTraining | None = None
+        if cfg.distributed is not None:
+            self.distributed = create_distributed_training(
+                ctx,
+                self,
+                cfg.distributed,
+                vpc_id,
+                subnet_ids[0],
+                batch_service_role.arn,
+                profile.arn,
+                JobIdentity(
+                    pulumi.Output.concat(self.repositories["training"].repository_url, ":", cfg.image_tag),
+                    self.job_role.arn,
+                    execution_role.arn,
+                    log_group_name,
+                ),
+                retry_on_spot_reclaim(cfg.job_attempts),
+                cfg.job_timeout_seconds,
+            )
         self.register_outputs({"gpu_queue": self.gpu_queue.name, "cpu_queue": self.cpu_queue.name})

@@ -65,6 +65,8 @@ class ContractExport(pulumi.ComponentResource):
                     gpu_job_queue=resolved["gpu_job_queue"],
                     cpu_job_queue=resolved["cpu_job_queue"],
                     training_job_definition=resolved["training_job_definition"],
+                    distributed_job_queue=resolved.get("distributed_job_queue") or None,
+                    distributed_job_definition=resolved.get("distributed_job_definition") or None,
                     image_uri=resolved["training_image_uri"],
                 ),
                 monitoring=AwsMonitoring(

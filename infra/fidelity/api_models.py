@@ -81,6 +81,7 @@ MAPPINGS: dict[str, ApiMapping] = {
     ),
     "aws:ec2/vpcEndpoint:VpcEndpoint": ApiMapping("ec2", "CreateVpcEndpoint"),
     "aws:ec2/eip:Eip": ApiMapping("ec2", "AllocateAddress"),
+    "aws:ec2/placementGroup:PlacementGroup": ApiMapping("ec2", "CreatePlacementGroup", {"name": "GroupName"}),
     "aws:ec2/natGateway:NatGateway": ApiMapping("ec2", "CreateNatGateway"),
     "aws:ec2/internetGateway:InternetGateway": ApiMapping("ec2", "CreateInternetGateway", {"vpcId": None}),
     "aws:ec2/routeTable:RouteTable": ApiMapping("ec2", "CreateRouteTable", {"routes": None}),

@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m pipelines.training.launch SPEC_URI", file=sys.stderr)
         return 2
     per_node = int(os.environ.get("MLOPS_PROCESSES_PER_NODE", "1"))
-    command = batch_node_command(args[0], os.environ, per_node)
+    if "AWS_BATCH_JOB_NUM_NODES" not in os.environ:  # one machine, several GPUs
+        command = torchrun_command(args[0], per_node, main_port=free_loopback_port())
+    else:
+        command = batch_node_command(args[0], os.environ, per_node)
     return subprocess.run(command, check=False).returncode
 
 

@@ -19,6 +19,11 @@ from .conftest import aws_client
 SPEC = "s3://artifacts/runs/churn-model/abc123/run_spec.json"
 
 
+def _one_node(*args: Any, **kwargs: Any) -> BatchCompute:
+    """The adapter with the run spec's layout given (these tests' spec URIs are not real files)."""
+    return BatchCompute(*args, read_layout=lambda _: (1, 1), **kwargs)
+
+
 @pytest.fixture
 def batch_queue(aws: str) -> tuple[str, str]:
     return make_batch_queue(aws, "gpu-queue", "training")
@@ -27,7 +32,7 @@ def batch_queue(aws: str) -> tuple[str, str]:
 def test_batch_job_is_submitted_with_the_spec_uri_and_waited_for(
     aws: str, batch_queue: tuple[str, str]
 ) -> None:
-    result = BatchCompute(*batch_queue, first_poll_seconds=0.01).run_training(SPEC)
+    result = _one_node(*batch_queue, first_poll_seconds=0.01).run_training(SPEC)
     assert (
         result.status == "SUCCEEDED"
         and result.result_uri == "s3://artifacts/runs/churn-model/abc123/result.json"
@@ -74,7 +79,7 @@ def test_spot_reclaim_is_resubmitted_and_application_errors_are_not() -> None:
         ]
     )
     waits: list[float] = []
-    result = BatchCompute("q", "training", batch=batch, sleep=waits.append).run_training(SPEC)
+    result = _one_node("q", "training", batch=batch, sleep=waits.append).run_training(SPEC)
     assert result.job_id == "j2" and waits == [2.0]
     stubber.assert_no_pending_responses()
 
@@ -98,7 +103,7 @@ def test_application_failure_surfaces_reason_exit_code_and_log_stream(tmp_path) 
     )
     metrics = SqliteMetrics(tmp_path / "m.db", "mlops/dev")
     with pytest.raises(TrainingJobFailed) as failure:
-        BatchCompute("q", "training", batch=batch, metrics=metrics, sleep=lambda _: None).run_training(SPEC)
+        _one_node("q", "training", batch=batch, metrics=metrics, sleep=lambda _: None).run_training(SPEC)
     message = str(failure.value)
     assert "Essential container in task exited" in message and "exit code 1" in message
     assert "logs: training/default/abc" in message and "OutOfMemoryError" in message
@@ -115,7 +120,7 @@ def test_repeated_spot_reclaims_give_up_after_the_resubmits() -> None:
         ]
     batch, stubber = _stubbed(steps)
     with pytest.raises(TrainingJobFailed, match="terminated"):
-        BatchCompute("q", "training", batch=batch, spot_resubmits=2, sleep=lambda _: None).run_training(SPEC)
+        _one_node("q", "training", batch=batch, spot_resubmits=2, sleep=lambda _: None).run_training(SPEC)
     stubber.assert_no_pending_responses()
 
 
@@ -127,7 +132,7 @@ def test_backoff_grows_to_its_cap() -> None:
     )
     batch, _ = _stubbed(steps)
     waits: list[float] = []
-    BatchCompute(
+    _one_node(
         "q", "training", batch=batch, first_poll_seconds=10, max_poll_seconds=30, sleep=waits.append
     ).run_training(SPEC)
     assert waits == [10, 15, 22.5, 30, 30, 30]
@@ -190,7 +195,7 @@ def test_fanout_child_uses_the_array_index(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_batch_fanout_splits_into_array_jobs_of_at_most_10000(aws: str, batch_queue: tuple[str, str]) -> None:
-    results = BatchCompute(*batch_queue, first_poll_seconds=0.01).run_array(
+    results = _one_node(*batch_queue, first_poll_seconds=0.01).run_array(
         "s3://artifacts/fanout/spec.json", 30_001
     )
     assert len(results) == 4
@@ -199,3 +204,43 @@ def test_batch_fanout_splits_into_array_jobs_of_at_most_10000(aws: str, batch_qu
         (int(j["parameters"]["offset"]), j.get("arrayProperties", {}).get("size", 1)) for j in jobs
     )
     assert described == [(0, 10_000), (10_000, 10_000), (20_000, 10_000), (30_000, 1)]
+
+
+def _submitted(layout: tuple[int, int], **adapter: Any) -> dict[str, Any]:
+    """The SubmitJob request the adapter sends for a run of `layout` (validated against Batch's model)."""
+    batch = boto3.client("batch", region_name="eu-west-1")
+    stubber = Stubber(batch)
+    sent: dict[str, Any] = {}
+    batch.meta.events.register(
+        "provide-client-params.batch.SubmitJob", lambda params, **_: sent.update(params)
+    )
+    stubber.add_response("submit_job", {"jobName": "train", "jobId": "j1"})
+    stubber.add_response("describe_jobs", _job("j1", "SUCCEEDED"))
+    with stubber:
+        BatchCompute("gpu-q", "training", batch=batch, read_layout=lambda _: layout, **adapter).run_training(
+            SPEC
+        )
+    return sent
+
+
+def test_a_multi_node_run_is_submitted_as_a_multi_node_parallel_job() -> None:
+    sent = _submitted((4, 8), distributed_queue="dist-q", distributed_definition="training-distributed")
+    assert sent["jobQueue"] == "dist-q" and sent["jobDefinition"] == "training-distributed"
+    assert sent["nodeOverrides"]["numNodes"] == 4
+    override = sent["nodeOverrides"]["nodePropertyOverrides"][0]
+    assert override["targetNodes"] == "0:"
+    assert {"name": "MLOPS_PROCESSES_PER_NODE", "value": "8"} in override["containerOverrides"]["environment"]
+
+
+def test_several_gpus_of_one_machine_run_torchrun_on_the_single_node_definition() -> None:
+    sent = _submitted((1, 4))
+    assert sent["jobDefinition"] == "training" and "nodeOverrides" not in sent
+    assert sent["containerOverrides"]["command"][:3] == ["python", "-m", "pipelines.training.launch"]
+    assert {"type": "GPU", "value": "4"} in sent["containerOverrides"]["resourceRequirements"]
+    assert "containerOverrides" not in _submitted((1, 1))
+
+
+def test_a_multi_node_run_without_multi_node_compute_says_what_to_configure() -> None:
+    batch = boto3.client("batch", region_name="eu-west-1")
+    with pytest.raises(TrainingJobFailed, match=r"no multi-node training: set compute\.distributed"):
+        BatchCompute("q", "training", batch=batch, read_layout=lambda _: (2, 1)).run_training(SPEC)

@@ -43,6 +43,9 @@ class BatchCompute:
         first_poll_seconds: float = 2.0,
         max_poll_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        distributed_queue: str | None = None,
+        distributed_definition: str | None = None,
+        read_layout: Callable[[str], tuple[int, int]] | None = None,
     ) -> None:
         self.job_queue = job_queue
         self.job_definition = job_definition
@@ -52,15 +55,42 @@ class BatchCompute:
         self.array_queue = array_queue
         self.first_poll, self.max_poll = first_poll_seconds, max_poll_seconds
         self.sleep = sleep
+        self.distributed_queue, self.distributed_definition = distributed_queue, distributed_definition
+        self.read_layout = read_layout or _layout_of
 
     def _submit(self, spec_uri: str, attempt: int) -> str:
         run = spec_uri.rstrip("/").rsplit("/", 2)[-2][:60]
-        response = self.batch.submit_job(
-            jobName=f"train-{run}-{attempt}".replace(".", "-"),
-            jobQueue=self.job_queue,
-            jobDefinition=self.job_definition,
-            parameters={"spec_uri": spec_uri},
-        )
+        request: dict[str, Any] = {
+            "jobName": f"train-{run}-{attempt}".replace(".", "-"),
+            "jobQueue": self.job_queue,
+            "jobDefinition": self.job_definition,
+            "parameters": {"spec_uri": spec_uri},
+        }
+        nodes, per_node = self.read_layout(spec_uri)
+        if nodes > 1:
+            if not (self.distributed_queue and self.distributed_definition):
+                raise TrainingJobFailed(
+                    f"the run asks for {nodes} nodes but this environment has no multi-node training: "
+                    "set compute.distributed in its stack config and run pulumi up"
+                )
+            ranks = [{"name": "MLOPS_PROCESSES_PER_NODE", "value": str(per_node)}]
+            request.update(
+                jobQueue=self.distributed_queue,
+                jobDefinition=self.distributed_definition,
+                nodeOverrides={
+                    "numNodes": nodes,
+                    "nodePropertyOverrides": [
+                        {"targetNodes": "0:", "containerOverrides": {"environment": ranks}}
+                    ],
+                },
+            )
+        elif per_node > 1:  # several GPUs of one machine: torchrun on the single node
+            request["containerOverrides"] = {
+                "command": ["python", "-m", "pipelines.training.launch", "Ref::spec_uri"],
+                "environment": [{"name": "MLOPS_PROCESSES_PER_NODE", "value": str(per_node)}],
+                "resourceRequirements": [{"type": "GPU", "value": str(per_node)}],
+            }
+        response = self.batch.submit_job(**request)
         return str(response["jobId"])
 
     def _wait(self, job_id: str) -> dict[str, Any]:
@@ -114,6 +144,15 @@ class BatchCompute:
     def _count_failure(self) -> None:
         if self.metrics is not None:
             self.metrics.put([MetricDatum("batch_job_failures", 1.0, {"queue": self.job_queue}, "Count")])
+
+
+def _layout_of(spec_uri: str) -> tuple[int, int]:
+    """(nodes, processes per node) the run spec asks for."""
+    from pipelines.adapters.factory import read_uri
+    from pipelines.training.run_spec import TrainingRunSpec
+
+    layout = TrainingRunSpec.model_validate_json(read_uri(spec_uri)).training.distributed
+    return layout.nodes, layout.processes_per_node
 
 
 def _describe_failure(job_id: str, job: dict[str, Any]) -> str:
