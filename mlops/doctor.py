@@ -77,6 +77,7 @@ class Doctor:
             ("bucket names", self.bucket_names),
             ("GPU instance types", self.instance_types),
             ("vCPU quotas", self.vcpu_quotas),
+            ("GPU facts", self.gpu_facts),
             ("EKS version", self.kubernetes_version),
         )
         verdicts = []
@@ -218,7 +219,39 @@ class Doctor:
 
     def _gpu_types(self) -> list[str]:
         nodes = self.config.orchestrator.gpu_nodes
-        return sorted({*self.config.compute.gpu_instance_types, *(nodes.instance_types if nodes else ())})
+        distributed = self.config.compute.distributed
+        return sorted(
+            {
+                *self.config.compute.gpu_instance_types,
+                *(nodes.instance_types if nodes else ()),
+                *(distributed.instance_types if distributed else ()),
+            }
+        )
+
+    def gpu_facts(self) -> Verdict:
+        """The recorded GPU, vCPU and EFA facts of the multi-node training types, as EC2 reports them."""
+        from infra.gpu_instances import GPU_RECORD, gpu_instances
+
+        distributed = self.config.compute.distributed
+        if distributed is None:
+            return Verdict("GPU facts", "ok", "no multi-node training configured")
+        answer = self.clients("ec2", self.region).describe_instance_types(
+            InstanceTypes=list(distributed.instance_types)
+        )
+        recorded, wrong = gpu_instances(), []
+        for info in answer["InstanceTypes"]:
+            name, facts = info["InstanceType"], recorded[info["InstanceType"]]
+            gpus = sum(g.get("Count", 0) for g in info.get("GpuInfo", {}).get("Gpus", []))
+            seen = (
+                gpus,
+                info["VCpuInfo"]["DefaultVCpus"],
+                bool(info.get("NetworkInfo", {}).get("EfaSupported")),
+            )
+            if seen != (facts.gpus, facts.vcpus, facts.efa):
+                wrong.append(f"{name}: EC2 says {seen[0]} GPUs, {seen[1]} vCPUs, EFA {seen[2]}")
+        if wrong:
+            return Verdict("GPU facts", "fail", f"{GPU_RECORD.name} is out of date: " + "; ".join(wrong))
+        return Verdict("GPU facts", "ok", f"{', '.join(distributed.instance_types)} match {GPU_RECORD.name}")
 
     def instance_types(self) -> Verdict:
         wanted = [t for t in self._gpu_types() if "." in t]
@@ -245,6 +278,8 @@ class Doctor:
         needed[("gpu", "spot")] += compute.gpu_max_vcpus
         needed[("gpu", "on-demand")] += compute.gpu_max_vcpus
         needed[("standard", "spot")] += compute.cpu_max_vcpus
+        if compute.distributed is not None:  # multi-node jobs run on on-demand capacity only
+            needed[("gpu", "on-demand")] += compute.distributed.max_vcpus
         groups = [g for g in (orchestrator.cpu_nodes, orchestrator.gpu_nodes) if g]
         types = sorted({t for g in groups for t in g.instance_types})
         sizes = {

@@ -109,6 +109,7 @@ def test_a_ready_account_passes_every_check(account: str, environments: Path) ->
         "bucket names",
         "GPU instance types",
         "vCPU quotas",
+        "GPU facts",
         "EKS version",
     ]
     assert {v.check: v.status for v in verdicts.values()} == dict.fromkeys(verdicts, "ok"), verdicts
@@ -207,3 +208,70 @@ def test_without_credentials_doctor_says_so_in_one_line(monkeypatch: pytest.Monk
     result = CliRunner().invoke(app, ["doctor", "--env", "dev"])
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == "fail identity: no AWS credentials found"
+
+
+def test_multi_node_gpu_facts_are_checked_against_ec2_and_count_against_the_on_demand_quota(
+    account: str, environments: Path
+) -> None:
+    def distributed(platform: dict[str, Any]) -> None:
+        platform["compute"]["distributed"] = {
+            "nodes": 2,
+            "gpus_per_node": 4,
+            "instance_types": ["g5.12xlarge"],
+            "max_vcpus": 96,
+        }
+
+    def needed() -> dict[tuple[str, str], int]:
+        def clients(service: str, region: str) -> Any:
+            return boto3.client(service, region_name=region, endpoint_url=account)
+
+        return Doctor("dev", environments, clients, {})._needed_vcpus()
+
+    before = needed()
+    _edit_stack(environments, distributed)
+    verdicts = _by_check(_doctor(account, environments))
+    assert verdicts["GPU facts"].status == "ok" and "g5.12xlarge match" in verdicts["GPU facts"].message
+    after = needed()
+    # Multi-node jobs run on on-demand capacity only: their maximum adds to that quota, not to Spot.
+    assert after[("gpu", "on-demand")] - before[("gpu", "on-demand")] == 96
+    assert after[("gpu", "spot")] == before[("gpu", "spot")]
+
+
+def test_the_gpu_record_matches_what_ec2_answers(aws: str) -> None:
+    """moto ships DescribeInstanceTypes answers captured from EC2: the record must agree with them."""
+    from infra.gpu_instances import gpu_instances
+
+    recorded = gpu_instances()
+    answer = aws_client(aws, "ec2").describe_instance_types(InstanceTypes=list(recorded))["InstanceTypes"]
+    assert {i["InstanceType"] for i in answer} == set(recorded)
+    for info in answer:
+        facts = recorded[info["InstanceType"]]
+        gpus = sum(g["Count"] for g in info["GpuInfo"]["Gpus"])
+        assert (gpus, info["VCpuInfo"]["DefaultVCpus"], info["MemoryInfo"]["SizeInMiB"] // 1024) == (
+            facts.gpus,
+            facts.vcpus,
+            facts.memory_gib,
+        ), info["InstanceType"]
+        assert bool(info["NetworkInfo"].get("EfaSupported")) == facts.efa, info["InstanceType"]
+
+
+def test_a_gpu_record_out_of_date_with_ec2_fails_naming_the_difference(
+    account: str, environments: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import infra.gpu_instances as record
+
+    stale = dict(record.gpu_instances())
+    stale["g5.12xlarge"] = record.GpuInstance("g5.12xlarge", gpus=4, vcpus=48, memory_gib=192, efa=False)
+    monkeypatch.setattr(record, "gpu_instances", lambda: stale)
+    _edit_stack(
+        environments,
+        lambda platform: platform["compute"].update(
+            distributed={"gpus_per_node": 4, "instance_types": ["g5.12xlarge"], "max_vcpus": 96}
+        ),
+    )
+    verdict = _by_check(_doctor(account, environments))["GPU facts"]
+    assert verdict.status == "fail"
+    assert (
+        verdict.message
+        == "gpu_instances.yaml is out of date: g5.12xlarge: EC2 says 4 GPUs, 48 vCPUs, EFA True"
+    )
