@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bench import orchestration_overhead, serving_latency, threads, training_throughput, validation_cost
+from bench import (
+    distributed,
+    orchestration_overhead,
+    serving_latency,
+    threads,
+    training_throughput,
+    validation_cost,
+)
 
 
 def main() -> None:
@@ -11,6 +18,7 @@ def main() -> None:
     training_throughput.main([])
     serving_latency.main([])
     threads.main([])
+    distributed.main([])
 
 
 if __name__ == "__main__":
