@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from pipelines.serving.capture import LakeCapture
 from pipelines.serving.handler import SOURCES, BadRequest, InferenceHandler, response_body, source_headers
@@ -85,8 +86,10 @@ def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> Fas
             return JSONResponse({"error": f"payload exceeds {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             variant = router.pick(request.headers.get(TARGET_VARIANT))
-            frame, scores = variant.handler.predict(
-                body, request.headers.get("content-type", "application/json")
+            # Parsing, validation and the forward pass are CPU work: off the event loop, so one slow
+            # request does not hold up the others.
+            frame, scores = await run_in_threadpool(
+                variant.handler.predict, body, request.headers.get("content-type", "application/json")
             )
         except BadRequest as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)

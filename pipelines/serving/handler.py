@@ -174,7 +174,7 @@ class InferenceHandler:
         if absent:
             frame = self._with_online_features(frame, absent)
         numeric = self.bundle.encoder.numeric
-        values = self._numeric_block(frame, numeric)
+        values, converted = self._numeric_block(frame, numeric)
         bad = np.isinf(values) | (np.isnan(values) & ~self._nullable_numeric)
         if bad.any():
             row, col = np.argwhere(bad)[0]
@@ -185,8 +185,9 @@ class InferenceHandler:
         if negative.any():
             row, col = np.argwhere(negative)[0]
             raise BadRequest(f"{numeric[col]}: must not be negative, got {values[row, col]:g}")
-        frame = frame.copy()
-        frame[numeric] = values
+        if converted:  # text or nulls became numbers: the model and the capture see the numbers
+            frame = frame.copy()
+            frame[numeric] = values
         for name, allowed in self._vocabularies.items():
             self._check_category(name, frame[name].tolist(), allowed)
         frame.attrs[SOURCES] = {"request": sent, "online_store": absent, "ignored": ignored}
@@ -205,11 +206,12 @@ class InferenceHandler:
             raise BadRequest(f"{name}: {unknown[:3]} not among the {len(allowed)} allowed values")
 
     @staticmethod
-    def _numeric_block(frame: pd.DataFrame, numeric: list[str]) -> np.ndarray:
-        """The numeric features as floats; names the first field that is not a number."""
+    def _numeric_block(frame: pd.DataFrame, numeric: list[str]) -> tuple[np.ndarray, bool]:
+        """The numeric features as floats, and whether any column had to be converted; names the
+        first field that is not a number."""
         block = frame[numeric]
         if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in block.dtypes):
-            return block.to_numpy(dtype=float)
+            return block.to_numpy(dtype=float), False
         for name in numeric:  # slow path: a null, a boolean or a bad value somewhere; name the culprit
             original = frame[name]
             converted = pd.to_numeric(original, errors="coerce")
@@ -218,7 +220,7 @@ class InferenceHandler:
                 culprit = original[not_numbers]
                 shown = culprit.iloc[0] if len(culprit) else original.iloc[0]
                 raise BadRequest(f"{name}: expected a finite number, got {shown!r}")
-        return block.apply(pd.to_numeric).to_numpy(dtype=float)
+        return block.apply(pd.to_numeric).to_numpy(dtype=float), True
 
     @cached_property
     def _non_negative_mask(self) -> np.ndarray:
