@@ -89,19 +89,29 @@ class ModelBundle:
             raise TypeError(f"a {self.task} model predicts values, not probabilities: use predict()")
         return self.predict(frame, batch_size)
 
-    @torch.no_grad()
     def predict(self, frame: pd.DataFrame, batch_size: int = 65_536) -> np.ndarray:
         """The model's answer per row of a frame holding the bundle's feature columns: the
         positive class's probability (binary) or the predicted value (regression)."""
         missing = [name for name in self.feature_names if name not in frame.columns]
         if missing:
             raise KeyError(f"feature frame lacks columns: {', '.join(missing)}")
+        return self._forward(
+            self.encoder.numeric_tensor(frame), self.encoder.categorical_tensor(frame), batch_size
+        )
+
+    def predict_validated(self, numeric: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """`predict`, given the numeric features already as a float array in encoder order (serving
+        validates them that way; selecting the columns again would cost more than the forward pass)."""
+        return self._forward(
+            self.encoder.numeric_tensor_of(numeric), self.encoder.categorical_tensor(frame), 65_536
+        )
+
+    @torch.no_grad()
+    def _forward(self, numeric: torch.Tensor, categorical: torch.Tensor, batch_size: int) -> np.ndarray:
         self.network.eval()
         device = next(self.network.parameters()).device
-        numeric = self.encoder.numeric_tensor(frame)
-        categorical = self.encoder.categorical_tensor(frame)
         out = []
-        for start in range(0, len(frame), batch_size):
+        for start in range(0, len(numeric), batch_size):
             logits = self.network(
                 numeric[start : start + batch_size].to(device),
                 categorical[start : start + batch_size].to(device),

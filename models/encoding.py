@@ -40,7 +40,13 @@ class FeatureEncoder:
         return [len(vocab) + 1 for vocab in self.categorical.values()]
 
     def numeric_tensor(self, frame: pd.DataFrame) -> torch.Tensor:
-        values = (_signed_log(frame, self.numeric) - np.asarray(self.means)) / np.asarray(self.stds)
+        raw = frame[self.numeric].to_numpy(dtype=np.float64, na_value=np.nan) if self.numeric else None
+        return self.numeric_tensor_of(raw if raw is not None else np.zeros((len(frame), 0)))
+
+    def numeric_tensor_of(self, raw: np.ndarray) -> torch.Tensor:
+        """The same encoding, from the numeric features already as a float array (in `numeric` order)."""
+        signed = np.sign(raw) * np.log1p(np.abs(raw))
+        values = (signed - np.asarray(self.means)) / np.asarray(self.stds)
         return torch.from_numpy(np.nan_to_num(values, nan=0.0).astype(np.float32))
 
     @cached_property

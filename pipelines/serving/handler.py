@@ -159,6 +159,10 @@ class InferenceHandler:
         `frame.attrs["feature_sources"]` records which features came from the request and which
         from the online store, and which fields were ignored.
         """
+        return self._validated(frame)[0]
+
+    def _validated(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """`validate`, also returning the numeric features as the float array it checked."""
         if frame.empty:
             raise BadRequest("request has no rows")
         if len(frame) > MAX_ROWS:
@@ -191,7 +195,7 @@ class InferenceHandler:
         for name, allowed in self._vocabularies.items():
             self._check_category(name, frame[name].tolist(), allowed)
         frame.attrs[SOURCES] = {"request": sent, "online_store": absent, "ignored": ignored}
-        return frame
+        return frame, values
 
     def _check_category(self, name: str, values: list[Any], allowed: set[str] | None) -> None:
         """Nulls only where the use case allows them; values from the declared set unless it is open."""
@@ -250,8 +254,8 @@ class InferenceHandler:
 
     def predict(self, body: bytes, content_type: str) -> tuple[pd.DataFrame, list[float]]:
         """The validated rows (with their feature sources in `attrs`) and the model's answers."""
-        frame = self.validate(parse_body(body, content_type))
-        return frame, [float(p) for p in self.bundle.predict(frame)]
+        frame, numeric = self._validated(parse_body(body, content_type))
+        return frame, self.bundle.predict_validated(numeric, frame).tolist()
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Batch inference over a file or lake table already loaded as a frame."""
