@@ -6,7 +6,7 @@ client, then the one-row load again from `--clients` concurrent clients. The tar
 one-row p99 within 2x the raw forward p99 plus 2 ms, with zero errors; with `--clients` clients, a p99
 within 2x the one-client p99. Also the online store's lookup p99, and the thread setting used.
 
-    python -m bench.serving_latency [--requests 2000] [--clients 4] [--workers 1]
+    python -m bench.serving_latency [--requests 2000] [--clients 4]
 """
 
 from __future__ import annotations
@@ -101,9 +101,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="Server worker processes (mlops serve --workers)."
-    )
     parser.add_argument("--rows", type=int, default=60_000, help="Events to train the benchmark model on.")
     args = parser.parse_args(argv)
 
@@ -155,8 +152,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             str(port),
             "--capture",
             "0",
-            "--workers",
-            str(args.workers),
         ]
         server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -174,10 +169,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     budget = 2 * raw_one["p99_ms"] + 2
     concurrent_budget = 2 * served_one["p99_ms"]
-    threads = thread_budget(workers=args.workers).describe()
+    threads = thread_budget().describe()
     payload = {
         "threads_per_worker": threads,
-        "workers": args.workers,
         "clients": args.clients,
         "served_one_row_concurrent": concurrent,
         "concurrent_p99_budget_ms": concurrent_budget,
@@ -211,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"p99 budget at {args.clients} clients (2 x the 1-client p99)",
                 f"{concurrent_budget:.2f} ms -> {'met' if payload['concurrent_within_budget'] else 'MISSED'}",
             ),
-            ("server", f"{args.workers} worker(s), each {threads}"),
+            ("server", f"one process, {threads}"),
             (
                 "raw forward, 100 rows (p50 / p99)",
                 f"{raw_hundred['p50_ms']:.2f} / {raw_hundred['p99_ms']:.2f} ms",

@@ -49,13 +49,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(8080, help="Port (SageMaker's contract uses 8080)."),
     capture: float = typer.Option(1.0, help="Share of requests captured to the lake (0 to 1)."),
-    workers: int = typer.Option(
-        1, min=1, max=64, help="Worker processes (each with 1/N of the CPU budget); 1 serves in this process."
-    ),
 ) -> None:
     """Serve the deployed model(s) with the SageMaker contract: GET /ping, POST /invocations."""
-    import os
-
     import uvicorn
 
     from pipelines.serving.app import create_app
@@ -71,23 +66,7 @@ def serve(
     console.print(
         f"serving {router.model_name} ({weights}) on http://{host}:{port}  (POST /invocations, GET /ping)"
     )
-    if workers == 1:
-        uvicorn.run(create_app(router, sink), host=host, port=port, log_level="warning")
-        return
-    from models.threads import WORKERS_ENV
-    from pipelines.serving.worker import CAPTURE_VARIABLE, ENV_VARIABLE
-
-    if sink is not None:
-        sink.close()  # the workers capture; this process only checked that the endpoint can start
-    os.environ.update({ENV_VARIABLE: env, CAPTURE_VARIABLE: str(capture), WORKERS_ENV: str(workers)})
-    uvicorn.run(
-        "pipelines.serving.worker:app_from_environment",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="warning",
-    )
+    uvicorn.run(create_app(router, sink), host=host, port=port, log_level="warning")
 
 
 def invoke(
