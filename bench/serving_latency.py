@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,14 +27,9 @@ import numpy as np
 import pandas as pd
 
 from bench.common import prepared_training_run, report, scratch_environment
+from pipelines.training.launch import free_loopback_port
 
 TIME_CAP_SECONDS = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -141,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ctx.platform.artifacts,
             EndpointState(version.model_name, [ServingVariant("v1", version.version, 1.0)]),
         )
-        port = _free_port()
+        port = free_loopback_port()
         env = {**os.environ, "MLOPS_LOCAL_ROOT": str(root)}
         command = [
             str(Path(sys.executable).parent / "mlops"),

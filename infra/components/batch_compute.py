@@ -4,8 +4,6 @@ least-privilege roles."""
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_aws as aws
 
@@ -239,42 +237,28 @@ class BatchCompute(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        def container(image: str, job_role: str, execution: str, logs: str) -> str:
-            requirements = [
-                {"type": "VCPU", "value": str(cfg.training_vcpus)},
-                {"type": "MEMORY", "value": str(cfg.training_memory_mib)},
-            ]
-            if cfg.training_gpus:
-                requirements.append({"type": "GPU", "value": str(cfg.training_gpus)})
-            return json.dumps(
-                {
-                    "image": image,
-                    "command": ["python", "-m", "pipelines.training.job", "Ref::spec_uri"],
-                    "jobRoleArn": job_role,
-                    "executionRoleArn": execution,
-                    "resourceRequirements": requirements,
-                    "privileged": False,
-                    "readonlyRootFilesystem": False,
-                    "environment": [{"name": "MLOPS_ENVIRONMENT", "value": ctx.env}],
-                    "logConfiguration": {
-                        "logDriver": "awslogs",
-                        "options": {"awslogs-group": logs, "awslogs-stream-prefix": "training"},
-                    },
-                }
-            )
-
+        identity = JobIdentity(
+            pulumi.Output.concat(self.repositories["training"].repository_url, ":", cfg.image_tag),
+            self.job_role.arn,
+            execution_role.arn,
+            log_group_name,
+        )
+        resources = {"VCPU": cfg.training_vcpus, "MEMORY": cfg.training_memory_mib}
+        if cfg.training_gpus:
+            resources["GPU"] = cfg.training_gpus
         self.training_job_definition = aws.batch.JobDefinition(
             ctx.name("training"),
             name=ctx.name("training"),
             type="container",
             platform_capabilities=["EC2"],
             parameters={"spec_uri": "unset"},
-            container_properties=pulumi.Output.all(
-                pulumi.Output.concat(self.repositories["training"].repository_url, ":", cfg.image_tag),
-                self.job_role.arn,
-                execution_role.arn,
-                log_group_name,
-            ).apply(lambda v: container(*v)),
+            container_properties=identity.render(
+                lambda container: container,
+                command=["python", "-m", "pipelines.training.job", "Ref::spec_uri"],
+                resources=resources,
+                environment={"MLOPS_ENVIRONMENT": ctx.env},
+                stream_prefix="training",
+            ),
             retry_strategy=retry_on_spot_reclaim(cfg.job_attempts),
             timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=cfg.job_timeout_seconds),
             tags=ctx.tags(),
@@ -290,12 +274,7 @@ class BatchCompute(pulumi.ComponentResource):
                 subnet_ids[0],
                 batch_service_role.arn,
                 profile.arn,
-                JobIdentity(
-                    pulumi.Output.concat(self.repositories["training"].repository_url, ":", cfg.image_tag),
-                    self.job_role.arn,
-                    execution_role.arn,
-                    log_group_name,
-                ),
+                identity,
                 retry_on_spot_reclaim(cfg.job_attempts),
                 cfg.job_timeout_seconds,
             )

@@ -9,12 +9,13 @@ nodes reach each other on any TCP port inside their own security group (rendezvo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.batch_container import JobIdentity
 from infra.config import DistributedTrainingConfig
 from infra.context import StackContext, child
 
@@ -27,46 +28,27 @@ class DistributedTraining:
     job_definition: aws.batch.JobDefinition
 
 
-@dataclass(frozen=True)
-class JobIdentity:
-    image: pulumi.Input[str]
-    job_role_arn: pulumi.Input[str]
-    execution_role_arn: pulumi.Input[str]
-    log_group_name: pulumi.Input[str]
-
-
-def node_properties(
-    cfg: DistributedTrainingConfig, env: str, image: str, job_role: str, execution: str, logs: str
-) -> str:
-    """The job definition's nodeProperties: one node group covering every node."""
-    container = {
-        "image": image,
+def node_container(cfg: DistributedTrainingConfig, env: str) -> dict[str, Any]:
+    """What every node's container runs with (the fields of batch_container.training_container)."""
+    return {
         "command": LAUNCH_COMMAND,
-        "jobRoleArn": job_role,
-        "executionRoleArn": execution,
-        "resourceRequirements": [
-            {"type": "VCPU", "value": str(cfg.vcpus_per_node())},
-            {"type": "MEMORY", "value": str(cfg.memory_mib_per_node)},
-            {"type": "GPU", "value": str(cfg.gpus_per_node)},
-        ],
-        "privileged": False,
-        "readonlyRootFilesystem": False,
-        "environment": [
-            {"name": "MLOPS_ENVIRONMENT", "value": env},
-            {"name": "MLOPS_PROCESSES_PER_NODE", "value": str(cfg.gpus_per_node)},
-        ],
-        "logConfiguration": {
-            "logDriver": "awslogs",
-            "options": {"awslogs-group": logs, "awslogs-stream-prefix": "distributed"},
+        "resources": {
+            "VCPU": cfg.vcpus_per_node(),
+            "MEMORY": cfg.memory_mib_per_node,
+            "GPU": cfg.gpus_per_node,
         },
+        "environment": {"MLOPS_ENVIRONMENT": env, "MLOPS_PROCESSES_PER_NODE": str(cfg.gpus_per_node)},
+        "stream_prefix": "distributed",
     }
-    return json.dumps(
-        {
-            "numNodes": cfg.nodes,
-            "mainNode": 0,
-            "nodeRangeProperties": [{"targetNodes": "0:", "container": container}],
-        }
-    )
+
+
+def node_properties(cfg: DistributedTrainingConfig, container: dict[str, Any]) -> dict[str, Any]:
+    """The job definition's nodeProperties: one node group covering every node."""
+    return {
+        "numNodes": cfg.nodes,
+        "mainNode": 0,
+        "nodeRangeProperties": [{"targetNodes": "0:", "container": container}],
+    }
 
 
 def create_distributed_training(
@@ -152,9 +134,9 @@ def create_distributed_training(
         type="multinode",
         platform_capabilities=["EC2"],
         parameters={"spec_uri": "unset"},
-        node_properties=pulumi.Output.all(
-            identity.image, identity.job_role_arn, identity.execution_role_arn, identity.log_group_name
-        ).apply(lambda v: node_properties(cfg, ctx.env, *v)),
+        node_properties=identity.render(
+            lambda container: node_properties(cfg, container), **node_container(cfg, ctx.env)
+        ),
         retry_strategy=retry_strategy,
         timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=timeout_seconds),
         tags=ctx.tags(),

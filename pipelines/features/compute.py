@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.usecase import DatasetSpec, UseCase
+from pipelines.usecase import CategoryCountSpec, DatasetSpec, UseCase
 
 FEATURE_TIME = "feature_time"
 _SECONDS_BITS = 34  # ~544 years of seconds per entity slot
@@ -37,22 +37,32 @@ def compute_window_features(events: pd.DataFrame, usecase: UseCase) -> pd.DataFr
     cumulative_sums: dict[str, np.ndarray] = {}  # per source, shared by every window
 
     def window_total(source: str, values: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """The sum of `values` over each row's window (a missing value adds nothing)."""
         if source not in cumulative_sums:
-            cumulative_sums[source] = np.concatenate(([0.0], np.cumsum(values)))
+            cumulative_sums[source] = np.concatenate(([0.0], np.cumsum(np.nan_to_num(values, nan=0.0))))
         cumulative = cumulative_sums[source]
         return np.asarray(cumulative[last_tie + 1] - cumulative[first])
 
+    # Per source, once: the numbers a window sums, and which events carry each counted value.
+    numbers = {
+        c: _as_float(ordered[c]) for c in dict.fromkeys(a.column for a in view.aggregations if a.column)
+    }
+    hits: dict[tuple[CategoryCountSpec, str], np.ndarray] = {}
+    for counted in view.category_counts:
+        text = ordered[counted.column].astype(str).to_numpy()
+        for value in counted.values:
+            hits[(counted, value)] = (text == value).astype(np.float64)
     for window in view.windows_days:
         first = np.searchsorted(keys, keys - window * 86_400, side="right")
         count = (last_tie + 1 - first).astype(np.float64)
         for agg in view.aggregations:
             name = agg.feature_name(window)
-            if agg.function == "count":
+            if agg.function == "count" or agg.column is None:
                 out[name] = count
                 continue
-            values = _as_float(ordered[agg.column])
+            values = numbers[agg.column]
             if agg.function in ("sum", "mean"):
-                total = window_total(str(agg.column), np.nan_to_num(values, nan=0.0), first)
+                total = window_total(agg.column, values, first)
                 out[name] = total if agg.function == "sum" else total / np.maximum(count, 1)
             else:  # max over a window: the rolling implementation is clearer than a sparse table here
                 grouped = (
@@ -61,13 +71,10 @@ def compute_window_features(events: pd.DataFrame, usecase: UseCase) -> pd.DataFr
                     .rolling(f"{window}D", on=dataset.event_time)
                 )
                 out[name] = grouped["_v"].max().to_numpy()
-        for counted in view.category_counts:
-            text = ordered[counted.column].astype(str).to_numpy()
-            for value in counted.values:
-                hits = (text == value).astype(np.float64)
-                out[counted.feature_name(value, window)] = window_total(
-                    f"{counted.column}={value}", hits, first
-                )
+        for (counted, value), indicator in hits.items():
+            out[counted.feature_name(value, window)] = window_total(
+                f"{counted.column}={value}", indicator, first
+            )
     for column in view.latest:
         spec = dataset.columns[column]
         out[column] = ordered[column].to_numpy() if spec.is_categorical else _as_float(ordered[column])

@@ -61,6 +61,11 @@ def check_nesting(body: bytes, limit: int = MAX_DEPTH) -> None:
             depth -= 1
 
 
+def _is_null(value: Any) -> bool:
+    """JSON null, or the NaN pandas puts in an empty CSV cell."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
         raise BadRequest(f"number with {len(text.lstrip('-'))} digits is out of range")
@@ -199,13 +204,12 @@ class InferenceHandler:
 
     def _check_category(self, name: str, values: list[Any], allowed: set[str] | None) -> None:
         """Nulls only where the use case allows them; values from the declared set unless it is open."""
-        nulls = [v for v in values if v is None or (isinstance(v, float) and math.isnan(v))]
-        if nulls and name not in self._nullable:
+        present = [v for v in values if not _is_null(v)]
+        if len(present) < len(values) and name not in self._nullable:
             raise BadRequest(f"{name}: null is not allowed (the use case declares it not nullable)")
         if allowed is None:
             return
-        present = {str(v) for v in values if not (v is None or (isinstance(v, float) and math.isnan(v)))}
-        unknown = sorted(present - allowed)
+        unknown = sorted({str(v) for v in present} - allowed)
         if unknown:
             raise BadRequest(f"{name}: {unknown[:3]} not among the {len(allowed)} allowed values")
 

@@ -116,13 +116,16 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
     checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))
     resumable = checkpointer.load()
     previous_run_id = None
-    threads = configure_threads().threads
+    budget = configure_threads()
+    threads, threads_note = budget.threads, budget.describe()
     if resumable is not None:
         saved = torch.load(io.BytesIO(resumable), map_location="cpu", weights_only=False)["extra"]
         previous_run_id = saved.get("tracking_run_id")
         # CPU results depend on the thread count: a resumed run keeps the one it started with.
         threads = int(saved.get("torch_threads", threads))
-        torch.set_num_threads(threads)
+        if threads != budget.threads:
+            torch.set_num_threads(threads)
+            threads_note = f"{threads} thread(s), kept from the run's checkpoint"
     if not ranks.is_main:  # a worker rank: train its share; rank 0 keeps every record
         fit(bundle.network, train, valid, spec.training, device, checkpointer, task=spec.task)
         return {}
@@ -173,7 +176,7 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
             "training on %s, rank 0 of %d (%s): %d train rows, %d validation rows",
             device,
             ranks.world_size,
-            configure_threads().describe() if threads == torch.get_num_threads() else f"{threads} threads",
+            threads_note,
             len(train),
             len(valid),
         )

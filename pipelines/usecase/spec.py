@@ -273,9 +273,10 @@ class UseCase(_Strict):
         for counted in view.category_counts:
             if not declared("features.category_counts", counted.column).is_categorical:
                 raise ValueError(f"features.category_counts column {counted.column!r} is not a category")
-        if not self.feature_names():
+        names = self.feature_names()
+        if not names:
             raise ValueError("features define no feature: add aggregations, latest, lags or category_counts")
-        duplicated = {n for n in self.feature_names() if self.feature_names().count(n) > 1}
+        duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:
             raise ValueError(f"features produce the name(s) {sorted(duplicated)} twice")
         self._check_task()

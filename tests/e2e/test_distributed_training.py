@@ -6,20 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from pipelines.training import steps
 from pipelines.training.launch import LaunchError
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
-
-
-@pytest.fixture
-def batch(small_events: pd.DataFrame, tmp_path: Path) -> Path:
-    path = tmp_path / "events.parquet"
-    small_events.to_parquet(path, index=False)
-    return path
 
 
 def test_two_ranks_train_through_the_flow_and_register_one_version(platform, batch: Path) -> None:

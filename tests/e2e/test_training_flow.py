@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 
 from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
@@ -23,13 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 def _path(uri: str) -> Path:
     return Path(uri.removeprefix("file://"))
-
-
-@pytest.fixture
-def batch(small_events: pd.DataFrame, tmp_path: Path) -> Path:
-    path = tmp_path / "events.parquet"
-    small_events.to_parquet(path, index=False)
-    return path
 
 
 def test_flow_ingests_trains_evaluates_and_registers_with_lineage(platform, batch: Path) -> None:

@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -133,4 +132,4 @@ def test_bad_layouts_fail_before_launch_in_one_line() -> None:
         TrainingSettings.model_validate(
             {"batch_size": 8, "distributed": {"nodes": 2, "processes_per_node": 8}}
         )
-    assert np.isfinite(TrainingSettings().distributed.world_size)
+    assert TrainingSettings().distributed.world_size == 1  # one process unless an environment asks
