@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.paths import environments_dir, project_root
 from mlops.validation_errors import describe_validation_error
@@ -141,10 +141,38 @@ class PipelineSettings(_Strict):
         return path if path.is_absolute() else project_root() / path
 
 
+class ServingSettings(_Strict):
+    """How `mlops serve` (and the serving container) runs the endpoint."""
+
+    workers: int | Literal["auto"] = Field(
+        default="auto",
+        description="Worker processes; 'auto' is one per CPU this process may use (affinity and cgroup quota).",
+    )
+    capture: float = Field(default=1.0, ge=0.0, le=1.0, description="Share of requests captured to the lake.")
+
+    @field_validator("workers")
+    @classmethod
+    def _at_least_one(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 64:
+            raise ValueError(f"expected 'auto' or a whole number from 1 to 64, got {value}")
+        return value
+
+    def worker_count(self) -> int:
+        """The worker processes to start."""
+        if self.workers != "auto":
+            return int(self.workers)
+        from models.threads import affinity_cpus, cgroup_cpu_limit
+
+        quota = cgroup_cpu_limit()
+        usable = min(float(affinity_cpus()), quota if quota is not None else float("inf"))
+        return max(1, min(8, int(usable)))
+
+
 class EnvironmentSettings(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
     platform: PlatformSettings
     pipeline: PipelineSettings
+    serving: ServingSettings = ServingSettings()
 
     def contract_parameter(self) -> str:
         """SSM parameter name of an AWS environment's contract (derived, never hard-coded twice)."""

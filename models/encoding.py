@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
@@ -57,12 +58,16 @@ class FeatureEncoder:
         }
 
     def categorical_tensor(self, frame: pd.DataFrame) -> torch.Tensor:
-        columns = []
-        for name, lookup in self._lookups.items():
-            raw = frame[name].tolist()
-            columns.append(np.fromiter((_index(lookup, v) for v in raw), np.int64, len(raw)))
-        stacked = np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0), np.int64)
-        return torch.from_numpy(stacked)
+        return self.categorical_tensor_of(
+            {name: frame[name].tolist() for name in self.categorical}, len(frame)
+        )
+
+    def categorical_tensor_of(self, columns: Mapping[str, Sequence[object]], rows: int) -> torch.Tensor:
+        """The same encoding, from each categorical feature's values as a plain sequence."""
+        indices = np.zeros((rows, len(self.categorical)), np.int64)
+        for position, (name, lookup) in enumerate(self._lookups.items()):
+            indices[:, position] = [_index(lookup, v) for v in columns[name]]
+        return torch.from_numpy(indices)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -26,13 +26,22 @@ def serve(
     ),
     host: str = typer.Option("0.0.0.0", help="Interface (inside a container, every interface)."),
     port: int = typer.Option(8080, help="SageMaker's serving port."),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="Worker processes (default: the environment's serving.workers)."
+    ),
 ) -> None:
     """Serve the mounted model: GET /ping, POST /invocations."""
-    import uvicorn
-
-    from pipelines.serving.container import container_app
+    from mlops.settings import load_settings
+    from models.threads import WORKERS_ENV
+    from pipelines.serving.container import ENVIRONMENT_ENV, MODEL_DIR_ENV, container_app, require_model
     from pipelines.serving.container import model_dir as default_model_dir
+    from pipelines.serving.server import run_server
 
     with friendly_errors():
-        application = container_app(model_dir or default_model_dir(), env)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+        directory = model_dir or default_model_dir()
+        processes = workers or load_settings(env).serving.worker_count()
+        # Checked here once, so a missing model is one line before any worker starts.
+        require_model(directory)
+        application = container_app(directory, env) if processes == 1 else None
+    os.environ.update({ENVIRONMENT_ENV: env, MODEL_DIR_ENV: str(directory), WORKERS_ENV: str(processes)})
+    run_server(application or "pipelines.serving.container:worker_app", host, port, processes)

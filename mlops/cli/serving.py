@@ -48,25 +48,39 @@ def serve(
     env: str = EnvOption,
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(8080, help="Port (SageMaker's contract uses 8080)."),
-    capture: float = typer.Option(1.0, help="Share of requests captured to the lake (0 to 1)."),
+    capture: float | None = typer.Option(
+        None, min=0.0, max=1.0, help="Share of requests captured to the lake (default: serving.capture)."
+    ),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="Worker processes (default: serving.workers; 'auto' is one per CPU)."
+    ),
 ) -> None:
     """Serve the deployed model(s) with the SageMaker contract: GET /ping, POST /invocations."""
-    import uvicorn
+    import os
 
-    from pipelines.serving.app import create_app
-    from pipelines.serving.capture import LakeCapture
-    from pipelines.serving.live import LiveRouter
+    from mlops.settings import load_settings
+    from pipelines.deployment.endpoint import read_state
+    from pipelines.serving.live import SERVE_CAPTURE, SERVE_ENVIRONMENT, live_app, require_deployed
     from pipelines.training.steps import open_environment
 
     with friendly_errors(extra=_extra_errors()):
+        settings = load_settings(env).serving
+        sampling = settings.capture if capture is None else capture
+        processes = workers or settings.worker_count()
         ctx = open_environment(env)
-        router = LiveRouter(ctx)
-        sink = LakeCapture(ctx.platform.lake, router.model_name, sampling=capture) if capture > 0 else None
-    weights = ", ".join(f"{v.name} {v.weight:.0%}" for v in router.variants.values())
+        state = read_state(ctx.platform.artifacts, ctx.model_name)
+        require_deployed(state)
+        application = live_app(ctx, sampling) if processes == 1 else None
+    weights = ", ".join(f"{v.name} {v.weight:.0%}" for v in state.variants)
     console.print(
-        f"serving {router.model_name} ({weights}) on http://{host}:{port}  (POST /invocations, GET /ping)"
+        f"serving {ctx.model_name} ({weights}) on http://{host}:{port} with {processes} worker process(es)"
+        "  (POST /invocations, GET /ping)"
     )
-    uvicorn.run(create_app(router, sink), host=host, port=port, log_level="warning")
+    from models.threads import WORKERS_ENV
+    from pipelines.serving.server import run_server
+
+    os.environ.update({SERVE_ENVIRONMENT: env, SERVE_CAPTURE: str(sampling), WORKERS_ENV: str(processes)})
+    run_server(application or "pipelines.serving.live:worker_app", host, port, processes)
 
 
 def invoke(

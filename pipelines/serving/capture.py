@@ -10,15 +10,21 @@ Parquet file and retried before the next commit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 import tempfile
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -45,7 +51,8 @@ class LakeCapture:
         self.lake, self.table = lake, f"capture.{model_name.replace('-', '_')}"
         self.sampling, self.flush_rows = sampling, flush_rows
         self.random = random.Random(seed)
-        self.buffer: list[pd.DataFrame] = []
+        self.buffer: list[_Pending] = []
+        self.pending_rows = 0
         self.lock = threading.Lock()
         self.writing = threading.Lock()  # one commit at a time
         self.spill_dir = spill_dir or Path(tempfile.gettempdir()) / "mlops-capture-spill" / self.table
@@ -55,24 +62,26 @@ class LakeCapture:
         self._ticker: threading.Thread | None = None
 
     def capture(
-        self, variant: str, rows: pd.DataFrame, scores: list[float], declared: list[str] | None = None
+        self,
+        variant: str,
+        rows: Mapping[str, Sequence[Any]] | pd.DataFrame,
+        scores: Sequence[float],
+        extra_fields: int = 0,
     ) -> None:
-        """Buffer a sample of `rows` (only `declared` columns, when given); never raises."""
+        """Buffer a sample of `rows` (the columns to keep, by name) with their scores; never raises.
+
+        The request only hands over references: building the table is the writer's work.
+        """
         try:
             if self.random.random() >= self.sampling:
                 return
-            columns = (
-                [c for c in declared if c in rows.columns] if declared is not None else list(rows.columns)
-            )
-            captured = rows[columns].copy()
-            captured["extra_fields"] = len(rows.columns) - len(columns)
-            captured["prediction"] = scores
-            captured["variant"] = variant
-            captured["captured_at"] = pd.Timestamp(datetime.now(UTC))
+            pending = _Pending(variant, rows, scores, extra_fields, datetime.now(UTC))
             with self.lock:
-                self.buffer.append(captured)
-                pending = sum(len(b) for b in self.buffer)
-                start = pending >= self.flush_rows and (self.writer is None or not self.writer.is_alive())
+                self.buffer.append(pending)
+                self.pending_rows += len(scores)
+                start = self.pending_rows >= self.flush_rows and (
+                    self.writer is None or not self.writer.is_alive()
+                )
                 if start:
                     self.writer = threading.Thread(target=self.flush, name="capture-writer", daemon=True)
                     self.writer.start()
@@ -90,10 +99,10 @@ class LakeCapture:
         with self.writing:
             written = self._retry_spilled()
             with self.lock:
-                frames, self.buffer = self.buffer, []
-            if not frames:
+                pending, self.buffer, self.pending_rows = self.buffer, [], 0
+            if not pending:
                 return written
-            table = _arrow(pd.concat(frames, ignore_index=True))
+            table = _arrow(pd.concat([p.frame() for p in pending], ignore_index=True))
             try:
                 self.lake.append(self.table, table, {"mlops.capture": "endpoint"})
                 return written + len(table)
@@ -128,17 +137,57 @@ class LakeCapture:
         return path
 
     def _retry_spilled(self) -> int:
+        """Commit spilled files, each claimed first: several worker processes share the spill folder,
+        and a file must reach the lake once. A claim whose process died is released for retry."""
+        self._release_orphaned_claims()
         written = 0
         for path in self.spilled():
+            claim = path.with_name(f"{path.name}.{os.getpid()}{CLAIM_SUFFIX}")
             try:
-                table = pq.read_table(path)
+                path.rename(claim)  # atomic: one worker wins, the others skip the file
+            except FileNotFoundError:
+                continue
+            try:
+                table = pq.read_table(claim)
                 self.lake.append(self.table, table, {"mlops.capture": "endpoint"})
             except Exception as exc:
+                claim.rename(path)
                 log.warning("spilled capture %s not committed yet: %s", path.name, exc)
                 return written
-            path.unlink()
+            claim.unlink()
             written += len(table)
         return written
+
+    def _release_orphaned_claims(self) -> None:
+        if not self.spill_dir.exists():
+            return
+        for claim in self.spill_dir.glob(f"*{CLAIM_SUFFIX}"):
+            original, _, pid = claim.name.removesuffix(CLAIM_SUFFIX).rpartition(".")
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    claim.rename(claim.with_name(original))
+
+
+CLAIM_SUFFIX = ".claim"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One captured request, as handed over: turned into rows by the writer, not the request."""
+
+    variant: str
+    rows: Mapping[str, Sequence[Any]] | pd.DataFrame
+    scores: Sequence[float]
+    extra_fields: int
+    captured_at: datetime
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.rows if isinstance(self.rows, pd.DataFrame) else dict(self.rows))
+        frame["extra_fields"] = self.extra_fields
+        frame["prediction"] = list(self.scores)
+        frame["variant"] = self.variant
+        frame["captured_at"] = pd.Timestamp(self.captured_at)
+        return frame
 
 
 def _arrow(batch: pd.DataFrame) -> pa.Table:

@@ -27,11 +27,21 @@ def model_dir() -> Path:
     return Path(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_DIR))
 
 
-def container_app(directory: Path, environment: str) -> FastAPI:
-    """One variant serving the bundle in `directory` with `environment`'s use case."""
+def require_model(directory: Path) -> None:
+    """Raise FileNotFoundError naming `directory` when no model is mounted there."""
     if not directory.is_dir():
         raise FileNotFoundError(f"no model at {directory}: SageMaker mounts the model data there")
+
+
+def container_app(directory: Path, environment: str) -> FastAPI:
+    """One variant serving the bundle in `directory` with `environment`'s use case."""
+    require_model(directory)
     usecase = load_usecase(load_settings(environment).pipeline.usecase_path())
     version = os.environ.get(VERSION_ENV)
     handler = InferenceHandler(load_bundle(directory.as_uri()), usecase)
     return create_app(VariantRouter([Variant(f"v{version}" if version else "model", handler)]))
+
+
+def worker_app() -> FastAPI:
+    """`container_app` in a worker process, from the environment `mlops container serve` set."""
+    return container_app(model_dir(), os.environ[ENVIRONMENT_ENV])

@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from models.bundle import ModelBundle
@@ -27,7 +28,7 @@ from pipelines.ports import OnlineStorePort
 from pipelines.usecase import UseCase
 
 MAX_ROWS = 10_000
-SOURCES = "feature_sources"  # frame.attrs key: {"request": [...], "online_store": [...], "ignored": [...]}
+SOURCES = "feature_sources"  # the answer's key: {"request": [...], "online_store": [...], "ignored": [...]}
 
 
 class BadRequest(Exception):
@@ -83,7 +84,16 @@ def _no_surrogates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(body: bytes) -> Any:
-    """JSON with its nesting, integer size and text validity bounded: every malformed body is a 4xx."""
+    """JSON with its nesting, integer size and text validity bounded: every malformed body is a 4xx.
+
+    orjson reads well-formed bodies (it refuses lone surrogates, NaN, overflowing numbers and
+    nesting past 1,024 levels by itself, and rows are checked to be flat afterwards); anything it
+    refuses is read again by the standard parser with explicit bounds, whose error names the problem.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     check_nesting(body)
     try:
         return json.loads(body, parse_int=_bounded_int, object_pairs_hook=_no_surrogates)
@@ -93,7 +103,34 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels") from None
 
 
-def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
+@dataclass
+class RequestRows:
+    """A request's rows by field: each field's values, one per row (None where a row left it out)."""
+
+    columns: dict[str, list[Any]]
+    size: int
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> RequestRows:
+        return cls({str(name): frame[name].tolist() for name in frame.columns}, len(frame))
+
+
+@dataclass
+class ValidatedRows:
+    """What the model scores: the numeric features as one float block (encoder order), each
+    categorical feature as a list, the entity keys when sent, and where each feature came from."""
+
+    numeric: np.ndarray
+    categorical: dict[str, list[Any]]
+    keys: list[Any] | None
+    sources: dict[str, list[str]]
+
+    @property
+    def size(self) -> int:
+        return len(self.numeric)
+
+
+def parse_body(body: bytes, content_type: str) -> RequestRows:
     """Rows from a JSON body ({"instances": [...]}, a list of objects, or one object) or CSV with a header."""
     if not body.strip():
         raise BadRequest("empty request body")
@@ -114,15 +151,45 @@ def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
                 raise BadRequest(
                     f"field {nested!r}: expected a value, got a nested {type(row[nested]).__name__}"
                 )
-        return pd.DataFrame(payload)
+        fields = dict.fromkeys(name for row in payload for name in row)
+        return RequestRows({name: [row.get(name) for row in payload] for name in fields}, len(payload))
     if kind == "text/csv":
         try:
-            return pd.read_csv(io.BytesIO(body), keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(io.BytesIO(body), keep_default_na=False, na_values=[""])
         except Exception as exc:
             raise BadRequest(f"body is not valid CSV with a header row: {exc}") from exc
+        return RequestRows.of_frame(frame)
     raise BadRequest(
         f"unsupported content type {content_type!r} (use application/json or text/csv)", status=415
     )
+
+
+def numbers(name: str, values: list[Any]) -> np.ndarray:
+    """A field's values as floats (null becomes NaN, numeric text is read as a number); names the
+    first value that is not a number. Booleans are not numbers here."""
+    if all(type(v) is float or type(v) is int for v in values):
+        return np.array(values, dtype=np.float64)
+    out = np.empty(len(values), dtype=np.float64)
+    for row, value in enumerate(values):
+        if _is_null(value):
+            out[row] = np.nan
+        elif _is_number(value):
+            out[row] = float(value)
+        else:
+            raise BadRequest(f"{name}: expected a finite number, got {value!r}")
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    """A real number, or text that reads as one (as CSV cells and some clients send them)."""
+    if isinstance(value, str):
+        return _NUMBER.fullmatch(value.strip()) is not None
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE)
 
 
 @dataclass
@@ -135,72 +202,70 @@ class InferenceHandler:
     def entity_key(self) -> str:
         return self.usecase.dataset.entity_key
 
-    @cached_property
-    def captured_columns(self) -> list[str]:
-        """What data capture keeps of a request: the entity key and the model's inputs, nothing a client adds."""
-        return [self.entity_key, *(f for f in self.bundle.feature_names if f != self.entity_key)]
-
-    def _with_online_features(self, frame: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
-        """The request's rows with the `wanted` features read from the online store by entity key."""
+    def _fill_from_online_store(self, rows: RequestRows, wanted: list[str]) -> None:
+        """Add the `wanted` features to `rows`, read from the online store by entity key."""
         if self.online_store is None:
             raise BadRequest(
                 f"missing field(s): {', '.join(wanted)} (this endpoint has no online store to fill them)"
             )
-        if frame[self.entity_key].isna().any():
+        if any(_is_null(k) for k in rows.columns[self.entity_key]):
             raise BadRequest(f"{self.entity_key}: a row without its key cannot use the online store")
-        keys = [str(k) for k in frame[self.entity_key]]
+        keys = [str(k) for k in rows.columns[self.entity_key]]
         found = self.online_store.read(self.usecase.features.name, keys, self.entity_key)
-        known = set(found[self.entity_key]) if not found.empty else set()
-        missing = [k for k in keys if k not in known]
+        stored = (
+            found.drop_duplicates(self.entity_key, keep="last").set_index(self.entity_key)[wanted]
+            if not found.empty
+            else pd.DataFrame(columns=wanted)
+        )
+        missing = [k for k in keys if k not in stored.index]
         if missing:
             raise BadRequest(f"{self.entity_key}: no online features for {missing[:5]}", status=404)
-        looked_up = found[[self.entity_key, *wanted]].drop_duplicates(self.entity_key, keep="last")
-        merged = frame.assign(**{self.entity_key: keys}).merge(looked_up, on=self.entity_key, how="left")
-        return merged.set_axis(frame.index)
+        looked_up = stored.loc[keys]
+        for name in wanted:
+            rows.columns[name] = looked_up[name].tolist()
+        rows.columns[self.entity_key] = keys
 
-    def validate(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The frame with every model feature, checked against the use case's types and sets.
+    def validate(self, rows: RequestRows) -> ValidatedRows:
+        """The model's inputs, checked against the use case's types, ranges, sets and nullability.
 
-        `frame.attrs["feature_sources"]` records which features came from the request and which
-        from the online store, and which fields were ignored.
+        The result records which features came from the request and which from the online store,
+        and which fields were ignored.
         """
-        return self._validated(frame)[0]
-
-    def _validated(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        """`validate`, also returning the numeric features as the float array it checked."""
-        if frame.empty:
+        if rows.size == 0:
             raise BadRequest("request has no rows")
-        if len(frame) > MAX_ROWS:
-            raise BadRequest(f"request has {len(frame)} rows; at most {MAX_ROWS} per call", status=413)
+        if rows.size > MAX_ROWS:
+            raise BadRequest(f"request has {rows.size} rows; at most {MAX_ROWS} per call", status=413)
         features = self.bundle.feature_names
-        sent = [f for f in features if f in frame.columns]
-        ignored = [str(c) for c in frame.columns if c not in features and c != self.entity_key]
-        absent = [f for f in features if f not in frame.columns]
-        if absent and self.entity_key not in frame.columns:
+        sent = [f for f in features if f in rows.columns]
+        ignored = [name for name in rows.columns if name not in self._feature_set and name != self.entity_key]
+        absent = [f for f in features if f not in rows.columns]
+        if absent and self.entity_key not in rows.columns:
             raise BadRequest(
                 f"missing field(s): {', '.join(absent)} (or send {self.entity_key!r} to read them from the online store)"
             )
         if absent:
-            frame = self._with_online_features(frame, absent)
+            self._fill_from_online_store(rows, absent)
         numeric = self.bundle.encoder.numeric
-        values, converted = self._numeric_block(frame, numeric)
+        values = np.empty((rows.size, len(numeric)), dtype=np.float64)
+        for position, name in enumerate(numeric):
+            values[:, position] = numbers(name, rows.columns[name])
         bad = np.isinf(values) | (np.isnan(values) & ~self._nullable_numeric)
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise BadRequest(
-                f"{numeric[col]}: expected a finite number, got {frame[numeric[col]].iloc[row]!r}"
-            )
+            shown = rows.columns[numeric[col]][row]
+            raise BadRequest(f"{numeric[col]}: expected a finite number, got {shown!r}")
         negative = (values < 0) & self._non_negative_mask
         if negative.any():
             row, col = np.argwhere(negative)[0]
             raise BadRequest(f"{numeric[col]}: must not be negative, got {values[row, col]:g}")
-        if converted:  # text or nulls became numbers: the model and the capture see the numbers
-            frame = frame.copy()
-            frame[numeric] = values
         for name, allowed in self._vocabularies.items():
-            self._check_category(name, frame[name].tolist(), allowed)
-        frame.attrs[SOURCES] = {"request": sent, "online_store": absent, "ignored": ignored}
-        return frame, values
+            self._check_category(name, rows.columns[name], allowed)
+        return ValidatedRows(
+            values,
+            {name: rows.columns[name] for name in self._vocabularies},
+            rows.columns.get(self.entity_key),
+            {"request": sent, "online_store": absent, "ignored": ignored},
+        )
 
     def _check_category(self, name: str, values: list[Any], allowed: set[str] | None) -> None:
         """Nulls only where the use case allows them; values from the declared set unless it is open."""
@@ -213,22 +278,9 @@ class InferenceHandler:
         if unknown:
             raise BadRequest(f"{name}: {unknown[:3]} not among the {len(allowed)} allowed values")
 
-    @staticmethod
-    def _numeric_block(frame: pd.DataFrame, numeric: list[str]) -> tuple[np.ndarray, bool]:
-        """The numeric features as floats, and whether any column had to be converted; names the
-        first field that is not a number."""
-        block = frame[numeric]
-        if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in block.dtypes):
-            return block.to_numpy(dtype=float), False
-        for name in numeric:  # slow path: a null, a boolean or a bad value somewhere; name the culprit
-            original = frame[name]
-            converted = pd.to_numeric(original, errors="coerce")
-            not_numbers = converted.isna() & original.notna()
-            if not_numbers.any() or pd.api.types.is_bool_dtype(original):
-                culprit = original[not_numbers]
-                shown = culprit.iloc[0] if len(culprit) else original.iloc[0]
-                raise BadRequest(f"{name}: expected a finite number, got {shown!r}")
-        return block.apply(pd.to_numeric).to_numpy(dtype=float), True
+    @cached_property
+    def _feature_set(self) -> set[str]:
+        return set(self.bundle.feature_names)
 
     @cached_property
     def _non_negative_mask(self) -> np.ndarray:
@@ -256,14 +308,28 @@ class InferenceHandler:
     def prediction_field(self) -> str:
         return self.usecase.prediction_field
 
-    def predict(self, body: bytes, content_type: str) -> tuple[pd.DataFrame, list[float]]:
-        """The validated rows (with their feature sources in `attrs`) and the model's answers."""
-        frame, numeric = self._validated(parse_body(body, content_type))
-        return frame, self.bundle.predict_validated(numeric, frame).tolist()
+    def score(self, rows: ValidatedRows) -> list[float]:
+        return self.bundle.predict_arrays(rows.numeric, rows.categorical).tolist()
+
+    def predict(self, body: bytes, content_type: str) -> tuple[ValidatedRows, list[float]]:
+        """The validated rows (with their feature sources) and the model's answers."""
+        rows = self.validate(parse_body(body, content_type))
+        return rows, self.score(rows)
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """Batch inference over a file or lake table already loaded as a frame."""
-        return self.bundle.predict(self.validate(frame.copy()))
+        """Batch scoring of a file or lake table already loaded as a frame, with the same checks."""
+        rows = self.validate(RequestRows.of_frame(frame))
+        return self.bundle.predict_arrays(rows.numeric, rows.categorical)
+
+    def captured(self, rows: ValidatedRows) -> dict[str, Any]:
+        """What data capture keeps of validated rows: the entity key and the model's inputs."""
+        columns: dict[str, Any] = {}
+        if rows.keys is not None:
+            columns[self.entity_key] = rows.keys
+        for position, name in enumerate(self.bundle.encoder.numeric):
+            columns[name] = rows.numeric[:, position]
+        columns.update(rows.categorical)
+        return columns
 
 
 def response_body(
@@ -278,7 +344,7 @@ def response_body(
     payload: dict[str, Any] = {"predictions": [{field: s} for s in scores]}
     if sources is not None:
         payload[SOURCES] = sources
-    return json.dumps(payload).encode(), "application/json"
+    return orjson.dumps(payload), "application/json"
 
 
 def source_headers(sources: dict[str, list[str]] | None) -> dict[str, str]:

@@ -28,15 +28,22 @@ def deployed(platform: Any, trained: tuple[Any, pd.DataFrame], tmp_path: Any) ->
     return steps.open_environment("local")
 
 
-def test_live_router_follows_the_endpoint_state(platform: Any, deployed: Any) -> None:
-    router = LiveRouter(deployed, refresh_seconds=0.0)
-    assert {v.name for v in router.variants.values()} == {"v1"}
-    write_state(
-        platform.artifacts,
-        EndpointState("churn-model", [ServingVariant("v1", 1, 0.9), ServingVariant("v2", 2, 0.1)]),
-    )
-    assert router.pick("v2").name == "v2"
-    assert router.state.live_version() == 1 and len(router.variants) == 2
+def test_live_router_follows_the_endpoint_state_in_the_background(platform: Any, deployed: Any) -> None:
+    router = LiveRouter(deployed, refresh_seconds=0.05)
+    try:
+        assert {v.name for v in router.variants.values()} == {"v1"}
+        write_state(
+            platform.artifacts,
+            EndpointState("churn-model", [ServingVariant("v1", 1, 0.9), ServingVariant("v2", 2, 0.1)]),
+        )
+        deadline = time.monotonic() + 30  # the watcher loads v2's model, then swaps the variants
+        while len(router.variants) < 2 and time.monotonic() < deadline:
+            assert router.pick(None).name == "v1"  # requests keep being answered meanwhile
+            time.sleep(0.02)
+        assert router.pick("v2").name == "v2"
+        assert router.state.live_version() == 1 and len(router.variants) == 2
+    finally:
+        router.close()
 
 
 def test_nothing_deployed_is_a_clear_error(platform: Any) -> None:

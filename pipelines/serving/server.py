@@ -1,0 +1,23 @@
+"""Runs an inference app under uvicorn, in one process or several.
+
+Several worker processes let concurrent requests use every CPU instead of queueing behind one
+interpreter. Workers are fresh processes, so they get the app from a factory (an import path), not
+the parent's object; uvicorn's supervisor restarts a worker that dies.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def run_server(app: FastAPI | str, host: str, port: int, workers: int = 1) -> None:
+    """Serve `app` until interrupted: an app object in this process, or with `workers` > 1 the
+    `module:function` path of a factory each worker calls to build its own."""
+    import uvicorn
+
+    if isinstance(app, str):
+        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level="warning")
+    elif workers > 1:
+        raise ValueError("several workers need the app's factory path, not an app object")
+    else:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
