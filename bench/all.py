@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import (
+    cold_start,
     distributed,
     orchestration_overhead,
     serving_latency,
@@ -19,6 +20,7 @@ def main() -> None:
     serving_latency.main([])
     threads.main([])
     distributed.main([])
+    cold_start.main([])
 
 
 if __name__ == "__main__":

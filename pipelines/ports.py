@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
-import pyarrow as pa
+if TYPE_CHECKING:  # annotations only: commands that never touch a table should not load pandas (~0.7 s)
+    import pandas as pd
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,18 @@ import pytest
 
 from mlops.paths import PACKAGE_ROOT
 
-HEAVY = ("torch", "prefect", "great_expectations", "mlflow", "pyiceberg", "pulumi", "sklearn", "matplotlib")
+HEAVY = (
+    "torch",
+    "prefect",
+    "great_expectations",
+    "mlflow",
+    "pyiceberg",
+    "pulumi",
+    "sklearn",
+    "matplotlib",
+    "pandas",  # ~0.7 s on its own: the registry and the contract are read without it
+    "pyarrow",
+)
 PROBE = """
 import json, sys
 from mlops.cli import main
