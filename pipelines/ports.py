@@ -30,6 +30,15 @@ class Snapshot:
     properties: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RowFilter:
+    """Which rows to read, pushed down to the table format (files whose column statistics cannot
+    match are skipped; the rest are filtered while read): every condition must hold."""
+
+    any_of: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # column -> values it may take
+    at_least: dict[str, Any] = field(default_factory=dict)  # column -> inclusive lower bound
+
+
 class LakePort(Protocol):
     """Versioned tables (Iceberg): every write is a snapshot whose id is recorded as lineage."""
 
@@ -38,8 +47,21 @@ class LakePort(Protocol):
     def overwrite(self, table: str, data: pa.Table, properties: dict[str, str]) -> Snapshot: ...
 
     def read(
-        self, table: str, columns: Sequence[str] | None = None, snapshot_id: int | None = None
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        snapshot_id: int | None = None,
+        where: RowFilter | None = None,
     ) -> pa.Table: ...
+
+    def appended_since(
+        self, table: str, since_snapshot_id: int, snapshot_id: int, columns: Sequence[str] | None = None
+    ) -> pa.Table | None:
+        """The rows `snapshot_id` holds that `since_snapshot_id` did not, when every commit between
+        them only added files; None otherwise (a rewrite or delete, or an unrelated snapshot)."""
+        ...
+
+    def schema(self, table: str) -> pa.Schema: ...
 
     def current_snapshot(self, table: str) -> Snapshot | None: ...
 

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, In
+from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot as IcebergSnapshot
 
-from pipelines.ports import Snapshot
+from pipelines.ports import RowFilter, Snapshot
 
 # Iceberg stores microseconds; pandas hands us nanoseconds by default.
 _TIMESTAMP_US_UTC = pa.timestamp("us", tz="UTC")
@@ -98,14 +100,48 @@ class IcebergLake:
         return self._committed(table, target)
 
     def read(
-        self, table: str, columns: Sequence[str] | None = None, snapshot_id: int | None = None
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        snapshot_id: int | None = None,
+        where: RowFilter | None = None,
     ) -> pa.Table:
-        """Read a table (optionally some columns, optionally as of a snapshot)."""
+        """Read a table (optionally some columns, as of a snapshot, the rows `where` selects)."""
+        source = self._existing(table)
+        fields = tuple(columns) if columns else ("*",)
+        return source.scan(
+            row_filter=_expression(where), selected_fields=fields, snapshot_id=snapshot_id
+        ).to_arrow()
+
+    def appended_since(
+        self, table: str, since_snapshot_id: int, snapshot_id: int, columns: Sequence[str] | None = None
+    ) -> pa.Table | None:
+        """The rows of the data files `snapshot_id` has and `since_snapshot_id` had not, provided
+        every file of the older snapshot is still there (nothing was rewritten or deleted)."""
+        source = self._existing(table)
+        known = {s.snapshot_id for s in source.snapshots()}
+        if since_snapshot_id not in known or snapshot_id not in known:
+            return None
+        before = {task.file.file_path for task in source.scan(snapshot_id=since_snapshot_id).plan_files()}
+        scan = source.scan(selected_fields=tuple(columns) if columns else ("*",), snapshot_id=snapshot_id)
+        tasks = list(scan.plan_files())
+        now = {task.file.file_path for task in tasks}
+        if not before <= now or any(task.delete_files for task in tasks):
+            return None
+        added = [task for task in tasks if task.file.file_path not in before]
+        return ArrowScan(
+            source.metadata, source.io, scan.projection(), AlwaysTrue(), case_sensitive=True
+        ).to_table(added)
+
+    def schema(self, table: str) -> pa.Schema:
+        """The table's columns and types, as Arrow sees them."""
+        return self._existing(table).schema().as_arrow()
+
+    def _existing(self, table: str) -> Table:
         source = self._table(table)
         if source is None:
             raise KeyError(f"lake table {table} does not exist")
-        fields = tuple(columns) if columns else ("*",)
-        return source.scan(selected_fields=fields, snapshot_id=snapshot_id).to_arrow()
+        return source
 
     def current_snapshot(self, table: str) -> Snapshot | None:
         source = self._table(table)
@@ -115,3 +151,27 @@ class IcebergLake:
     def snapshots(self, table: str) -> list[Snapshot]:
         source = self._table(table)
         return [self._to_snapshot(table, s) for s in source.snapshots()] if source is not None else []
+
+
+def _expression(where: RowFilter | None) -> BooleanExpression:
+    """A RowFilter as an Iceberg expression (which prunes files by their column statistics)."""
+    terms: list[BooleanExpression] = []
+    if where is not None:
+        # pyiceberg's expressions are pydantic models whose generated stubs name other arguments
+        terms += [In(column, set(values)) for column, values in where.any_of.items()]  # type: ignore[call-arg]
+        terms += [
+            GreaterThanOrEqual(column, _literal(bound))  # type: ignore[call-arg]
+            for column, bound in where.at_least.items()
+        ]
+    expression: BooleanExpression = AlwaysTrue()
+    for term in terms:
+        expression = term if isinstance(expression, AlwaysTrue) else And(expression, term)
+    return expression
+
+
+def _literal(value: object) -> object:
+    """Timestamps as the ISO text Iceberg literals parse (microseconds, UTC)."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat()
+    return value

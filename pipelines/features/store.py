@@ -44,6 +44,23 @@ class FeatureStore:
             self.offline_table(view), table, {SOURCE_PROPERTY: str(source_snapshot_id)}
         )
 
+    def source_of_current(self, view: FeatureViewSpec) -> int | None:
+        """The curated snapshot the view's current offline snapshot was built from, if known."""
+        current = self.lake.current_snapshot(self.offline_table(view))
+        source = current.properties.get(SOURCE_PROPERTY, "") if current is not None else ""
+        return int(source) if source.lstrip("-").isdigit() else None
+
+    def append_offline(
+        self, view: FeatureViewSpec, features: pd.DataFrame, source_snapshot_id: int
+    ) -> Snapshot:
+        """Append feature rows of new events (typed as the table is), recording the source snapshot."""
+        import pyarrow as pa
+
+        table = self.offline_table(view)
+        schema = self.lake.schema(table)
+        rows = pa.Table.from_pandas(features[schema.names], preserve_index=False)
+        return self.lake.append(table, rows.cast(schema), {SOURCE_PROPERTY: str(source_snapshot_id)})
+
     def read_offline(self, view: FeatureViewSpec, snapshot_id: int | None = None) -> pd.DataFrame:
         return self.lake.read(self.offline_table(view), snapshot_id=snapshot_id).to_pandas()
 

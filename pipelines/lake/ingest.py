@@ -19,6 +19,7 @@ from pipelines.errors import BatchRejected
 from pipelines.faults import fault_point
 from pipelines.lake.batches import Batch, BatchUnreadable, batch_id_of, conform, read_batch
 from pipelines.platform import Platform
+from pipelines.ports import RowFilter
 from pipelines.usecase import DatasetSpec
 from pipelines.validation.runner import ValidationOutcome, validate_batch
 
@@ -95,11 +96,22 @@ def _landed_in(platform: Platform, table: str, batch_id: str) -> bool:
 
 
 def _new_rows(platform: Platform, spec: DatasetSpec, typed: pa.Table) -> pa.Table:
-    """Rows whose primary key the curated table does not hold yet."""
-    if platform.lake.current_snapshot(curated_table(spec)) is None:
+    """Rows whose primary key the curated table does not hold yet.
+
+    Only curated rows whose key values occur in the batch are read (a lookup pushed down to the
+    table format), not the whole key column: the cost follows the batch, not the lake.
+    """
+    if platform.lake.current_snapshot(curated_table(spec)) is None or not len(typed):
         return typed
     keys = list(spec.primary_key)
-    existing = platform.lake.read(curated_table(spec), columns=keys)
+    # Text and whole-number key columns are looked up by value; the exact match below covers the rest.
+    exact = [k for k in keys if spec.columns[k].type in ("string", "category", "int")]
+    lookup = RowFilter(
+        any_of={k: tuple(v for v in pc.unique(typed.column(k)).to_pylist() if v is not None) for k in exact}
+    )
+    existing = platform.lake.read(curated_table(spec), columns=keys, where=lookup)
+    if not len(existing):
+        return typed
     if len(keys) == 1:
         mask = pc.is_in(typed.column(keys[0]), value_set=existing.column(keys[0]))
         return typed.filter(pc.invert(mask))

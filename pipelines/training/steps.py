@@ -25,6 +25,7 @@ from pipelines.evaluation.gates import Evaluation, evaluate
 from pipelines.evaluation.report import render_report
 from pipelines.faults import fault_point
 from pipelines.features.compute import compute_window_features
+from pipelines.features.incremental import incremental_features
 from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
@@ -70,9 +71,13 @@ class PipelineContext:
 class FeatureBuild:
     curated_snapshot_id: int
     features_snapshot_id: int
-    feature_rows: int
+    feature_rows: int  # rows written (or read, when reused) by this step
     materialized_entities: int
-    reused: bool
+    mode: str  # reused | appended | computed
+
+    @property
+    def reused(self) -> bool:
+        return self.mode == "reused"
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,9 @@ def ingest_step(ctx: PipelineContext, source: Path) -> IngestResult:
 
 
 def feature_step(ctx: PipelineContext) -> FeatureBuild:
-    """Compute the offline features from the current curated snapshot (reused when unchanged),
-    then materialize each entity's latest values online."""
+    """Bring the offline features up to the current curated snapshot, then materialize the latest
+    values online: reused when current, appended for new events when that is exact (see
+    `pipelines.features.incremental`), recomputed from all of curated otherwise."""
     dataset, view = ctx.usecase.dataset, ctx.usecase.features
     curated = ctx.platform.lake.current_snapshot(curated_table(dataset))
     if curated is None:
@@ -128,19 +134,30 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
     existing = ctx.features.current_for(view, curated.snapshot_id)
     if existing is not None:
         features = ctx.features.read_offline(view, existing.snapshot_id)
-        snapshot, reused = existing, True
+        snapshot, mode = existing, "reused"
     else:
-        events = ctx.platform.lake.read(curated_table(dataset), snapshot_id=curated.snapshot_id).to_pandas()
-        features = compute_window_features(events, ctx.usecase)
-        snapshot, reused = ctx.features.write_offline(view, features, curated.snapshot_id), False
+        source = ctx.features.source_of_current(view)
+        increment = (
+            incremental_features(
+                ctx.platform.lake, ctx.usecase, curated_table(dataset), source, curated.snapshot_id
+            )
+            if source is not None
+            else None
+        )
+        if increment is not None and increment.rows is not None:
+            features = increment.rows
+            snapshot, mode = ctx.features.append_offline(view, features, curated.snapshot_id), "appended"
+        else:
+            if increment is not None:
+                log.info("features: recomputing everything (%s)", increment.reason)
+            events = ctx.platform.lake.read(
+                curated_table(dataset), snapshot_id=curated.snapshot_id
+            ).to_pandas()
+            features = compute_window_features(events, ctx.usecase)
+            snapshot, mode = ctx.features.write_offline(view, features, curated.snapshot_id), "computed"
     materialized = ctx.features.materialize(view, features, dataset.entity_key)
-    log.info(
-        "features: %d rows (%s), %d entities online",
-        len(features),
-        "reused" if reused else "computed",
-        materialized,
-    )
-    return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, len(features), materialized, reused)
+    log.info("features: %d rows (%s), %d entities online", len(features), mode, materialized)
+    return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, len(features), materialized, mode)
 
 
 def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str) -> str:
