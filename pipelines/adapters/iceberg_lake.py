@@ -9,9 +9,17 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, In
+from pyiceberg.expressions import (
+    AlwaysFalse,
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    LessThanOrEqual,
+)
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot as IcebergSnapshot
@@ -106,12 +114,23 @@ class IcebergLake:
         snapshot_id: int | None = None,
         where: RowFilter | None = None,
     ) -> pa.Table:
-        """Read a table (optionally some columns, as of a snapshot, the rows `where` selects)."""
+        """Read a table (optionally some columns, as of a snapshot, the rows `where` selects).
+
+        A value set goes to Iceberg as its range (files and row groups outside it are skipped) and
+        is matched exactly on what was read: Iceberg's own set predicate walks every literal in
+        Python, measured at 0.7 s for 10,000 keys against 0.1 s to read the 1 M-row column whole.
+        """
         source = self._existing(table)
-        fields = tuple(columns) if columns else ("*",)
-        return source.scan(
-            row_filter=_expression(where), selected_fields=fields, snapshot_id=snapshot_id
+        wanted = list(columns) if columns else None
+        fields = tuple(dict.fromkeys([*wanted, *(where.any_of if where else ())])) if wanted else ("*",)
+        data = source.scan(
+            row_filter=_pruning(where), selected_fields=fields, snapshot_id=snapshot_id
         ).to_arrow()
+        for column, values in (where.any_of if where else {}).items():
+            data = data.filter(
+                pc.is_in(data.column(column), value_set=pa.array(values, data.schema.field(column).type))
+            )
+        return data.select(wanted) if wanted else data
 
     def appended_since(
         self, table: str, since_snapshot_id: int, snapshot_id: int, columns: Sequence[str] | None = None
@@ -153,16 +172,18 @@ class IcebergLake:
         return [self._to_snapshot(table, s) for s in source.snapshots()] if source is not None else []
 
 
-def _expression(where: RowFilter | None) -> BooleanExpression:
-    """A RowFilter as an Iceberg expression (which prunes files by their column statistics)."""
+def _pruning(where: RowFilter | None) -> BooleanExpression:
+    """A RowFilter as the Iceberg expression that prunes files and row groups by their statistics:
+    each value set as its [min, max] range, each lower bound as is."""
     terms: list[BooleanExpression] = []
-    if where is not None:
+    for column, values in (where.any_of if where else {}).items():
+        if not values:
+            return AlwaysFalse()
         # pyiceberg's expressions are pydantic models whose generated stubs name other arguments
-        terms += [In(column, set(values)) for column, values in where.any_of.items()]  # type: ignore[call-arg]
-        terms += [
-            GreaterThanOrEqual(column, _literal(bound))  # type: ignore[call-arg]
-            for column, bound in where.at_least.items()
-        ]
+        terms.append(GreaterThanOrEqual(column, _literal(min(values))))  # type: ignore[call-arg]
+        terms.append(LessThanOrEqual(column, _literal(max(values))))  # type: ignore[call-arg]
+    for column, bound in (where.at_least if where else {}).items():
+        terms.append(GreaterThanOrEqual(column, _literal(bound)))  # type: ignore[call-arg]
     expression: BooleanExpression = AlwaysTrue()
     for term in terms:
         expression = term if isinstance(expression, AlwaysTrue) else And(expression, term)
