@@ -48,6 +48,7 @@ def incremental_features(
     )
     history = lake.read(
         curated,
+        columns=source_columns(usecase),
         snapshot_id=snapshot_id,
         where=RowFilter(any_of={dataset.entity_key: touched}, at_least=lookback),
     ).to_pandas()
@@ -67,6 +68,16 @@ def incremental_features(
     starts = features[dataset.entity_key].map(first_new)
     rows = features[features[FEATURE_TIME] >= starts].reset_index(drop=True)
     return Increment(rows, new_events=len(new), history_rows=len(history))
+
+
+def source_columns(usecase: UseCase) -> list[str]:
+    """The curated columns the feature view reads (keys, time and its sources), nothing else."""
+    dataset, view = usecase.dataset, usecase.features
+    sources = [a.column for a in view.aggregations if a.column]
+    sources += (
+        [c.column for c in view.category_counts] + list(view.latest) + [lag.column for lag in view.lags]
+    )
+    return list(dict.fromkeys([*dataset.primary_key, dataset.entity_key, dataset.event_time, *sources]))
 
 
 def _earliest(new: pd.DataFrame, event_time: str, windows_days: Sequence[int]) -> pd.Timestamp:
