@@ -15,10 +15,16 @@ def build_spine(
 
     Slice columns that are not features ride along as of the event, so evaluation can slice by them.
     """
+    columns = spine_columns(usecase, slice_columns)
+    return curated[columns].sort_values(usecase.dataset.event_time, kind="stable").reset_index(drop=True)
+
+
+def spine_columns(usecase: UseCase, slice_columns: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The curated columns a spine is made of: keys, event time, label, and slice columns that are
+    not features (the only columns of curated a training set reads)."""
     ds = usecase.dataset
     extra = [c for c in slice_columns if c not in usecase.feature_names()]
-    columns = list(dict.fromkeys([*ds.primary_key, ds.entity_key, ds.event_time, ds.label, *extra]))
-    return curated[columns].sort_values(ds.event_time, kind="stable").reset_index(drop=True)
+    return list(dict.fromkeys([*ds.primary_key, ds.entity_key, ds.event_time, ds.label, *extra]))
 
 
 def labelled_rows(spine: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:

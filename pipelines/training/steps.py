@@ -30,7 +30,7 @@ from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion
-from pipelines.training.dataset import build_spine, labelled_rows, temporal_split
+from pipelines.training.dataset import build_spine, labelled_rows, spine_columns, temporal_split
 from pipelines.training.run_spec import TrainingRunSpec
 from pipelines.usecase import UseCase, UseCaseError, load_usecase
 
@@ -193,7 +193,9 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
     prefix = f"runs/{ctx.model_name}/{run_key}"
     store = ctx.platform.artifacts
     curated = ctx.platform.lake.read(
-        curated_table(dataset), snapshot_id=build.curated_snapshot_id
+        curated_table(dataset),
+        columns=spine_columns(ctx.usecase, ctx.slice_columns),
+        snapshot_id=build.curated_snapshot_id,
     ).to_pandas()
     spine = labelled_rows(build_spine(curated, ctx.usecase, ctx.slice_columns), ctx.usecase)
     training_set = ctx.features.training_set(
