@@ -69,6 +69,11 @@ class TrainingSettings(_Strict):
     embedding_dim: int = Field(default=8, ge=1)
     dropout: float = Field(default=0.1, ge=0, lt=1)
     seed: int = 42
+    warm_start: bool = Field(
+        default=False,
+        description="Continue from the champion's weights and encoding when it has the same features, "
+        "task and architecture (a new dataset version then trains in fewer epochs); from scratch otherwise.",
+    )
     distributed: DistributedSettings = DistributedSettings()
 
     @model_validator(mode="after")

@@ -26,7 +26,7 @@ from pipelines.promotion_package import (
     read_package,
     write_package,
 )
-from pipelines.training.steps import bundle_files
+from pipelines.training.bundles import bundle_files
 
 
 class PromotionRefused(Exception):

@@ -11,7 +11,8 @@ import pandas as pd
 from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
 from pipelines.serving.handler import InferenceHandler
-from pipelines.training.steps import SMOKE_FILE, PipelineContext, load_bundle
+from pipelines.training.bundles import load_bundle
+from pipelines.training.steps import SMOKE_FILE, PipelineContext
 
 
 class NotDeployable(Exception):

@@ -12,7 +12,8 @@ from pipelines.deployment.endpoint import read_state
 from pipelines.monitoring.drift import DriftPolicy, DriftReport, compare
 from pipelines.monitoring.report import render_drift_report
 from pipelines.ports import MetricDatum
-from pipelines.training.steps import PipelineContext, load_bundle
+from pipelines.training.bundles import load_bundle
+from pipelines.training.steps import PipelineContext
 
 PREDICTION = "prediction"
 

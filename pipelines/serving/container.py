@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from mlops.settings import load_settings
 from pipelines.serving.app import Variant, VariantRouter, create_app
 from pipelines.serving.handler import InferenceHandler
-from pipelines.training.steps import load_bundle
+from pipelines.training.bundles import load_bundle
 from pipelines.usecase import load_usecase
 
 MODEL_DIR_ENV, DEFAULT_MODEL_DIR = "SM_MODEL_DIR", "/opt/ml/model"

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ from models.train import EpochStats, Ranks, TensorSplit, fit, seed_everything
 from pipelines.adapters.factory import artifact_store, read_uri, tracker
 from pipelines.faults import fault_point
 from pipelines.ports import ArtifactStore
-from pipelines.training.run_spec import RESULT_FILE, TrainingRunSpec
+from pipelines.training.bundles import load_bundle
+from pipelines.training.run_spec import RESULT_FILE, TrainingRunSpec, architecture_of
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,22 @@ def _join_process_group() -> torch.device:
     return torch.device("cpu")
 
 
+def _initial_bundle(spec: TrainingRunSpec, train_frame: pd.DataFrame) -> ModelBundle:
+    """The network to train: random weights and an encoding fitted on the training split, or, for a
+    warm start, the champion's weights and encoding (the weights were learned against it)."""
+    labels = train_frame[spec.label].to_numpy(dtype="float64")
+    architecture = architecture_of(spec.training)
+    if spec.warm_start_uri is None:
+        encoder = FeatureEncoder.fit(train_frame, spec.numeric_features, spec.categorical_features)
+        return ModelBundle.build(encoder, architecture, spec.label, Target.fit(spec.task, labels))
+    champion = load_bundle(spec.warm_start_uri)
+    # The champion's target scaling too; the constant baseline is this training split's.
+    target = replace(champion.target, baseline=Target.fit(spec.task, labels).baseline)
+    bundle = ModelBundle.build(champion.encoder, architecture, spec.label, target)
+    bundle.network.load_state_dict(champion.network.state_dict())
+    return bundle
+
+
 def run_job(spec_uri: str) -> dict[str, Any]:
     """Run (or resume, or return the result of) the training run described at `spec_uri`.
 
@@ -101,15 +119,9 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
 
     train_frame = _read_parquet(store, spec.train_key)
     valid_frame = _read_parquet(store, spec.valid_key)
-    encoder = FeatureEncoder.fit(train_frame, spec.numeric_features, spec.categorical_features)
-    architecture = {
-        "embedding_dim": spec.training.embedding_dim,
-        "hidden_sizes": list(spec.training.hidden_sizes),
-        "dropout": spec.training.dropout,
-    }
     seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
-    target = Target.fit(spec.task, train_frame[spec.label].to_numpy(dtype="float64"))
-    bundle = ModelBundle.build(encoder, architecture, spec.label, target)
+    bundle = _initial_bundle(spec, train_frame)
+    encoder, target = bundle.encoder, bundle.target
     train = _tensors(encoder, train_frame, spec.label, target)
     valid = _tensors(encoder, valid_frame, spec.label, target)
     score_name = SELECTION_METRIC[spec.task]
@@ -142,6 +154,7 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
                     "torch_threads": threads,
                     "world_size": ranks.world_size,
                     "train_rows": len(train),
+                    "warm_start_from": spec.warm_start_uri or "",
                     "valid_rows": len(valid),
                     **spec.tags,
                 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -10,6 +10,15 @@ from mlops.contract import Artifacts, Tracking
 from mlops.settings import TrainingSettings
 
 RESULT_FILE = "result.json"
+
+
+def architecture_of(settings: TrainingSettings) -> dict[str, Any]:
+    """The network's shape as a bundle records it."""
+    return {
+        "embedding_dim": settings.embedding_dim,
+        "hidden_sizes": list(settings.hidden_sizes),
+        "dropout": settings.dropout,
+    }
 
 
 def result_uri_of(spec_uri: str) -> str:
@@ -33,6 +42,7 @@ class TrainingRunSpec(BaseModel):
     numeric_features: list[str]
     categorical_features: dict[str, list[str] | None]
     training: TrainingSettings
+    warm_start_uri: str | None = None  # the champion bundle this run continues from, if any
     tags: dict[str, str] = {}
 
     def key(self, name: str) -> str:

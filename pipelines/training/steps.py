@@ -18,8 +18,7 @@ from mlops.contract_source import load_platform_contract
 from mlops.gitinfo import code_version
 from mlops.settings import EnvironmentSettings, SettingsError, TrainingSettings, load_settings
 from mlops.validation_errors import describe_validation_error
-from models.bundle import BUNDLE_FILES, ModelBundle
-from pipelines.adapters.factory import read_uri
+from models.bundle import ModelBundle
 from pipelines.errors import NoCuratedData
 from pipelines.evaluation.gates import Evaluation, evaluate
 from pipelines.evaluation.report import render_report
@@ -30,8 +29,10 @@ from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion
+from pipelines.training.bundles import load_bundle
 from pipelines.training.dataset import build_spine, labelled_rows, spine_columns, temporal_split
-from pipelines.training.run_spec import TrainingRunSpec
+from pipelines.training.run_spec import TrainingRunSpec, architecture_of
+from pipelines.training.warm_start import warm_start_source
 from pipelines.usecase import UseCase, UseCaseError, load_usecase
 
 log = logging.getLogger(__name__)
@@ -160,8 +161,9 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
     return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, len(features), materialized, mode)
 
 
-def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str) -> str:
+def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str, warm_start_uri: str | None) -> str:
     identity = {
+        "warm_start": warm_start_uri,  # a run continued from another champion is another run
         "curated": build.curated_snapshot_id,
         "features": build.features_snapshot_id,
         # The ranks are left out: a run killed with N ranks resumes with any number of them.
@@ -189,7 +191,19 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
     """
     dataset, view, pipeline = ctx.usecase.dataset, ctx.usecase.features, ctx.settings.pipeline
     code = code_version()
-    run_key = _run_key(build, ctx, code.commit)
+    training = training_settings(pipeline.training, processes)
+    warm_start_uri = (
+        warm_start_source(
+            ctx.platform.registry.champion(ctx.model_name),
+            ctx.usecase.numeric_features(),
+            list(ctx.usecase.categorical_vocabularies()),
+            ctx.usecase.task.type,
+            architecture_of(training),
+        )
+        if training.warm_start
+        else None
+    )
+    run_key = _run_key(build, ctx, code.commit, warm_start_uri)
     prefix = f"runs/{ctx.model_name}/{run_key}"
     store = ctx.platform.artifacts
     curated = ctx.platform.lake.read(
@@ -221,7 +235,8 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
         task=ctx.usecase.task.type,
         numeric_features=ctx.usecase.numeric_features(),
         categorical_features=ctx.usecase.categorical_vocabularies(),
-        training=training_settings(pipeline.training, processes),
+        training=training,
+        warm_start_uri=warm_start_uri,
         tags={"environment": ctx.platform.environment, "git_commit": code.commit},
     )
     spec_uri = store.put_bytes(f"{prefix}/run_spec.json", spec.model_dump_json(indent=2).encode())
@@ -238,6 +253,7 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
         "rows": rows,
         "usecase": str(ctx.settings.pipeline.usecase),
         "usecase_signature": ctx.usecase.signature(),
+        "warm_start_from": warm_start_uri,
     }
     return PreparedRun(run_key, spec_uri, keys["test"], rows, lineage)
 
@@ -260,16 +276,6 @@ def train_step(ctx: PipelineContext, prepared: PreparedRun) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(ctx.platform.artifacts.get_bytes(f"{prefix}/result.json"))
     result["job_id"] = job.job_id
     return result
-
-
-def bundle_files(uri: str) -> dict[str, bytes]:
-    """The files of the model bundle in a directory URI (file:// locally, s3:// in AWS)."""
-    return {name: read_uri(f"{uri.rstrip('/')}/{name}") for name in BUNDLE_FILES}
-
-
-def load_bundle(uri: str) -> ModelBundle:
-    """A model bundle from a directory URI (file:// locally, s3:// in AWS)."""
-    return ModelBundle.from_files(bundle_files(uri))
 
 
 def comparable(

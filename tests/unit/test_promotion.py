@@ -20,7 +20,7 @@ from pipelines.platform import Platform, connect
 from pipelines.ports import ApprovalStatus, ModelCandidate
 from pipelines.promotion import PromotionRefused, export_approved, import_approved, promote
 from pipelines.promotion_package import InvalidPackage
-from pipelines.training.steps import load_bundle
+from pipelines.training.bundles import load_bundle
 from tests.aws_emulator import aws_client, credentials_for_account, make_bucket
 
 STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222"
