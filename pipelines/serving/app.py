@@ -87,11 +87,9 @@ def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> Fas
 
     app = FastAPI(title="mlops inference", docs_url=None, redoc_url=None, lifespan=lifespan)
 
-    @app.get("/ping")
-    def ping() -> Response:
+    async def ping(_: Request) -> Response:
         return Response(status_code=200)
 
-    @app.post("/invocations")
     async def invocations(request: Request) -> Response:
         body = await _bounded_body(request)
         if body is None:
@@ -117,4 +115,8 @@ def create_app(router: VariantRouter, capture: LakeCapture | None = None) -> Fas
         headers = {INVOKED_VARIANT: variant.name, **source_headers(sources)}
         return Response(content, media_type=media_type, headers=headers)
 
+    # Plain Starlette routes: the endpoints take the raw request, so FastAPI's parameter machinery
+    # would only add time (measured ~50 us a request, a tenth of a one-row request's work).
+    app.add_route("/ping", ping, methods=["GET"])
+    app.add_route("/invocations", invocations, methods=["POST"])
     return app
