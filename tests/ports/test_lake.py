@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,7 +11,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from pipelines.adapters.aws.lake import glue_lake
 from pipelines.adapters.iceberg_lake import IcebergLake
-from pipelines.ports import LakePort
+from pipelines.ports import LakePort, RowFilter
 from tests.aws_emulator import aws_client, make_lake
 
 
@@ -50,6 +51,32 @@ def test_overwrite_replaces_rows_but_keeps_history(lake: LakePort) -> None:
     assert lake.read("features.view").column("id").to_pylist() == ["z"]
     assert lake.read("features.view", snapshot_id=before.snapshot_id).num_rows == 3
     assert after.properties["mlops.source-snapshot"] == "2"
+
+
+def test_filtered_reads_return_exactly_the_rows_asked_for(lake: LakePort) -> None:
+    stamps = [datetime(2026, 1, day, tzinfo=UTC) for day in (1, 2, 3, 4)]
+    lake.append("curated.events", pa.table({"id": ["a", "b"], "at": stamps[:2], "n": [1, 2]}), {})
+    lake.append("curated.events", pa.table({"id": ["c", "d"], "at": stamps[2:], "n": [3, 4]}), {})
+    # A value set is matched exactly (not as its range: "b" and "c" lie between "a" and "d").
+    picked = lake.read("curated.events", columns=["id"], where=RowFilter(any_of={"id": ("a", "d")}))
+    assert sorted(picked.column("id").to_pylist()) == ["a", "d"] and picked.column_names == ["id"]
+    recent = lake.read("curated.events", where=RowFilter(at_least={"at": stamps[1]}))
+    assert sorted(recent.column("id").to_pylist()) == ["b", "c", "d"]
+    both = RowFilter(any_of={"id": ("a", "c")}, at_least={"at": stamps[1]})
+    assert lake.read("curated.events", where=both).column("id").to_pylist() == ["c"]
+    assert lake.read("curated.events", where=RowFilter(any_of={"id": ()})).num_rows == 0
+    assert lake.schema("curated.events").names == ["id", "at", "n"]
+
+
+def test_rows_appended_between_two_snapshots(lake: LakePort) -> None:
+    first = lake.append("curated.events", _rows(["a", "b"]), {})
+    lake.append("curated.events", _rows(["c"]), {})
+    third = lake.append("curated.events", _rows(["d", "e"]), {})
+    added = lake.appended_since("curated.events", first.snapshot_id, third.snapshot_id)
+    assert added is not None and sorted(added.column("id").to_pylist()) == ["c", "d", "e"]
+    rewritten = lake.overwrite("curated.events", _rows(["z"]), {})
+    assert lake.appended_since("curated.events", first.snapshot_id, rewritten.snapshot_id) is None
+    assert lake.appended_since("curated.events", 12345, rewritten.snapshot_id) is None
 
 
 def test_missing_table_is_a_clear_error(lake: LakePort) -> None:
