@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench import (
     cold_start,
     distributed,
+    incremental,
     orchestration_overhead,
     serving_latency,
     threads,
@@ -21,6 +22,7 @@ def main() -> None:
     threads.main([])
     distributed.main([])
     cold_start.main([])
+    incremental.main([])
 
 
 if __name__ == "__main__":
