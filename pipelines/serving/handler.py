@@ -322,14 +322,21 @@ class InferenceHandler:
         return self.bundle.predict_arrays(rows.numeric, rows.categorical)
 
     def captured(self, rows: ValidatedRows) -> dict[str, Any]:
-        """What data capture keeps of validated rows: the entity key and the model's inputs."""
+        """What data capture keeps of validated rows: the entity key and the model's inputs, typed
+        as the capture table stores them (numbers as floats, keys and categories as text), whatever
+        JSON types a client used."""
         columns: dict[str, Any] = {}
         if rows.keys is not None:
-            columns[self.entity_key] = rows.keys
+            columns[self.entity_key] = _as_text(rows.keys)
         for position, name in enumerate(self.bundle.encoder.numeric):
             columns[name] = rows.numeric[:, position]
-        columns.update(rows.categorical)
+        for name, values in rows.categorical.items():
+            columns[name] = _as_text(values)
         return columns
+
+
+def _as_text(values: list[Any]) -> list[str | None]:
+    return [None if _is_null(v) else v if isinstance(v, str) else str(v) for v in values]
 
 
 def response_body(

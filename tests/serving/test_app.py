@@ -177,3 +177,20 @@ def test_data_capture_lands_sampled_traffic_in_the_lake(
     captured = platform.lake.read("capture.churn_model").to_pandas()
     assert len(captured) == 20 and set(captured["variant"]) == {"champion"}
     assert {"prediction", "captured_at", "event_count_7d"} <= set(captured.columns)
+
+
+def test_capture_keeps_one_schema_whatever_json_types_clients_use(
+    platform: Any, handler: InferenceHandler, rows: pd.DataFrame
+) -> None:
+    capture = LakeCapture(platform.lake, "churn-model", flush_rows=10_000, seed=0, flush_seconds=None)
+    client = TestClient(create_app(VariantRouter([Variant("champion", handler)]), capture))
+    record = _records(rows.head(1))[0]
+    numeric = next(k for k, v in record.items() if isinstance(v, float))
+    loose = {**record, "customer_id": 12345, numeric: int(record[numeric])}  # a number as key, an int
+    for body in ([record], [loose], [record]):
+        assert client.post("/invocations", json=body).status_code == 200
+        assert capture.flush() == 1  # each its own commit: a second schema would fail and spill
+    assert not capture.spilled()
+    captured = platform.lake.read("capture.churn_model").to_pandas()
+    assert captured["customer_id"].tolist() == [record["customer_id"], "12345", record["customer_id"]]
+    assert captured[numeric].dtype == "float64"

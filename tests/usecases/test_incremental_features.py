@@ -17,7 +17,7 @@ from pipelines.features.compute import FEATURE_TIME, compute_window_features
 from pipelines.lake.ingest import curated_table
 from pipelines.training import steps
 
-USECASES = {"churn": 12_000, "store_demand": 6_000}  # no lags / lags (which look back by events)
+USECASES = {"churn": 8_000, "store_demand": 6_000}  # no lags / lags (which look back by events)
 
 
 def _batches(ctx: Any, rows: int, parts: int = 3) -> list[pd.DataFrame]:

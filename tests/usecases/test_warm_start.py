@@ -23,7 +23,7 @@ from pipelines.training.warm_start import compatibility_problem
 
 def _training(**overrides: object) -> dict[str, object]:
     settings = yaml.safe_load((PACKAGE_ROOT / "environments" / "local.yaml").read_text())
-    return {**settings["pipeline"]["training"], "max_epochs": 3, "batch_size": 512, **overrides}
+    return {**settings["pipeline"]["training"], "max_epochs": 1, "batch_size": 512, **overrides}
 
 
 def test_a_new_dataset_version_continues_from_the_champion(
