@@ -59,6 +59,10 @@ class IcebergLake:
         self.table_properties = table_properties or {}
         self.identifier = identifier or (lambda name: name)
         self.location = location
+        # Which lake this is (its catalog and namespace mapping), for what is kept on its behalf
+        # outside it, such as capture rows spilled to local disk.
+        settings = ",".join(f"{k}={v}" for k, v in sorted(catalog.properties.items()))
+        self.identity = f"{type(catalog).__name__}:{catalog.name}:{settings}:{self.identifier('t.t')}"
 
     def _table(self, name: str) -> Table | None:
         try:

@@ -11,6 +11,7 @@ Parquet file and retried before the next commit.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import random
@@ -55,7 +56,7 @@ class LakeCapture:
         self.pending_rows = 0
         self.lock = threading.Lock()
         self.writing = threading.Lock()  # one commit at a time
-        self.spill_dir = spill_dir or Path(tempfile.gettempdir()) / "mlops-capture-spill" / self.table
+        self.spill_dir = spill_dir or default_spill_dir(lake, self.table)
         self.writer: threading.Thread | None = None
         self.flush_seconds = flush_seconds
         self._stopped = threading.Event()
@@ -169,6 +170,17 @@ class LakeCapture:
 
 
 CLAIM_SUFFIX = ".claim"
+
+
+def default_spill_dir(lake: LakePort, table: str) -> Path:
+    """Where rows wait when a commit fails: one folder per lake, shared by the worker processes that
+    serve it and found again after a restart, and never by another environment's lake (its rows
+    must not be committed there). A lake that does not say which it is gets a folder of its own."""
+    identity = getattr(lake, "identity", None)
+    if not isinstance(identity, str):
+        return Path(tempfile.mkdtemp(prefix="mlops-capture-spill-")) / table
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "mlops-capture-spill" / digest / table
 
 
 @dataclass(frozen=True)

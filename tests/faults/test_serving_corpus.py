@@ -142,3 +142,23 @@ def test_a_failing_commit_spills_rows_and_never_fails_a_request(
     assert capture.close() == 36  # spilled rows first, then the buffer
     assert not capture.spilled()
     assert len(platform.lake.read("capture.churn_model").to_pandas()) == 36
+
+
+def test_rows_spilled_for_one_lake_never_reach_another(platform: Any, tmp_path: Path) -> None:
+    import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from pipelines.adapters.iceberg_lake import IcebergLake
+
+    (tmp_path / "other").mkdir()
+    other = IcebergLake(
+        SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'other.db'}", warehouse=(tmp_path / "other").as_uri())
+    )
+    ours = LakeCapture(platform.lake, "churn-model", flush_seconds=None)
+    theirs = LakeCapture(other, "churn-model", flush_seconds=None)
+    assert ours.spill_dir != theirs.spill_dir  # same table name, another environment's lake
+    ours._spill(pa.table({"customer_id": ["c1"], "prediction": [0.5]}))
+    assert theirs.flush() == 0 and other.current_snapshot("capture.churn_model") is None
+    assert ours.flush() == 1 and not ours.spilled()
+    # The same lake opened again (a restart, another worker) finds what was left for it.
+    assert LakeCapture(platform.lake, "churn-model", flush_seconds=None).spill_dir == ours.spill_dir

@@ -60,9 +60,10 @@ def _loaded(args: list[str], env: dict[str, str]) -> set[str]:
     ],
 )
 def test_read_only_commands_load_no_heavy_stack(args: list[str], local_root: Path) -> None:
+    from mlops.bootstrap import bring_up_local
+    from mlops.settings import load_settings
+
+    bring_up_local(load_settings("local"))  # the local platform exists: list and show have something to read
     env = {**os.environ, "MLOPS_LOCAL_ROOT": str(local_root), "MLOPS_PROJECT_ROOT": str(PACKAGE_ROOT)}
-    _loaded(
-        ["env", "up", "--env", "local"], env
-    )  # the local platform exists: list and show have something to read
     loaded = _loaded(args, env)
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
