@@ -166,11 +166,9 @@ class ServingSettings(_Strict):
         """The worker processes to start."""
         if self.workers != "auto":
             return int(self.workers)
-        from models.threads import affinity_cpus, cgroup_cpu_limit
+        from models.threads import affinity_cpus, cgroup_cpu_limit, usable_cpus
 
-        quota = cgroup_cpu_limit()
-        usable = min(float(affinity_cpus()), quota if quota is not None else float("inf"))
-        return max(1, min(8, int(usable)))
+        return max(1, min(8, int(usable_cpus(affinity_cpus(), cgroup_cpu_limit()))))
 
 
 class EnvironmentSettings(_Strict):

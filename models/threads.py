@@ -50,6 +50,11 @@ def affinity_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def usable_cpus(affinity: int, quota: float | None) -> float:
+    """The CPUs a process may use: the smaller of its affinity and its cgroup quota (None: no quota)."""
+    return min(float(affinity), quota if quota is not None else math.inf)
+
+
 @dataclass(frozen=True)
 class ThreadBudget:
     threads: int
@@ -76,7 +81,7 @@ def thread_budget(workers: int | None = None, load: float | None = None) -> Thre
         if not override.isdigit() or int(override) < 1:
             raise ThreadSettingError(f"{THREADS_ENV}: expected a whole number >= 1, got {override!r}")
         return ThreadBudget(int(override), affinity, quota, 0.0, workers, THREADS_ENV)
-    usable = min(float(affinity), quota if quota is not None else math.inf)
+    usable = usable_cpus(affinity, quota)
     if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     busy = max(0.0, min(load, usable) - 0.5)  # half a CPU of noise is not someone else's work

@@ -36,7 +36,8 @@ def incremental_features(
 ) -> Increment:
     """Feature rows for the events `snapshot_id` of `curated` added after `since_snapshot_id`."""
     dataset, view = usecase.dataset, usecase.features
-    added = lake.appended_since(curated, since_snapshot_id, snapshot_id)
+    columns = source_columns(usecase)
+    added = lake.appended_since(curated, since_snapshot_id, snapshot_id, columns)
     if added is None:
         return Increment(None, reason=f"{curated} was rewritten since snapshot {since_snapshot_id}")
     if not len(added):
@@ -48,7 +49,7 @@ def incremental_features(
     )
     history = lake.read(
         curated,
-        columns=source_columns(usecase),
+        columns=columns,
         snapshot_id=snapshot_id,
         where=RowFilter(any_of={dataset.entity_key: touched}, at_least=lookback),
     ).to_pandas()

@@ -24,7 +24,7 @@ from pipelines.evaluation.gates import Evaluation, evaluate
 from pipelines.evaluation.report import render_report
 from pipelines.faults import fault_point
 from pipelines.features.compute import compute_window_features
-from pipelines.features.incremental import incremental_features
+from pipelines.features.incremental import incremental_features, source_columns
 from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
@@ -75,10 +75,6 @@ class FeatureBuild:
     feature_rows: int  # rows written (or read, when reused) by this step
     materialized_entities: int
     mode: str  # reused | appended | computed
-
-    @property
-    def reused(self) -> bool:
-        return self.mode == "reused"
 
 
 @dataclass(frozen=True)
@@ -147,12 +143,17 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
         )
         if increment is not None and increment.rows is not None:
             features = increment.rows
+            log.info(
+                "features: %d new events, computed over %d rows of their entities' history",
+                increment.new_events,
+                increment.history_rows,
+            )
             snapshot, mode = ctx.features.append_offline(view, features, curated.snapshot_id), "appended"
         else:
             if increment is not None:
                 log.info("features: recomputing everything (%s)", increment.reason)
             events = ctx.platform.lake.read(
-                curated_table(dataset), snapshot_id=curated.snapshot_id
+                curated_table(dataset), columns=source_columns(ctx.usecase), snapshot_id=curated.snapshot_id
             ).to_pandas()
             features = compute_window_features(events, ctx.usecase)
             snapshot, mode = ctx.features.write_offline(view, features, curated.snapshot_id), "computed"
