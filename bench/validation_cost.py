@@ -1,4 +1,7 @@
-"""Validation cost: the Great Expectations suite vs the same checks in plain pandas, on 1,000,000 rows.
+"""Validation cost: the ingest gate vs the same checks in plain pandas, on 1,000,000 rows.
+
+The gate evaluates the Great Expectations suite exactly in one vectorised pass and renders GE's
+validation page; Great Expectations' own pandas engine on the same suite is measured beside it.
 
 python -m bench.validation_cost [--rows 1000000]
 """
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
     from pipelines.platform import connect
     from pipelines.usecase import load_usecase
+    from pipelines.validation.reference import great_expectations_results
     from pipelines.validation.runner import validate_batch
     from pipelines.validation.suite import expectations_for
 
@@ -62,23 +66,31 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         store = connect(local_contract(load_settings("local"))).artifacts
         validate_batch(frame.head(5_000), usecase.dataset, "warm-up", store)
-        ge_time, _ = best_of(args.repeats, lambda: validate_batch(frame, usecase.dataset, "bench", store))
-    assert not pandas_checks(frame, usecase.dataset), "the benchmark data should pass every check"
+        gate_time, _ = best_of(args.repeats, lambda: validate_batch(frame, usecase.dataset, "bench", store))
+        passed = validate_batch(frame, usecase.dataset, "check", store).success
+    assert passed and not pandas_checks(frame, usecase.dataset), "the data should pass every check"
     pandas_time, _ = best_of(args.repeats, lambda: pandas_checks(frame, usecase.dataset))
+    suite = expectations_for(usecase.dataset)
+    great_expectations_results(frame.head(5_000), suite)
+    engine_time, _ = best_of(args.repeats, lambda: great_expectations_results(frame, suite))
     result = {
         "rows": args.rows,
-        "great_expectations_s": ge_time,
+        "gate_s": gate_time,
+        "great_expectations_engine_s": engine_time,
         "pandas_s": pandas_time,
-        "ratio": ge_time / pandas_time,
+        "ratio": gate_time / pandas_time,
+        "engine_ratio": engine_time / pandas_time,
     }
     report(
         "validation_cost",
         [
             ("rows", f"{args.rows:,}"),
             ("expectations", str(len(expectations_for(usecase.dataset)))),
-            ("Great Expectations suite + data docs", f"{ge_time:.2f} s"),
+            ("gate: exact suite pass + GE validation page", f"{gate_time:.2f} s"),
+            ("Great Expectations' pandas engine, same suite (no docs)", f"{engine_time:.2f} s"),
             ("same checks in plain pandas", f"{pandas_time:.2f} s"),
-            ("GE / pandas", f"{result['ratio']:.1f}x"),
+            ("gate / pandas (goal <= 3x)", f"{result['ratio']:.1f}x"),
+            ("GE engine / pandas", f"{result['engine_ratio']:.1f}x"),
         ],
         result,
     )
