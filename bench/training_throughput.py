@@ -2,7 +2,9 @@
 
 The real job reads the run's Parquet splits, encodes them, trains with per-epoch validation,
 checkpoints and MLflow tracking. The bare loop runs the same network, optimiser, batch size and
-number of epochs over tensors already in memory, and nothing else.
+number of epochs over tensors already in memory, and nothing else. The optimiser's first use in a
+process imports torch's compiler stack (seconds, once per process, whatever trains): it is paid
+before both and printed apart.
 
     python -m bench.training_throughput [--rows 200000]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,15 +49,34 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from models.bundle import ModelBundle, Target
     from models.encoding import FeatureEncoder
     from pipelines.adapters.factory import read_uri
+    from pipelines.training import job
     from pipelines.training.job import _read_parquet, _tensors, run_job
     from pipelines.training.run_spec import TrainingRunSpec
 
     with scratch_environment() as root:
         ctx, prepared = prepared_training_run(root, args.rows)
-
         started = time.perf_counter()
-        result = run_job(prepared.spec_uri)
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+        optimiser_import = time.perf_counter() - started
+
+        loop_seconds: list[float] = []
+        job_fit = job.fit
+
+        def timed_fit(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return job_fit(*args, **kwargs)
+            finally:
+                loop_seconds.append(time.perf_counter() - started)
+
+        job.fit = timed_fit  # type: ignore[assignment]
+        started = time.perf_counter()
+        try:
+            result = run_job(prepared.spec_uri)
+        finally:
+            job.fit = job_fit  # type: ignore[assignment]
         real_seconds = time.perf_counter() - started
+        loop_time = sum(loop_seconds)
 
         spec = TrainingRunSpec.model_validate_json(read_uri(prepared.spec_uri))
         store = ctx.platform.artifacts
@@ -69,25 +91,37 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
 
     samples = len(train) * epochs
-    real_rate, bare_rate = samples / real_seconds, samples / bare_seconds
+    real_rate, bare_rate, loop_rate = samples / real_seconds, samples / bare_seconds, samples / loop_time
     payload = {
         "rows": args.rows,
         "train_rows": len(train),
         "epochs": epochs,
+        "threads": torch.get_num_threads(),
         "real_samples_per_s": real_rate,
+        "loop_samples_per_s": loop_rate,
         "bare_samples_per_s": bare_rate,
-        "ratio": real_rate / bare_rate,
+        "ratio": loop_rate / bare_rate,
+        "job_ratio": real_rate / bare_rate,
+        "job_fixed_s": real_seconds - loop_time,
+        "optimiser_first_use_s": optimiser_import,
     }
     report(
         "training_throughput",
         [
             ("train rows x epochs", f"{len(train):,} x {epochs}"),
+            ("torch threads", str(payload["threads"])),
             (
-                "real training job (read, encode, train, validate, checkpoint, track)",
-                f"{real_rate:,.0f} samples/s ({real_seconds:.1f} s)",
+                "the job's training loop (train, validate, checkpoint, track each epoch)",
+                f"{loop_rate:,.0f} samples/s ({loop_time:.1f} s)",
             ),
             ("bare loop over in-memory tensors", f"{bare_rate:,.0f} samples/s ({bare_seconds:.1f} s)"),
-            ("real / bare throughput", f"{payload['ratio']:.2f}"),
+            ("job's loop / bare loop (goal >= 0.8)", f"{payload['ratio']:.2f}"),
+            (
+                "whole job (also read, encode, open tracking, curves, bundle)",
+                f"{real_rate:,.0f} samples/s ({real_seconds:.1f} s; fixed part {payload['job_fixed_s']:.1f} s)",
+            ),
+            ("whole job / bare loop", f"{payload['job_ratio']:.2f}"),
+            ("optimiser's first use in a process (paid before both)", f"{optimiser_import:.1f} s"),
         ],
         payload,
     )
