@@ -39,6 +39,19 @@ class RowFilter:
     at_least: dict[str, Any] = field(default_factory=dict)  # column -> inclusive lower bound
 
 
+class QueryEnginePort(Protocol):
+    """Runs SQL over one lake table snapshot where the data is: an embedded engine, or Athena."""
+
+    @property
+    def dialect(self) -> str: ...  # the SQL dialect it reads (sqlglot's name: duckdb, trino)
+
+    def query(
+        self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int
+    ) -> pa.Table:
+        """The result of `sql`, whose relation `source` is `columns` of `table` at `snapshot_id`."""
+        ...
+
+
 class LakePort(Protocol):
     """Versioned tables (Iceberg): every write is a snapshot whose id is recorded as lineage."""
 

@@ -1,7 +1,8 @@
 """Features per entity, as of every event (vectorised: cumulative sums + binary search).
 
 The row for event e of entity k holds aggregates over k's events in (t_e - window, t_e], ties at
-t_e included: exactly what was known at t_e, nothing after it. Besides window aggregates: counts
+t_e included: exactly what was known at t_e, nothing after it. Several events at one instant give
+one row, with the values of the one with the greatest primary key. Besides window aggregates: counts
 of categorical values over the windows, the latest value of any column, and lags (the value at the
 entity's previous instants) with their differences.
 """
@@ -18,7 +19,10 @@ _SECONDS_BITS = 34  # ~544 years of seconds per entity slot
 
 
 def _sorted_keys(events: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, np.ndarray]:
-    ordered = events.sort_values([spec.entity_key, spec.event_time], kind="stable").reset_index(drop=True)
+    # Ties at one instant are ordered by primary key, not by file order (which a lake does not keep).
+    tie_break = [k for k in spec.primary_key if k in events.columns and k != spec.entity_key]
+    order = [spec.entity_key, spec.event_time, *tie_break]
+    ordered = events.sort_values(order, kind="stable").reset_index(drop=True)
     codes = pd.factorize(ordered[spec.entity_key])[0].astype(np.int64)
     times = ordered[spec.event_time].to_numpy(dtype="datetime64[s]").astype(np.int64)
     seconds = times - (times.min() if len(times) else 0)

@@ -1,0 +1,52 @@
+"""The embedded query engine: DuckDB over the lake snapshot's Arrow data, out of core when needed.
+
+DuckDB runs the window queries in parallel on the CPUs the thread budget gives and spills to disk
+past its memory limit, so a feature query over more rows than fit in memory still completes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipelines.ports import LakePort
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class DuckDBQueryEngine:
+    """QueryEnginePort in-process: the snapshot is read from the lake and queried by DuckDB."""
+
+    dialect = "duckdb"
+
+    def __init__(
+        self, lake: LakePort, memory_limit: str = "2GB", spill_directory: Path | None = None
+    ) -> None:
+        self.lake, self.memory_limit = lake, memory_limit
+        self.spill_directory = spill_directory or Path(tempfile.gettempdir()) / "mlops-duckdb-spill"
+
+    def query(
+        self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int
+    ) -> pa.Table:
+        import duckdb
+
+        from models.threads import thread_budget
+
+        events = self.lake.read(table, columns=list(columns), snapshot_id=snapshot_id)
+        self.spill_directory.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(
+            config={
+                "memory_limit": self.memory_limit,
+                "temp_directory": str(self.spill_directory),
+                "threads": thread_budget().threads,  # the CPUs free here, as torch gets
+                "preserve_insertion_order": True,
+            }
+        )
+        try:
+            connection.register(source, events)
+            return connection.execute(sql).to_arrow_table()
+        finally:
+            connection.close()
