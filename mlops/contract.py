@@ -187,6 +187,30 @@ class AwsServing(_Strict):
 Serving = Annotated[LocalServing | AwsServing, Field(discriminator="kind")]
 
 
+# --- query engine -------------------------------------------------------------------------------
+
+
+class LocalQuery(_Strict):
+    kind: Literal["local"] = "local"
+    memory_limit: str = Field(
+        default="2GB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit; past it, work spills to disk.",
+    )
+
+
+class AwsQuery(_Strict):
+    kind: Literal["aws"] = "aws"
+    workgroup: str = Field(min_length=1, max_length=128, description="The Athena workgroup (engine v3).")
+    results_location: str = Field(
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="Where query results are unloaded (the workgroup's results bucket).",
+    )
+
+
+Query = Annotated[LocalQuery | AwsQuery, Field(discriminator="kind")]
+
+
 # --- orchestrator -------------------------------------------------------------------------------
 
 
@@ -213,6 +237,10 @@ class PlatformContract(_Strict):
     monitoring: Monitoring
     serving: Serving
     orchestrator: Orchestrator
+    query: Query = Field(
+        default_factory=LocalQuery,
+        description="The query engine feature views run on at scale (embedded DuckDB when not given).",
+    )
 
     def to_json(self) -> str:
         """Serialize deterministically (sorted keys) so that rewriting an unchanged contract is a no-op."""

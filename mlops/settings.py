@@ -129,6 +129,20 @@ class DemoSettings(_Strict):
     seed: int = 7
 
 
+class FeatureSettings(_Strict):
+    """Where the feature view is computed when it is computed in full."""
+
+    query_engine_from_rows: int = Field(
+        default=2_000_000,
+        ge=0,
+        description=(
+            "At or above this many curated rows, features run on the environment's query engine "
+            "(DuckDB on the machine, Athena on AWS: where the data is, out of core); below it, in "
+            "this process. 0 sends every run to the engine."
+        ),
+    )
+
+
 class PipelineSettings(_Strict):
     usecase: str = Field(description="Use-case spec (dataset + features), relative to the project root.")
     model_name: str | None = Field(
@@ -140,6 +154,7 @@ class PipelineSettings(_Strict):
     gates: GateSettings = GateSettings()
     split: SplitSettings = SplitSettings()
     demo: DemoSettings = DemoSettings()
+    features: FeatureSettings = FeatureSettings()
 
     def usecase_path(self) -> Path:
         path = Path(self.usecase)

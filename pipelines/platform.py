@@ -14,12 +14,14 @@ from mlops.contract import (
     AwsFeatureStore,
     AwsLake,
     AwsMonitoring,
+    AwsQuery,
     AwsRegistry,
     AwsServing,
     LocalCompute,
     LocalFeatureStore,
     LocalLake,
     LocalMonitoring,
+    LocalQuery,
     LocalRegistry,
     PlatformContract,
 )
@@ -31,6 +33,7 @@ from pipelines.ports import (
     LakePort,
     MetricsPort,
     OnlineStorePort,
+    QueryEnginePort,
     RegistryPort,
 )
 
@@ -46,6 +49,7 @@ class Platform:
     compute: ComputePort
     metrics: MetricsPort
     deployer: DeployerPort
+    query: QueryEnginePort
 
     @property
     def environment(self) -> str:
@@ -149,6 +153,28 @@ def _deployer(contract: PlatformContract) -> DeployerPort:
     return LocalDeployer()
 
 
+def _query(contract: PlatformContract, lake: LakePort) -> QueryEnginePort:
+    section = contract.query
+    if isinstance(section, LocalQuery):
+        from pipelines.adapters.local.query import DuckDBQueryEngine
+
+        return DuckDBQueryEngine(lake, memory_limit=section.memory_limit)
+    if isinstance(section, AwsQuery) and isinstance(contract.lake, AwsLake):
+        from pipelines.adapters.aws.athena import AthenaQueryEngine
+        from pipelines.adapters.aws.session import client
+
+        return AthenaQueryEngine(
+            client("athena", contract.region),
+            client("s3", contract.region),
+            section.workgroup,
+            contract.lake.glue_database,
+            section.results_location,
+        )
+    raise AdapterUnavailable(
+        f"no {section.kind!r} query engine for a {contract.lake.kind!r} lake in this build"
+    )
+
+
 def connect(contract: PlatformContract) -> Platform:
     """Build every port's adapter from the contract."""
     lake, quarantine = _lake(contract)
@@ -162,4 +188,5 @@ def connect(contract: PlatformContract) -> Platform:
         compute=_compute(contract),
         metrics=_metrics(contract),
         deployer=_deployer(contract),
+        query=_query(contract, lake),
     )

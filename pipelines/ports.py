@@ -45,9 +45,7 @@ class QueryEnginePort(Protocol):
     @property
     def dialect(self) -> str: ...  # the SQL dialect it reads (sqlglot's name: duckdb, trino)
 
-    def query(
-        self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int
-    ) -> pa.Table:
+    def query(self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int) -> pa.Table:
         """The result of `sql`, whose relation `source` is `columns` of `table` at `snapshot_id`."""
         ...
 

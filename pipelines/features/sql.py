@@ -90,7 +90,9 @@ def feature_query(usecase: UseCase, source: str = "events", dialect: str = SOURC
         f"{_quote(('c_' if dataset.columns[c].is_categorical else 'n_') + c)} AS {_quote(c)}"
         for c in view.latest
     ]
-    lag_sources = [f"{_quote('n_' + c)} AS {_quote('lag_' + c)}" for c in dict.fromkeys(g.column for g in view.lags)]
+    lag_sources = [
+        f"{_quote('n_' + c)} AS {_quote('lag_' + c)}" for c in dict.fromkeys(g.column for g in view.lags)
+    ]
     per_event = ",\n    ".join(
         [
             f"{key} AS {key}",

@@ -24,11 +24,12 @@ from pipelines.evaluation.gates import Evaluation, evaluate
 from pipelines.evaluation.report import render_report
 from pipelines.faults import fault_point
 from pipelines.features.compute import compute_window_features
+from pipelines.features.engine import engine_features, total_rows
 from pipelines.features.incremental import incremental_features, source_columns
 from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
-from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion
+from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion, Snapshot
 from pipelines.training.bundles import load_bundle
 from pipelines.training.dataset import build_spine, labelled_rows, spine_columns, temporal_split
 from pipelines.training.run_spec import TrainingRunSpec, architecture_of
@@ -152,14 +153,30 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
         else:
             if increment is not None:
                 log.info("features: recomputing everything (%s)", increment.reason)
-            events = ctx.platform.lake.read(
-                curated_table(dataset), columns=source_columns(ctx.usecase), snapshot_id=curated.snapshot_id
-            ).to_pandas()
-            features = compute_window_features(events, ctx.usecase)
+            features = _all_features(ctx, curated)
             snapshot, mode = ctx.features.write_offline(view, features, curated.snapshot_id), "computed"
     materialized = ctx.features.materialize(view, features, dataset.entity_key)
     log.info("features: %d rows (%s), %d entities online", len(features), mode, materialized)
     return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, len(features), materialized, mode)
+
+
+def _all_features(ctx: PipelineContext, curated: Snapshot) -> pd.DataFrame:
+    """The whole feature table: on the environment's query engine from the configured size, in this
+    process below it (the same features either way: tests/usecases/test_feature_sql.py)."""
+    table = curated_table(ctx.usecase.dataset)
+    rows, threshold = total_rows(curated), ctx.settings.pipeline.features.query_engine_from_rows
+    if rows >= threshold:
+        log.info(
+            "features: %d curated rows (engine from %d): computed by the %s query engine",
+            rows,
+            threshold,
+            ctx.platform.query.dialect,
+        )
+        return engine_features(ctx.platform.query, ctx.usecase, table, curated.snapshot_id)
+    events = ctx.platform.lake.read(
+        table, columns=source_columns(ctx.usecase), snapshot_id=curated.snapshot_id
+    ).to_pandas()
+    return compute_window_features(events, ctx.usecase)
 
 
 def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str, warm_start_uri: str | None) -> str:

@@ -58,7 +58,9 @@ def _assert_same_rows(actual: pd.DataFrame, expected: pd.DataFrame, key: str) ->
         if column == FEATURE_TIME:
             assert (pd.to_datetime(left, utc=True) == pd.to_datetime(right, utc=True)).all()
         elif pd.api.types.is_numeric_dtype(right):
-            assert np.allclose(left.astype(float), right.astype(float), rtol=1e-9, atol=1e-9, equal_nan=True), column
+            assert np.allclose(
+                left.astype(float), right.astype(float), rtol=1e-9, atol=1e-9, equal_nan=True
+            ), column
         else:
             assert (left.astype(object).fillna("<NA>") == right.astype(object).fillna("<NA>")).all(), column
 
@@ -73,7 +75,11 @@ def case(request: pytest.FixtureRequest) -> tuple[UseCase, pd.DataFrame, pd.Data
 def test_embedded_engine_gives_the_in_process_features(case) -> None:
     usecase, events, expected = case
     query = feature_query(usecase)
-    _assert_same_rows(_run_duckdb(query.sql, events[list(query.columns)], query.source), expected, usecase.dataset.entity_key)
+    _assert_same_rows(
+        _run_duckdb(query.sql, events[list(query.columns)], query.source),
+        expected,
+        usecase.dataset.entity_key,
+    )
 
 
 def test_athena_dialect_is_trino_and_means_the_same(case) -> None:
@@ -84,7 +90,9 @@ def test_athena_dialect_is_trino_and_means_the_same(case) -> None:
     functions = {type(node).__name__ for node in tree.find_all(exp.Func)}
     assert "TimeToUnix" in functions and "Epoch" not in query.sql.upper().replace("TO_UNIXTIME", "")
     back = sqlglot.transpile(query.sql, read="trino", write="duckdb")[0]
-    _assert_same_rows(_run_duckdb(back, events[list(query.columns)], query.source), expected, usecase.dataset.entity_key)
+    _assert_same_rows(
+        _run_duckdb(back, events[list(query.columns)], query.source), expected, usecase.dataset.entity_key
+    )
 
 
 def test_unknown_dialect_is_one_clear_error(case) -> None:

@@ -117,3 +117,20 @@ def test_a_crash_at_either_commit_of_an_incremental_run_is_completed_by_the_reru
 def _written(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_parquet(path, index=False)
     return path
+
+
+def test_the_query_engine_path_builds_the_same_table(
+    use_environment: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """From the configured size (0 here: always) the full build runs on the environment's query
+    engine (DuckDB locally); later batches append to its table in-process; both equal a recompute."""
+    use_environment(PACKAGE_ROOT / "usecases" / "store_demand.yaml", features={"query_engine_from_rows": 0})
+    ctx = steps.open_environment("local")
+    batches = _batches(ctx, USECASES["store_demand"], parts=2)
+    with caplog.at_level("INFO", logger="pipelines.training.steps"):
+        assert _ingest(ctx, batches[0], tmp_path / "b0.parquet") == "computed"
+    assert "computed by the duckdb query engine" in caplog.text
+    on_engine = _offline(ctx)
+    pd.testing.assert_frame_equal(on_engine, _full_recompute(ctx), check_exact=False, rtol=1e-9)
+    assert _ingest(ctx, batches[1], tmp_path / "b1.parquet") == "appended"
+    pd.testing.assert_frame_equal(_offline(ctx), _full_recompute(ctx), check_exact=False, rtol=1e-9)

@@ -28,9 +28,7 @@ class DuckDBQueryEngine:
         self.lake, self.memory_limit = lake, memory_limit
         self.spill_directory = spill_directory or Path(tempfile.gettempdir()) / "mlops-duckdb-spill"
 
-    def query(
-        self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int
-    ) -> pa.Table:
+    def query(self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int) -> pa.Table:
         import duckdb
 
         from models.threads import thread_budget
