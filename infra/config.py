@@ -99,6 +99,7 @@ class LakeConfig(_Strict):
     raw_transition_days: int = Field(default=90, ge=30)
     raw_transition_storage_class: Literal["STANDARD_IA", "GLACIER_IR", "GLACIER"] = "GLACIER_IR"
     quarantine_expiry_days: int = Field(default=30, ge=1)
+    query_results_expiry_days: int = Field(default=7, ge=1)
     access_log_expiry_days: int = Field(default=365, ge=1)
     abort_multipart_days: int = Field(default=7, ge=1)
     noncurrent_version_expiry_days: int = Field(default=90, ge=1)
@@ -194,6 +195,14 @@ class FeatureStoreConfig(_Strict):
     online_enabled: bool = False
 
 
+class QueryEngineConfig(_Strict):
+    """The Athena workgroup feature views run in at scale (Trino, engine v3)."""
+
+    bytes_scanned_cutoff_gb: int = Field(
+        default=1_000, ge=1, le=1_000_000, description="A query scanning more is cancelled (cost guard)."
+    )
+
+
 class RegistryConfig(_Strict):
     cross_account_readers: tuple[str, ...] = Field(
         default=(), description="Account ids allowed to read model packages."
@@ -284,6 +293,7 @@ class StackConfig(_Strict):
     lake: LakeConfig = LakeConfig()
     compute: ComputeConfig
     feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    query: QueryEngineConfig = QueryEngineConfig()
     registry: RegistryConfig = RegistryConfig()
     tracking: TrackingConfig = TrackingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()

@@ -16,6 +16,7 @@ from infra.components.keys import Keys
 from infra.components.monitoring import Monitoring
 from infra.components.network import Network
 from infra.components.orchestrator import Orchestrator
+from infra.components.query_engine import QueryEngine
 from infra.components.registry import Registry
 from infra.config import CONFIG_KEY, CONFIG_NAMESPACE, StackConfig, parse_stack_config
 from infra.context import StackContext
@@ -35,6 +36,7 @@ class Platform:
     registry: Registry
     orchestrator: Orchestrator
     contract: ContractExport
+    query_engine: QueryEngine
 
     @property
     def contract_json(self) -> pulumi.Output[str]:
@@ -71,6 +73,8 @@ def build(config: StackConfig) -> Platform:
         compute.repositories["serving"].arn,
     )
     feature_store = FeatureStore(ctx, usecase, key_arn, lake.buckets["curated"])
+    results = lake.buckets["query-results"]
+    query_engine = QueryEngine(ctx, key_arn, results)
     registry = Registry(
         ctx,
         [pipeline.model_name or usecase.model_name],
@@ -83,7 +87,17 @@ def build(config: StackConfig) -> Platform:
         key_arn,
         network.private_subnet_ids,
         network.vpc.id,
-        flow_permissions(ctx, key_arn, data_buckets, compute, registry.group_prefix, monitoring.namespace),
+        [
+            *flow_permissions(
+                ctx,
+                key_arn,
+                [*data_buckets, results.arn],
+                compute,
+                registry.group_prefix,
+                monitoring.namespace,
+            ),
+            *query_engine.permissions(ctx, results.arn),
+        ],
     )
     contract = ContractExport(
         ctx,
@@ -94,6 +108,8 @@ def build(config: StackConfig) -> Platform:
             "quarantine_bucket": lake.buckets["quarantine"].bucket,
             "artifacts_bucket": lake.buckets["artifacts"].bucket,
             "glue_database": lake.glue_database.name,
+            "query_workgroup": query_engine.workgroup.name,
+            "query_results_location": query_engine.results_location,
             "feature_group_prefix": feature_store.prefix,
             "tracking_server_arn": registry.tracking_server.arn,
             "model_package_group_prefix": registry.group_prefix,
@@ -123,7 +139,17 @@ def build(config: StackConfig) -> Platform:
     pulumi.export("platformContract", contract.json)
     pulumi.export("contractParameter", contract.parameter.name)
     return Platform(
-        ctx, keys, network, lake, monitoring, compute, feature_store, registry, orchestrator, contract
+        ctx,
+        keys,
+        network,
+        lake,
+        monitoring,
+        compute,
+        feature_store,
+        registry,
+        orchestrator,
+        contract,
+        query_engine,
     )
 
 

@@ -15,6 +15,7 @@ from mlops.contract import (
     AwsFeatureStore,
     AwsLake,
     AwsMonitoring,
+    AwsQuery,
     AwsRegistry,
     AwsServing,
     AwsTracking,
@@ -85,6 +86,9 @@ class ContractExport(pulumi.ComponentResource):
                     work_pool=resolved["work_pool"],
                     api_url=resolved["api_url"],
                     cluster_name=resolved["cluster_name"],
+                ),
+                query=AwsQuery(
+                    workgroup=resolved["query_workgroup"], results_location=resolved["query_results_location"]
                 ),
             )
             return contract.to_json()

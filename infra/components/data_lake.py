@@ -15,8 +15,8 @@ import pulumi_aws as aws
 from infra.config import BucketOverride
 from infra.context import StackContext, child, policy_document
 
-DataBucket = Literal["raw", "curated", "artifacts", "quarantine"]
-DATA_BUCKETS: tuple[DataBucket, ...] = ("raw", "curated", "artifacts", "quarantine")
+DataBucket = Literal["raw", "curated", "artifacts", "quarantine", "query-results"]
+DATA_BUCKETS: tuple[DataBucket, ...] = ("raw", "curated", "artifacts", "quarantine", "query-results")
 
 
 class DataLake(pulumi.ComponentResource):
@@ -71,6 +71,8 @@ class DataLake(pulumi.ComponentResource):
                 self._lifecycle(purpose, bucket, transition_days=cfg.raw_transition_days)
             elif purpose == "quarantine":
                 self._lifecycle(purpose, bucket, expire_days=cfg.quarantine_expiry_days)
+            elif purpose == "query-results":  # read back once by the run that asked for them
+                self._lifecycle(purpose, bucket, expire_days=cfg.query_results_expiry_days)
             else:
                 self._lifecycle(purpose, bucket)
             self.buckets[purpose] = bucket

@@ -156,6 +156,9 @@ MAPPINGS: dict[str, ApiMapping] = {
         "sagemaker", "CreateMlflowTrackingServer"
     ),
     "aws:sagemaker/featureGroup:FeatureGroup": ApiMapping("sagemaker", "CreateFeatureGroup"),
+    "aws:athena/workgroup:Workgroup": ApiMapping(
+        "athena", "CreateWorkGroup", {"forceDestroy": None, "state": "UpdateWorkGroup:State"}
+    ),
     "aws:batch/computeEnvironment:ComputeEnvironment": ApiMapping(
         "batch", "CreateComputeEnvironment", {"name": "computeEnvironmentName"}
     ),

@@ -10,7 +10,7 @@ from infra.components.feature_store import feature_definitions
 from infra.components.monitoring import alarm_names
 from infra.inventory import evaluate_plan, mock_id
 from infra.offline import Plan, read_stack_config
-from mlops.contract import AwsLake, PlatformContract
+from mlops.contract import AwsLake, AwsQuery, PlatformContract
 from mlops.paths import environments_dir
 from mlops.settings import load_settings
 from pipelines.usecase import load_usecase
@@ -92,7 +92,7 @@ def test_key_rotates_and_data_stores_use_it(plans: dict[str, Plan], env: str) ->
 def test_buckets_are_versioned_tls_only_logged_and_expire(plans: dict[str, Plan], env: str) -> None:
     plan = plans[env]
     buckets = {b.name.removeprefix(f"mlops-{env}-"): b for b in plan.of_type("aws:s3/bucket:Bucket")}
-    assert set(buckets) == {"raw", "curated", "artifacts", "quarantine", "access-logs"}
+    assert set(buckets) == {"raw", "curated", "artifacts", "quarantine", "query-results", "access-logs"}
     versioned = {
         v.inputs["bucket"]
         for v in plan.of_type("aws:s3/bucketVersioning:BucketVersioning")
@@ -122,6 +122,7 @@ def test_buckets_are_versioned_tls_only_logged_and_expire(plans: dict[str, Plan]
             assert logged[ref] == mock_id(buckets["access-logs"])
     assert "transition-old-data" in lifecycles[mock_id(buckets["raw"])]
     assert "expire" in lifecycles[mock_id(buckets["quarantine"])]
+    assert lifecycles[mock_id(buckets["query-results"])]["expire"]["expiration"]["days"] == 7
     assert plan.of_type("aws:glue/catalogDatabase:CatalogDatabase")[0].inputs["name"] == f"mlops_{env}_lake"
 
 
@@ -218,3 +219,29 @@ def test_logical_names_are_unique_and_derived_from_the_environment(plans: dict[s
     names = [r.name for r in plans[env].resources]
     assert len(names) == len(set(names))
     assert all(name.startswith(f"mlops-{env}-") for name in names)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_query_engine_is_an_enforced_athena_v3_workgroup_the_flows_can_use(
+    plans: dict[str, Plan], env: str
+) -> None:
+    plan = plans[env]
+    contract = PlatformContract.model_validate(plan.outputs["platformContract"])
+    assert isinstance(contract.query, AwsQuery) and contract.query.workgroup == f"mlops-{env}-features"
+    (workgroup,) = plan.of_type("aws:athena/workgroup:Workgroup")
+    config = workgroup.inputs["configuration"]
+    assert workgroup.inputs["name"] == contract.query.workgroup and workgroup.inputs["state"] == "ENABLED"
+    assert config["enforceWorkgroupConfiguration"] and config["publishCloudwatchMetricsEnabled"]
+    assert config["engineVersion"]["selectedEngineVersion"] == "Athena engine version 3"
+    assert config["bytesScannedCutoffPerQuery"] >= 10 * 1024**2  # Athena's minimum is 10 MB
+    results = config["resultConfiguration"]
+    key_arn = f"arn:aws:kms:eu-west-1:123456789012:key/mlops-{env}-key"
+    assert results["encryptionConfiguration"] == {"encryptionOption": "SSE_KMS", "kmsKeyArn": key_arn}
+    bucket = plan.named(f"mlops-{env}-query-results").inputs["bucket"]
+    assert contract.query.results_location == f"s3://{bucket}/features"
+    assert results["outputLocation"].startswith(contract.query.results_location + "/")
+    statements = json.loads(plan.named(f"mlops-{env}-flows-policy").inputs["policy"])["Statement"]
+    granted = {s["Sid"]: s for s in statements}
+    assert "athena:StartQueryExecution" in granted["QueryEngine"]["Action"]
+    assert granted["QueryEngine"]["Resource"].endswith(f":workgroup/{contract.query.workgroup}")
+    assert any(r.startswith(f"arn:aws:s3:::{bucket}") for r in granted["Lake"]["Resource"])
