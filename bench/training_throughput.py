@@ -69,12 +69,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             finally:
                 loop_seconds.append(time.perf_counter() - started)
 
-        job.fit = timed_fit  # type: ignore[assignment]
+        job.fit = timed_fit
         started = time.perf_counter()
         try:
             result = run_job(prepared.spec_uri)
         finally:
-            job.fit = job_fit  # type: ignore[assignment]
+            job.fit = job_fit
         real_seconds = time.perf_counter() - started
         loop_time = sum(loop_seconds)
 

@@ -104,9 +104,9 @@ class LakeConfig(_Strict):
     abort_multipart_days: int = Field(default=7, ge=1)
     noncurrent_version_expiry_days: int = Field(default=90, ge=1)
     force_destroy: bool = False
-    bucket_overrides: dict[Literal["raw", "curated", "artifacts", "quarantine"], BucketOverride] = Field(
-        default_factory=dict
-    )
+    bucket_overrides: dict[
+        Literal["raw", "curated", "artifacts", "quarantine", "query-results"], BucketOverride
+    ] = Field(default_factory=dict)
 
 
 class DistributedTrainingConfig(_Strict):
