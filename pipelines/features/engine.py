@@ -1,13 +1,20 @@
-"""The feature view computed by the environment's query engine: where the data is, out of core."""
+"""The feature view computed by the environment's query engine: where the data is, out of core.
+
+The rows stay Arrow from the engine to the offline table: at ten million rows a pandas copy of the
+feature table is about as large again as the table itself.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipelines.features.compute import FEATURE_TIME
 from pipelines.features.sql import feature_query
 from pipelines.ports import QueryEnginePort, Snapshot
 from pipelines.usecase import UseCase
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def total_rows(snapshot: Snapshot) -> int:
@@ -16,13 +23,31 @@ def total_rows(snapshot: Snapshot) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def engine_features(engine: QueryEnginePort, usecase: UseCase, table: str, snapshot_id: int) -> pd.DataFrame:
-    """Every feature row of `table` at `snapshot_id`, shaped as `compute_window_features` returns them."""
+def _sorted(rows: pa.Table, key: str) -> bool:
+    """Whether rows are in (key, feature time) order already (an engine may return them unordered)."""
+    import pyarrow.compute as pc
+
+    if rows.num_rows < 2:
+        return True
+    keys, times = rows.column(key), rows.column(FEATURE_TIME)
+    before, after = keys.slice(0, len(keys) - 1), keys.slice(1)
+    ahead = pc.less(before, after)
+    tied = pc.and_(pc.equal(before, after), pc.less_equal(times.slice(0, len(times) - 1), times.slice(1)))
+    return bool(pc.all(pc.or_(ahead, tied)).as_py())
+
+
+def engine_features(engine: QueryEnginePort, usecase: UseCase, table: str, snapshot_id: int) -> pa.Table:
+    """Every feature row of `table` at `snapshot_id`, in the order and types `compute_window_features`
+    gives them (entity, then feature time; counts as 64-bit integers)."""
+    import pyarrow as pa
+
     query = feature_query(usecase, dialect=engine.dialect)
-    rows = engine.query(query.sql, query.source, table, query.columns, snapshot_id).to_pandas()
+    rows = engine.query(query.sql, query.source, table, query.columns, snapshot_id)
     key = usecase.dataset.entity_key
-    rows = rows.sort_values([key, FEATURE_TIME], kind="stable").reset_index(drop=True)
+    if not _sorted(rows, key):
+        rows = rows.sort_by([(key, "ascending"), (FEATURE_TIME, "ascending")])
     for name, kind in usecase.value_types().items():
         if kind == "integral":
-            rows[name] = rows[name].astype("int64")
+            index = rows.schema.get_field_index(name)
+            rows = rows.set_column(index, name, rows.column(name).cast(pa.int64()))
     return rows

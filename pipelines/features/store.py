@@ -7,12 +7,16 @@ snapshot id recorded in the model's lineage. Training sets use point-in-time joi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pipelines.features.compute import FEATURE_TIME, point_in_time_join
 from pipelines.ports import LakePort, OnlineStorePort, Snapshot
 from pipelines.usecase import FeatureViewSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SOURCE_PROPERTY = "mlops.source-snapshot"
 
@@ -34,12 +38,16 @@ class FeatureStore:
         return None
 
     def write_offline(
-        self, view: FeatureViewSpec, features: pd.DataFrame, source_snapshot_id: int
+        self, view: FeatureViewSpec, features: pd.DataFrame | pa.Table, source_snapshot_id: int
     ) -> Snapshot:
         """Replace the view's offline table with `features`, recording the source snapshot it came from."""
         import pyarrow as pa
 
-        table = pa.Table.from_pandas(features, preserve_index=False)
+        table = (
+            features
+            if isinstance(features, pa.Table)
+            else pa.Table.from_pandas(features, preserve_index=False)
+        )
         return self.lake.overwrite(
             self.offline_table(view), table, {SOURCE_PROPERTY: str(source_snapshot_id)}
         )
@@ -76,10 +84,31 @@ class FeatureStore:
         features = self.read_offline(view, snapshot_id)
         return point_in_time_join(spine, features, entity_key, timestamp, view.ttl_days)
 
-    def materialize(self, view: FeatureViewSpec, features: pd.DataFrame, entity_key: str) -> int:
+    def materialize(self, view: FeatureViewSpec, features: pd.DataFrame | pa.Table, entity_key: str) -> int:
         """Push each entity's latest feature row to the online store."""
-        latest = features.sort_values(FEATURE_TIME, kind="stable").drop_duplicates(entity_key, keep="last")
+        import pyarrow as pa
+
+        if isinstance(features, pa.Table):
+            latest = _latest_rows(features, entity_key)
+        else:
+            latest = features.sort_values(FEATURE_TIME, kind="stable").drop_duplicates(
+                entity_key, keep="last"
+            )
         return self.online_store.write(view.name, latest, entity_key)
 
     def online(self, view: FeatureViewSpec, keys: list[str], entity_key: str) -> pd.DataFrame:
         return self.online_store.read(view.name, keys, entity_key)
+
+
+def _latest_rows(features: pa.Table, entity_key: str) -> pd.DataFrame:
+    """Each entity's last row of a table ordered by (entity, feature time), as pandas (one per entity)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = features.column(entity_key)
+    if len(keys) == 0:
+        return features.to_pandas()
+    changes = pc.not_equal(keys.slice(0, len(keys) - 1), keys.slice(1)).to_numpy(zero_copy_only=False)
+    last = np.append(np.flatnonzero(changes), len(keys) - 1)
+    return features.take(pa.array(last)).to_pandas()

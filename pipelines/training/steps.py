@@ -9,7 +9,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -35,6 +35,9 @@ from pipelines.training.dataset import build_spine, labelled_rows, spine_columns
 from pipelines.training.run_spec import TrainingRunSpec, architecture_of
 from pipelines.training.warm_start import warm_start_source
 from pipelines.usecase import UseCase, UseCaseError, load_usecase
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +163,7 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
     return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, len(features), materialized, mode)
 
 
-def _all_features(ctx: PipelineContext, curated: Snapshot) -> pd.DataFrame:
+def _all_features(ctx: PipelineContext, curated: Snapshot) -> pd.DataFrame | pa.Table:
     """The whole feature table: on the environment's query engine from the configured size, in this
     process below it (the same features either way: tests/usecases/test_feature_sql.py)."""
     table = curated_table(ctx.usecase.dataset)

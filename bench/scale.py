@@ -1,0 +1,124 @@
+"""The pipeline at scale: wall time and peak memory of each step at 1 M, 5 M and 10 M rows.
+
+Each size runs in a fresh process (so one size's memory does not count against the next), after the
+example data is generated in another process: ingest, features, training-set preparation, training
+and evaluation, on the local environment, with the thread settings printed. Peak memory is the
+process's peak resident set after each step (it only grows, so the step that raised it is the one
+whose peak differs from the step before).
+
+    python -m bench.scale [--rows 1000000,5000000,10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import report
+
+STEPS = ("ingest", "features", "prepare", "train", "evaluate")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _generate(rows: int, path: Path) -> None:
+    from mlops.settings import load_settings
+    from pipelines.datagen.examples import generate_example
+    from pipelines.usecase import load_usecase
+
+    usecase = load_usecase(load_settings("local").pipeline.usecase_path())
+    generate_example(usecase, rows, 7).to_parquet(path, index=False)
+
+
+def _run_steps(source: Path) -> dict[str, Any]:
+    """Every step on a scratch environment: wall seconds and peak RSS after each."""
+    from bench.common import scratch_environment
+    from models.threads import configure_threads
+    from pipelines.training import steps
+
+    budget = configure_threads()
+    measured: dict[str, Any] = {"threads": budget.describe(), "steps": {}}
+    with scratch_environment():
+        ctx = steps.open_environment("local")
+        baseline = _peak_mb()
+        state: dict[str, Any] = {}
+        actions = {
+            "ingest": lambda: steps.ingest_step(ctx, source),
+            "features": lambda: state.__setitem__("build", steps.feature_step(ctx)),
+            "prepare": lambda: state.__setitem__("prepared", steps.prepare_step(ctx, state["build"])),
+            "train": lambda: state.__setitem__("result", steps.train_step(ctx, state["prepared"])),
+            "evaluate": lambda: steps.evaluate_step(ctx, state["prepared"], state["result"]),
+        }
+        for name in STEPS:
+            started = time.perf_counter()
+            actions[name]()
+            measured["steps"][name] = {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+        measured["baseline_mb"] = baseline
+    return measured
+
+
+def _in_subprocess(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scale", *args], check=True, capture_output=True, text=True
+    )
+    payload: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return payload
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", default="1000000,5000000,10000000")
+    parser.add_argument("--generate", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.generate:  # child process: write the example data
+        rows, path = args.generate.split(":", 1)
+        _generate(int(rows), Path(path))
+        print(json.dumps({"ok": True}))
+        return {}
+    if args.steps:  # child process: run the pipeline's steps on the file
+        print(json.dumps(_run_steps(Path(args.steps))))
+        return {}
+
+    sizes = [int(n) for n in args.rows.split(",")]
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="mlops-scale-") as scratch:
+        for rows in sizes:
+            path = Path(scratch) / f"events-{rows}.parquet"
+            _in_subprocess("--generate", f"{rows}:{path}")
+            results[str(rows)] = _in_subprocess("--steps", str(path))
+            path.unlink()
+    lines: list[tuple[str, str]] = [("threads", next(iter(results.values()))["threads"])]
+    smallest = sizes[0]
+    for rows in sizes:
+        run = results[str(rows)]
+        total = sum(step["seconds"] for step in run["steps"].values())
+        per_step = ", ".join(
+            f"{name} {step['seconds']:.1f} s / {step['peak_mb'] / 1024:.2f} GB"
+            for name, step in run["steps"].items()
+        )
+        peak = max(step["peak_mb"] for step in run["steps"].values()) / 1024
+        lines.append((f"{rows:,} rows", f"{total:.0f} s, peak {peak:.2f} GB ({per_step})"))
+        if rows != smallest:
+            base = sum(s["seconds"] for s in results[str(smallest)]["steps"].values())
+            lines.append(
+                (
+                    f"  wall per row vs {smallest:,}",
+                    f"{(total / rows) / (base / smallest):.2f}x (1.00 = linear)",
+                )
+            )
+    report("scale", lines, {"sizes": sizes, "results": results})
+    return results
+
+
+if __name__ == "__main__":
+    main()
