@@ -39,7 +39,8 @@ def container_app(directory: Path, environment: str) -> FastAPI:
     usecase = load_usecase(load_settings(environment).pipeline.usecase_path())
     version = os.environ.get(VERSION_ENV)
     handler = InferenceHandler(load_bundle(directory.as_uri()), usecase)
-    return create_app(VariantRouter([Variant(f"v{version}" if version else "model", handler)]))
+    name = f"v{version}" if version else "model"
+    return create_app(VariantRouter([Variant(name, handler, version=str(version or ""))]))
 
 
 def worker_app() -> FastAPI:

@@ -48,7 +48,7 @@ class LiveRouter(VariantRouter):
                 self._handlers[v.version] = handler_for(
                     self.ctx, self.ctx.platform.registry.get(self.model_name, v.version)
                 )
-            variants.append(Variant(v.name, self._handlers[v.version], v.weight))
+            variants.append(Variant(v.name, self._handlers[v.version], v.weight, str(v.version)))
         return variants
 
     def refresh(self) -> bool:

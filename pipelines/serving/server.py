@@ -18,6 +18,8 @@ def run_server(app: FastAPI | str, host: str, port: int, workers: int = 1) -> No
     import uvicorn
 
     if isinstance(app, str):
+        if workers > 1:
+            _share_metrics_between_workers()
         # Workers share one listening socket; libuv (under uvloop) otherwise accepts every pending
         # connection in the worker that wakes first, which measured 4:0 and 3:1 splits of four
         # clients over two workers. One accept per wake-up lets the others take their share.
@@ -27,3 +29,19 @@ def run_server(app: FastAPI | str, host: str, port: int, workers: int = 1) -> No
         raise ValueError("several workers need the app's factory path, not an app object")
     else:
         uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _share_metrics_between_workers() -> None:
+    """A fresh directory where every worker writes its service metrics (see serving/metrics.py); set
+    before the workers start, so each one's metrics library writes there from its first import."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from pipelines.serving.metrics import MULTIPROCESS_ENV
+
+    if os.environ.get(MULTIPROCESS_ENV):
+        return
+    directory = tempfile.mkdtemp(prefix="mlops-metrics-")
+    os.environ[MULTIPROCESS_ENV] = directory
+    atexit.register(shutil.rmtree, directory, True)
