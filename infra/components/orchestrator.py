@@ -11,6 +11,7 @@ assumes, through IRSA, a role that reaches the lake, the registry and Batch, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -20,6 +21,8 @@ import pulumi_random as random
 
 from infra.charts import chart_pins, prefect_image_tag
 from infra.context import StackContext, child, managed_role, policy_document
+
+SERVING_DASHBOARD = Path(__file__).resolve().parents[1] / "dashboards" / "serving.json"
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 DATABASE_SECRET = "prefect-database"
@@ -278,13 +281,22 @@ class Orchestrator(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[gpu_nodes]),
             )
         if cfg.monitoring_stack:
-            helm_release(
+            stack = helm_release(
                 ctx,
                 "kube-prometheus-stack",
                 "monitoring",
                 {"grafana": {"enabled": True}},
                 pulumi.ResourceOptions(parent=self, provider=provider),
                 logical="monitoring-stack",
+            )
+            # The chart's Grafana loads every ConfigMap labelled grafana_dashboard (its sidecar).
+            k8s.core.v1.ConfigMap(
+                ctx.name("serving-dashboard"),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name="mlops-serving-dashboard", namespace="monitoring", labels={"grafana_dashboard": "1"}
+                ),
+                data={"mlops-serving.json": SERVING_DASHBOARD.read_text()},
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[stack]),
             )
         self.register_outputs({"cluster": self.cluster.name, "work_pool": self.work_pool})
 

@@ -65,6 +65,14 @@ def test_prefect_server_and_worker_by_helm_with_the_work_pool_in_the_contract(
         and contract.orchestrator.api_url == server_api_url()
     )
     assert (env == "prod") == ("kube-prometheus-stack" in releases)
+    dashboards = [
+        c for c in plans[env].of_type("kubernetes:core/v1:ConfigMap") if c.name.endswith("serving-dashboard")
+    ]
+    assert len(dashboards) == (1 if env == "prod" else 0)  # with the monitoring stack only
+    for config_map in dashboards:
+        assert config_map.inputs["metadata"]["labels"] == {"grafana_dashboard": "1"}
+        (text,) = config_map.inputs["data"].values()
+        assert json.loads(text)["uid"] == "mlops-serving"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
