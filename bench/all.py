@@ -7,6 +7,7 @@ from bench import (
     distributed,
     incremental,
     orchestration_overhead,
+    scale,
     serving_latency,
     threads,
     training_throughput,
@@ -23,6 +24,7 @@ def main() -> None:
     distributed.main([])
     cold_start.main([])
     incremental.main([])
+    scale.main([])
 
 
 if __name__ == "__main__":

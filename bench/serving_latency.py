@@ -127,6 +127,24 @@ def _median_of(rounds: int, measure: Callable[[], dict[str, float]]) -> dict[str
     return merged
 
 
+def _served_by_metrics(url: str) -> float:
+    """Successful invocations the server's /metrics reports, summed over its workers."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urlopen(f"{url}/metrics", timeout=10) as response:  # loopback only
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "mlops_responses_total"
+        and sample.labels.get("route") == "/invocations"
+        and sample.labels.get("code") == "200"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2_000)
@@ -203,7 +221,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             served_hundred = _median_of(
                 args.rounds, lambda: _load(url, hundred, max(200, args.requests // 10), 1)
             )
+            pair = _median_of(args.rounds, lambda: _load(url, one_row, args.requests, 2))
             concurrent = _median_of(args.rounds, lambda: _load(url, one_row, args.requests, args.clients))
+            counted = _served_by_metrics(url)
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
@@ -217,7 +237,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "workers": workers,
         "threads_per_worker": threads,
         "clients": args.clients,
+        "served_one_row_two_clients": pair,
         "served_one_row_concurrent": concurrent,
+        "requests_counted_by_metrics": counted,
         "concurrent_p99_budget_ms": concurrent_budget,
         "concurrent_within_budget": concurrent["p99_ms"] <= concurrent_budget and concurrent["errors"] == 0,
         "raw_one_row": raw_one,
@@ -242,6 +264,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{budget:.2f} ms -> {'met' if payload['within_budget'] else 'MISSED'}",
             ),
             (
+                "served, 1 row, 2 clients (p50 / p99)",
+                f"{pair['p50_ms']:.2f} / {pair['p99_ms']:.2f} ms, {pair['per_second']:.0f} req/s, {pair['errors']:.0f} errors",
+            ),
+            (
                 f"served, 1 row, {args.clients} clients (p50 / p99)",
                 f"{concurrent['p50_ms']:.2f} / {concurrent['p99_ms']:.2f} ms, {concurrent['per_second']:.0f} req/s, {concurrent['errors']:.0f} errors",
             ),
@@ -250,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{concurrent_budget:.2f} ms -> {'met' if payload['concurrent_within_budget'] else 'MISSED'}",
             ),
             ("server", f"{workers} worker process(es), each {threads}"),
+            ("answered requests counted by the server's /metrics (all workers)", f"{counted:,.0f}"),
             (
                 "raw forward, 100 rows (p50 / p99)",
                 f"{raw_hundred['p50_ms']:.2f} / {raw_hundred['p99_ms']:.2f} ms",
