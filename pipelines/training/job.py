@@ -34,6 +34,7 @@ from models.threads import configure_threads
 from models.train import EpochStats, Ranks, TensorSplit, fit, seed_everything
 from pipelines.adapters.factory import artifact_store, read_uri, tracker
 from pipelines.faults import fault_point
+from pipelines.onnx_model import model_files
 from pipelines.ports import ArtifactStore
 from pipelines.training.bundles import load_bundle
 from pipelines.training.run_spec import RESULT_FILE, TrainingRunSpec, architecture_of
@@ -205,7 +206,7 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
             task=spec.task,
         )
         bundle.network.to("cpu")
-        for name, payload in bundle.to_files().items():
+        for name, payload in {**bundle.to_files(), **model_files(bundle)}.items():
             store.put_bytes(spec.key(f"model/{name}"), payload)
         curves = training_curves_png(
             state.history,
