@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome
+from pipelines.onnx_model import scorer_for
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
 from pipelines.serving.handler import InferenceHandler
 from pipelines.training.bundles import load_bundle
@@ -20,7 +21,9 @@ class NotDeployable(Exception):
 
 
 def handler_for(ctx: PipelineContext, version: ModelVersion) -> InferenceHandler:
-    return InferenceHandler(load_bundle(version.artifact_uri), ctx.usecase, ctx.platform.online_store)
+    bundle = load_bundle(version.artifact_uri)
+    scorer = scorer_for(version.artifact_uri, bundle)
+    return InferenceHandler(bundle, ctx.usecase, ctx.platform.online_store, scorer)
 
 
 def candidate_version(ctx: PipelineContext, version: int | None) -> ModelVersion:

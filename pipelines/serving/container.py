@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from mlops.settings import load_settings
+from pipelines.onnx_model import scorer_for
 from pipelines.serving.app import Variant, VariantRouter, create_app
 from pipelines.serving.handler import InferenceHandler
 from pipelines.training.bundles import load_bundle
@@ -38,7 +39,8 @@ def container_app(directory: Path, environment: str) -> FastAPI:
     require_model(directory)
     usecase = load_usecase(load_settings(environment).pipeline.usecase_path())
     version = os.environ.get(VERSION_ENV)
-    handler = InferenceHandler(load_bundle(directory.as_uri()), usecase)
+    bundle = load_bundle(directory.as_uri())
+    handler = InferenceHandler(bundle, usecase, scorer=scorer_for(directory.as_uri(), bundle))
     name = f"v{version}" if version else "model"
     return create_app(VariantRouter([Variant(name, handler, version=str(version or ""))]))
 

@@ -15,9 +15,10 @@ import io
 import json
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -192,11 +193,22 @@ def _is_number(value: Any) -> bool:
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE)
 
 
+class Scorer(Protocol):
+    def predict_arrays(
+        self, numeric: np.ndarray, categorical: Mapping[str, Sequence[object]]
+    ) -> np.ndarray: ...
+
+
 @dataclass
 class InferenceHandler:
     bundle: ModelBundle
     usecase: UseCase
     online_store: OnlineStorePort | None = None
+    scorer: Scorer | None = None  # the model's ONNX file when it has one (see pipelines/onnx_model.py)
+
+    @property
+    def _scorer(self) -> Scorer:
+        return self.scorer if self.scorer is not None else self.bundle
 
     @property
     def entity_key(self) -> str:
@@ -309,7 +321,7 @@ class InferenceHandler:
         return self.usecase.prediction_field
 
     def score(self, rows: ValidatedRows) -> list[float]:
-        return self.bundle.predict_arrays(rows.numeric, rows.categorical).tolist()
+        return self._scorer.predict_arrays(rows.numeric, rows.categorical).tolist()
 
     def predict(self, body: bytes, content_type: str) -> tuple[ValidatedRows, list[float]]:
         """The validated rows (with their feature sources) and the model's answers."""
@@ -319,7 +331,7 @@ class InferenceHandler:
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Batch scoring of a file or lake table already loaded as a frame, with the same checks."""
         rows = self.validate(RequestRows.of_frame(frame))
-        return self.bundle.predict_arrays(rows.numeric, rows.categorical)
+        return self._scorer.predict_arrays(rows.numeric, rows.categorical)
 
     def captured(self, rows: ValidatedRows) -> dict[str, Any]:
         """What data capture keeps of validated rows: the entity key and the model's inputs, typed

@@ -142,3 +142,28 @@ def test_the_runner_really_refuses_this_project(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode != 0 and "the scoring script imported pipelines" in done.stderr
+
+
+def test_serving_scores_from_the_file_when_the_bundle_has_one(
+    trained: tuple[ModelBundle, pd.DataFrame], usecase: Any, tmp_path: Path
+) -> None:
+    from pipelines.onnx_model import OnnxScorer, scorer_for
+    from pipelines.serving.handler import InferenceHandler
+
+    bundle, test = trained
+    plain, exported = tmp_path / "plain", tmp_path / "exported"
+    for directory, files in (
+        (plain, bundle.to_files()),
+        (exported, {**bundle.to_files(), **model_files(bundle)}),
+    ):
+        directory.mkdir()
+        for name, payload in files.items():
+            (directory / name).write_bytes(payload)
+    assert scorer_for(plain.as_uri(), bundle) is bundle  # older bundles keep scoring with torch
+    scorer = scorer_for(exported.as_uri(), bundle)
+    assert isinstance(scorer, OnnxScorer)
+    rows = test[bundle.feature_names].head(300)  # what the endpoint accepts (it refuses unknown values)
+    body = rows.to_json(orient="records").encode()
+    _, served = InferenceHandler(bundle, usecase, scorer=scorer).predict(body, "application/json")
+    _, reference = InferenceHandler(bundle, usecase).predict(body, "application/json")
+    assert np.abs(np.array(served) - np.array(reference)).max() < 1e-5
