@@ -25,9 +25,9 @@ from torch import nn
 
 from models.bundle import ModelBundle
 from models.encoding import FeatureEncoder
+from pipelines.training.bundles import MODEL_AS_DATA_FILES
 
-MODEL_FILE = "model.onnx"
-SCHEMA_FILE = "model.schema.json"
+MODEL_FILE, SCHEMA_FILE = MODEL_AS_DATA_FILES
 OPSET, ML_OPSET = 17, 3
 NUMERIC_INPUT, OUTPUT = "numeric", "score"
 

@@ -72,7 +72,7 @@ def export_approved(
     """Package `version` (default: the champion) of `model_name` from `source` into `directory`."""
     chosen = _approved_version(source, model_name, version)
     try:
-        files = bundle_files(chosen.artifact_uri)
+        files = bundle_files(chosen.artifact_uri, with_model_as_data=True)
     except (FileNotFoundError, KeyError) as exc:
         raise PromotionRefused(
             f"{model_name} v{chosen.version} in {source.environment}: "

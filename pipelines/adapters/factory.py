@@ -63,10 +63,17 @@ def read_uri(uri: str) -> bytes:
     if parsed.scheme in ("", "file"):
         return file_uri_to_path(uri).read_bytes()
     if parsed.scheme == "s3":
+        from botocore.exceptions import ClientError
+
         from pipelines.adapters.aws.session import client
 
-        body: bytes = (
-            client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
-        )
+        try:
+            body: bytes = (
+                client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+            )
+        except ClientError as exc:  # a missing object is missing, whatever the store
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise FileNotFoundError(f"no object at {uri}") from exc
+            raise
         return body
     raise AdapterUnavailable(f"cannot read {uri}: unsupported URI scheme {parsed.scheme!r}")

@@ -37,6 +37,8 @@ def _bundle(tmp_path: Path) -> str:
     directory.mkdir(exist_ok=True)
     (directory / "weights.pt").write_bytes(b"w")
     (directory / "bundle.json").write_text("{}")
+    (directory / "model.onnx").write_bytes(b"onnx")  # the model as data travels with the bundle
+    (directory / "model.schema.json").write_text("{}")
     return directory.as_uri()
 
 
@@ -80,6 +82,8 @@ def test_local_promotion_copies_approves_and_records(tmp_path: Path, monkeypatch
     assert promoted.lineage["git_commit"] == "abc" and promoted.run_key == "run-1"
     assert prod.registry.champion("churn-model").version == record.target_version
     assert Path(promoted.artifact_uri.removeprefix("file://")).is_relative_to(tmp_path / "prod")
+    promoted_files = {p.name for p in Path(promoted.artifact_uri.removeprefix("file://")).iterdir()}
+    assert {"weights.pt", "bundle.json", "model.onnx", "model.schema.json"} <= promoted_files
 
     again = promote(staging, prod, "churn-model", actor="release-bot")
     assert again.already_promoted and again.target_version == record.target_version
