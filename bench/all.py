@@ -6,6 +6,7 @@ from bench import (
     cold_start,
     distributed,
     incremental,
+    model_formats,
     orchestration_overhead,
     scale,
     serving_latency,
@@ -20,6 +21,7 @@ def main() -> None:
     validation_cost.main([])
     training_throughput.main([])
     serving_latency.main([])
+    model_formats.main([])
     threads.main([])
     distributed.main([])
     cold_start.main([])
