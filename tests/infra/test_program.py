@@ -208,8 +208,13 @@ def test_environments_differ_by_config_only(plans: dict[str, Plan]) -> None:
     def shape(plan: Plan) -> set[str]:
         return {r.type for r in plan.resources}
 
-    # Optional by config: alarm e-mail subscriptions; prod's multi-node training (a placement group).
-    optional = {"aws:sns/topicSubscription:TopicSubscription", "aws:ec2/placementGroup:PlacementGroup"}
+    # Optional by config: alarm e-mail subscriptions; prod's multi-node training (a placement group);
+    # prod's monitoring stack (its dashboard is a ConfigMap).
+    optional = {
+        "aws:sns/topicSubscription:TopicSubscription",
+        "aws:ec2/placementGroup:PlacementGroup",
+        "kubernetes:core/v1:ConfigMap",
+    }
     assert shape(plans["dev"]) - optional == shape(plans["prod"]) - optional
     assert len(plans["prod"].resources) > len(plans["dev"].resources)  # more zones, more NATs
 
