@@ -47,6 +47,19 @@ class StackContext:
         return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
 
     @property
+    def glue_database(self) -> str:
+        """The lake's Glue database (Glue names take underscores, not hyphens)."""
+        return self.name("lake").replace("-", "_")
+
+    def glue_table_arns(self, database: str) -> list[str]:
+        """What a grant on a Glue database's tables names: the catalog, the database, its tables."""
+        return [
+            self.arn("glue", "catalog"),
+            self.arn("glue", f"database/{database}"),
+            self.arn("glue", f"table/{database}/*"),
+        ]
+
+    @property
     def account_root(self) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:root"
 

@@ -197,11 +197,7 @@ def flow_permissions(
                 "glue:CreateTable",
                 "glue:UpdateTable",
             ],
-            "Resource": [
-                ctx.arn("glue", "catalog"),
-                ctx.arn("glue", f"database/{ctx.name('lake').replace('-', '_')}"),
-                ctx.arn("glue", f"table/{ctx.name('lake').replace('-', '_')}/*"),
-            ],
+            "Resource": ctx.glue_table_arns(ctx.glue_database),
         },
         {
             "Sid": "DataKey",

@@ -79,7 +79,7 @@ class DataLake(pulumi.ComponentResource):
 
         self.glue_database = aws.glue.CatalogDatabase(
             ctx.name("glue-db"),
-            name=ctx.name("lake").replace("-", "_"),
+            name=ctx.glue_database,
             description=f"Iceberg tables of the {ctx.env} ML platform",
             location_uri=pulumi.Output.concat("s3://", self.buckets["curated"].bucket, "/iceberg"),
             tags=ctx.tags(),

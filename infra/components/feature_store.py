@@ -61,11 +61,7 @@ class FeatureStore(pulumi.ComponentResource):
                 "Sid": "GlueTables",
                 "Effect": "Allow",
                 "Action": ["glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetDatabase"],
-                "Resource": [
-                    ctx.arn("glue", "catalog"),
-                    ctx.arn("glue", "database/sagemaker_featurestore"),
-                    ctx.arn("glue", "table/sagemaker_featurestore/*"),
-                ],
+                "Resource": ctx.glue_table_arns("sagemaker_featurestore"),
             },
         )
         view = usecase.features

@@ -63,7 +63,6 @@ class QueryEngine(pulumi.ComponentResource):
     ) -> list[dict[str, object]]:
         """What a flow needs to run queries here, beyond the lake's tables and objects (granted apart):
         Athena writes an UNLOAD's files with the caller's permissions, in multipart uploads."""
-        database = ctx.name("lake").replace("-", "_")
         return [
             {
                 "Sid": "QueryEngine",
@@ -80,11 +79,7 @@ class QueryEngine(pulumi.ComponentResource):
                 "Sid": "QueryEnginePartitions",
                 "Effect": "Allow",
                 "Action": ["glue:GetPartitions"],
-                "Resource": [
-                    ctx.arn("glue", "catalog"),
-                    ctx.arn("glue", f"database/{database}"),
-                    ctx.arn("glue", f"table/{database}/*"),
-                ],
+                "Resource": ctx.glue_table_arns(ctx.glue_database),
             },
             {
                 "Sid": "QueryResultUploads",
