@@ -61,7 +61,6 @@ def _plain(value: Any) -> Any:
 
 
 def _map_result(
-    success: bool,
     element_count: int,
     nonnull_count: int | None,
     unexpected: pd.Series,
@@ -112,7 +111,7 @@ def _column_map(
     present = column[column.notna().to_numpy()]
     bad = present[np.asarray(unexpected_of(present), dtype=bool)] if len(present) else present
     success = _mostly(len(present), len(bad), getattr(expectation, "mostly", None))
-    return CheckResult(success, _map_result(success, len(column), len(present), bad))
+    return CheckResult(success, _map_result(len(column), len(present), bad))
 
 
 def _row_count(frame: pd.DataFrame, expectation: Any) -> CheckResult:
@@ -131,7 +130,7 @@ def _not_null(frame: pd.DataFrame, expectation: Any) -> CheckResult:
     nulls = column[column.isna().to_numpy()]
     rows = len(column)
     success = not rows or (rows - len(nulls)) / rows >= expectation.mostly
-    return CheckResult(success, _map_result(success, rows, None, nulls))
+    return CheckResult(success, _map_result(rows, None, nulls))
 
 
 def _type_classes(type_list: list[str]) -> tuple[type, ...]:
@@ -206,7 +205,7 @@ def _compound_unique(frame: pd.DataFrame, expectation: Any) -> CheckResult:
     bad = considered[repeated]
     unexpected = pd.Series([dict(zip(names, map(_plain, row), strict=True)) for row in bad.itertuples(False)])
     success = _mostly(len(considered), len(bad), expectation.mostly)
-    return CheckResult(success, _map_result(success, len(frame), len(considered), unexpected))
+    return CheckResult(success, _map_result(len(frame), len(considered), unexpected))
 
 
 def _mean_between(frame: pd.DataFrame, expectation: Any) -> CheckResult:
