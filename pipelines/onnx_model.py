@@ -25,7 +25,7 @@ from torch import nn
 
 from models.bundle import ModelBundle
 from models.encoding import FeatureEncoder
-from pipelines.training.bundles import MODEL_AS_DATA_FILES
+from pipelines.training.bundles import MODEL_AS_DATA_FILES, bundle_files
 
 MODEL_FILE, SCHEMA_FILE = MODEL_AS_DATA_FILES
 OPSET, ML_OPSET = 17, 3
@@ -237,13 +237,13 @@ def _absent(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def scorer_for(model_uri: str, bundle: ModelBundle) -> OnnxScorer | ModelBundle:
-    """What scores a registered model: its ONNX file when the bundle has one, else the bundle itself."""
+def load_for_scoring(model_uri: str) -> tuple[ModelBundle, OnnxScorer | ModelBundle]:
+    """A registered model's bundle and what scores it: its ONNX file when the bundle has one, else
+    the bundle itself (bundles trained before the export existed). The files are read once."""
     from models.threads import thread_budget
-    from pipelines.adapters.factory import read_uri
 
-    try:
-        model = read_uri(f"{model_uri.rstrip('/')}/{MODEL_FILE}")
-    except FileNotFoundError:
-        return bundle  # bundles trained before the export existed
-    return OnnxScorer(model, bundle.encoder, thread_budget().threads)
+    files = bundle_files(model_uri, with_model_as_data=True)
+    bundle = ModelBundle.from_files(files)
+    if MODEL_FILE not in files:
+        return bundle, bundle
+    return bundle, OnnxScorer(files[MODEL_FILE], bundle.encoder, thread_budget().threads)

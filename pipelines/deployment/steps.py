@@ -9,10 +9,9 @@ from typing import Any
 import pandas as pd
 
 from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome
-from pipelines.onnx_model import scorer_for
+from pipelines.onnx_model import load_for_scoring
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
 from pipelines.serving.handler import InferenceHandler
-from pipelines.training.bundles import load_bundle
 from pipelines.training.steps import SMOKE_FILE, PipelineContext
 
 
@@ -21,8 +20,7 @@ class NotDeployable(Exception):
 
 
 def handler_for(ctx: PipelineContext, version: ModelVersion) -> InferenceHandler:
-    bundle = load_bundle(version.artifact_uri)
-    scorer = scorer_for(version.artifact_uri, bundle)
+    bundle, scorer = load_for_scoring(version.artifact_uri)
     return InferenceHandler(bundle, ctx.usecase, ctx.platform.online_store, scorer)
 
 

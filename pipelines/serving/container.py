@@ -13,10 +13,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from mlops.settings import load_settings
-from pipelines.onnx_model import scorer_for
+from pipelines.onnx_model import load_for_scoring
 from pipelines.serving.app import Variant, VariantRouter, create_app
 from pipelines.serving.handler import InferenceHandler
-from pipelines.training.bundles import load_bundle
 from pipelines.usecase import load_usecase
 
 MODEL_DIR_ENV, DEFAULT_MODEL_DIR = "SM_MODEL_DIR", "/opt/ml/model"
@@ -39,8 +38,8 @@ def container_app(directory: Path, environment: str) -> FastAPI:
     require_model(directory)
     usecase = load_usecase(load_settings(environment).pipeline.usecase_path())
     version = os.environ.get(VERSION_ENV)
-    bundle = load_bundle(directory.as_uri())
-    handler = InferenceHandler(bundle, usecase, scorer=scorer_for(directory.as_uri(), bundle))
+    bundle, scorer = load_for_scoring(directory.as_uri())
+    handler = InferenceHandler(bundle, usecase, scorer=scorer)
     name = f"v{version}" if version else "model"
     return create_app(VariantRouter([Variant(name, handler, version=str(version or ""))]))
 

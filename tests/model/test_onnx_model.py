@@ -147,7 +147,7 @@ def test_the_runner_really_refuses_this_project(tmp_path: Path) -> None:
 def test_serving_scores_from_the_file_when_the_bundle_has_one(
     trained: tuple[ModelBundle, pd.DataFrame], usecase: Any, tmp_path: Path
 ) -> None:
-    from pipelines.onnx_model import OnnxScorer, scorer_for
+    from pipelines.onnx_model import OnnxScorer, load_for_scoring
     from pipelines.serving.handler import InferenceHandler
 
     bundle, test = trained
@@ -159,8 +159,9 @@ def test_serving_scores_from_the_file_when_the_bundle_has_one(
         directory.mkdir()
         for name, payload in files.items():
             (directory / name).write_bytes(payload)
-    assert scorer_for(plain.as_uri(), bundle) is bundle  # older bundles keep scoring with torch
-    scorer = scorer_for(exported.as_uri(), bundle)
+    loaded, fallback = load_for_scoring(plain.as_uri())
+    assert fallback is loaded  # older bundles keep scoring with torch
+    _, scorer = load_for_scoring(exported.as_uri())
     assert isinstance(scorer, OnnxScorer)
     rows = test[bundle.feature_names].head(300)  # what the endpoint accepts (it refuses unknown values)
     body = rows.to_json(orient="records").encode()
