@@ -171,6 +171,10 @@ class ComputeConfig(_Strict):
     training_vcpus: int = Field(default=4, ge=1)
     training_memory_mib: int = Field(default=15_000, ge=512)
     training_gpus: int = Field(default=1, ge=0)
+    # Batch inference: the point-in-time join spills past pipeline.batch_inference.memory_limit, so
+    # 8 GiB holds it and a chunk with room to spare at any table size.
+    fanout_vcpus: int = Field(default=2, ge=1)
+    fanout_memory_mib: int = Field(default=8_192, ge=512)
     job_timeout_seconds: int = Field(default=4 * 3600, ge=60)
     job_attempts: int = Field(default=3, ge=1, le=10)
     image_tag: str = Field(

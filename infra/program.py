@@ -116,6 +116,7 @@ def build(config: StackConfig) -> Platform:
             "gpu_job_queue": compute.gpu_queue.name,
             "cpu_job_queue": compute.cpu_queue.name,
             "training_job_definition": compute.training_job_definition.name,
+            "fanout_job_definition": compute.fanout_job_definition.name,
             "distributed_job_queue": compute.distributed.queue.name if compute.distributed else "",
             "distributed_job_definition": (
                 compute.distributed.job_definition.name if compute.distributed else ""
@@ -239,6 +240,8 @@ def flow_permissions(
                 compute.cpu_queue.arn,
                 compute.training_job_definition.arn_prefix,
                 pulumi.Output.concat(compute.training_job_definition.arn_prefix, ":*"),
+                compute.fanout_job_definition.arn_prefix,
+                pulumi.Output.concat(compute.fanout_job_definition.arn_prefix, ":*"),
                 ctx.arn("batch", "job/*"),
                 *distributed_submit_targets(compute),
             ],

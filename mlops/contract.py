@@ -137,6 +137,10 @@ class AwsCompute(_Strict):
         default=None, description="Queue of multi-node data-parallel training (absent: not provisioned)."
     )
     distributed_job_definition: str | None = None
+    fanout_job_definition: str | None = Field(
+        default=None,
+        description="CPU job definition of fan-outs (batch inference) on the CPU queue (absent: the training one).",
+    )
     image_uri: str = Field(
         description="The platform image (ECR, tagged with the release): Batch jobs and Kubernetes flow runs use it."
     )

@@ -143,6 +143,29 @@ class FeatureSettings(_Strict):
     )
 
 
+class BatchInferenceSettings(_Strict):
+    """The batch-inference flow: what it scores, how, and when its deployment runs."""
+
+    schedule: str | None = Field(
+        default=None,
+        pattern=r"^\S+( \S+){4}$",
+        description="Cron schedule of the batch-inference deployment (prefect.yaml repeats it); none: on demand.",
+    )
+    table: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+        description="Lake table scored by default (namespace.name); none: the use case's curated table.",
+    )
+    chunk_rows: int = Field(
+        default=200_000, ge=1_000, le=5_000_000, description="Rows scored and written per chunk."
+    )
+    memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description="Memory the point-in-time join may hold before it spills to disk.",
+    )
+
+
 class PipelineSettings(_Strict):
     usecase: str = Field(description="Use-case spec (dataset + features), relative to the project root.")
     model_name: str | None = Field(
@@ -155,6 +178,7 @@ class PipelineSettings(_Strict):
     split: SplitSettings = SplitSettings()
     demo: DemoSettings = DemoSettings()
     features: FeatureSettings = FeatureSettings()
+    batch_inference: BatchInferenceSettings = BatchInferenceSettings()
 
     def usecase_path(self) -> Path:
         path = Path(self.usecase)

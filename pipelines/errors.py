@@ -15,3 +15,7 @@ class BatchRejected(Exception):
 
 class NoCuratedData(Exception):
     """Training was asked for but the curated table is empty."""
+
+
+class BatchInferenceError(Exception):
+    """A batch-inference run cannot score what was asked (one line naming the model, table or snapshot)."""

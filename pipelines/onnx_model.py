@@ -219,14 +219,19 @@ class OnnxScorer:
         self._missing = {name: "\x00" if "" in vocab else "" for name, vocab in encoder.categorical.items()}
 
     def predict_arrays(self, numeric: np.ndarray, categorical: Mapping[str, Sequence[object]]) -> np.ndarray:
-        """The answers for numeric features (float array, encoder order) and categorical values."""
+        """The answers for numeric features (float array, encoder order) and categorical values: a
+        sequence of any values, or an object array of text and None."""
         feeds: dict[str, np.ndarray] = {}
         if self.encoder.numeric:
             feeds[NUMERIC_INPUT] = np.ascontiguousarray(numeric, dtype=np.float64)
         for name in self.encoder.categorical:
-            missing = self._missing[name]
+            missing, values = self._missing[name], categorical[name]
+            if isinstance(values, np.ndarray) and values.dtype == object:
+                # An object array holds text or None (batch inference's, from Arrow): one vectorised pass.
+                feeds[name] = np.where(np.equal(values, None), missing, values)
+                continue
             feeds[name] = np.array(
-                [missing if _absent(v) else v if isinstance(v, str) else str(v) for v in categorical[name]],
+                [missing if _absent(v) else v if isinstance(v, str) else str(v) for v in values],
                 dtype=object,
             )
         (scores,) = self.session.run([OUTPUT], feeds)

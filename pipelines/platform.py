@@ -17,6 +17,7 @@ from mlops.contract import (
     AwsQuery,
     AwsRegistry,
     AwsServing,
+    Lake,
     LocalCompute,
     LocalFeatureStore,
     LocalLake,
@@ -59,8 +60,9 @@ class Platform:
         return f"{namespace}.{name}"
 
 
-def _lake(contract: PlatformContract) -> tuple[LakePort, ArtifactStore]:
-    section = contract.lake
+def lake_for(section: Lake, region: str | None) -> tuple[LakePort, ArtifactStore]:
+    """The lake adapter of a contract's lake section and its quarantine store (also what a job
+    started elsewhere, such as a batch-inference child, opens from its spec)."""
     if isinstance(section, LocalLake):
         from pyiceberg.catalog.sql import SqlCatalog
 
@@ -73,9 +75,7 @@ def _lake(contract: PlatformContract) -> tuple[LakePort, ArtifactStore]:
         from pipelines.adapters.aws.artifacts import S3ArtifactStore
         from pipelines.adapters.aws.lake import glue_lake
 
-        return glue_lake(section, contract.region), S3ArtifactStore(
-            section.quarantine_bucket, "", section.kms_key_id
-        )
+        return glue_lake(section, region), S3ArtifactStore(section.quarantine_bucket, "", section.kms_key_id)
     raise AdapterUnavailable(f"no {section.kind!r} adapter for the lake in this build")
 
 
@@ -124,6 +124,8 @@ def _compute(contract: PlatformContract) -> ComputePort:
             metrics=_metrics(contract),
             distributed_queue=contract.compute.distributed_job_queue,
             distributed_definition=contract.compute.distributed_job_definition,
+            array_queue=contract.compute.cpu_job_queue if contract.compute.fanout_job_definition else None,
+            array_definition=contract.compute.fanout_job_definition,
         )
     raise AdapterUnavailable(f"no {contract.compute.kind!r} adapter for compute in this build")
 
@@ -177,7 +179,7 @@ def _query(contract: PlatformContract, lake: LakePort) -> QueryEnginePort:
 
 def connect(contract: PlatformContract) -> Platform:
     """Build every port's adapter from the contract."""
-    lake, quarantine = _lake(contract)
+    lake, quarantine = lake_for(contract.lake, contract.region)
     return Platform(
         contract=contract,
         lake=lake,

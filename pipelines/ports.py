@@ -7,7 +7,7 @@ environment.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +64,17 @@ class LakePort(Protocol):
         snapshot_id: int | None = None,
         where: RowFilter | None = None,
     ) -> pa.Table: ...
+
+    def scan(
+        self, table: str, columns: Sequence[str] | None = None, snapshot_id: int | None = None
+    ) -> pa.RecordBatchReader:
+        """The rows of a snapshot as a stream of record batches: memory stays flat as the table grows."""
+        ...
+
+    def append_batches(self, table: str, batches: Iterable[pa.Table], properties: dict[str, str]) -> Snapshot:
+        """Append a stream of batches as one snapshot: each batch goes to a data file as it arrives and
+        the snapshot is committed after the last one, so a writer killed half-way commits nothing."""
+        ...
 
     def appended_since(
         self, table: str, since_snapshot_id: int, snapshot_id: int, columns: Sequence[str] | None = None

@@ -34,6 +34,7 @@ class BatchCompute(pulumi.ComponentResource):
     gpu_queue: aws.batch.JobQueue
     cpu_queue: aws.batch.JobQueue
     training_job_definition: aws.batch.JobDefinition
+    fanout_job_definition: aws.batch.JobDefinition
     repositories: dict[str, aws.ecr.Repository]
     job_role: aws.iam.Role
 
@@ -105,6 +106,19 @@ class BatchCompute(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 "Resource": key_arn,
+            },
+            {
+                # Batch inference reads the lake's tables and commits predictions.<model> to it.
+                "Sid": "LakeCatalog",
+                "Effect": "Allow",
+                "Action": [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                ],
+                "Resource": ctx.glue_table_arns(ctx.glue_database),
             },
             {
                 "Sid": "Metrics",
@@ -258,6 +272,25 @@ class BatchCompute(pulumi.ComponentResource):
                 resources=resources,
                 environment={"MLOPS_ENVIRONMENT": ctx.env},
                 stream_prefix="training",
+            ),
+            retry_strategy=retry_on_spot_reclaim(cfg.job_attempts),
+            timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=cfg.job_timeout_seconds),
+            tags=ctx.tags(),
+            opts=child(self),
+        )
+        # Fan-outs (batch inference) score on CPUs: the CPU queue, with no GPU to wait for.
+        self.fanout_job_definition = aws.batch.JobDefinition(
+            ctx.name("fanout"),
+            name=ctx.name("fanout"),
+            type="container",
+            platform_capabilities=["EC2"],
+            parameters={"spec_uri": "unset", "offset": "0"},
+            container_properties=identity.render(
+                lambda container: container,
+                command=["python", "-m", "pipelines.fanout", "Ref::spec_uri", "Ref::offset"],
+                resources={"VCPU": cfg.fanout_vcpus, "MEMORY": cfg.fanout_memory_mib},
+                environment={"MLOPS_ENVIRONMENT": ctx.env},
+                stream_prefix="fanout",
             ),
             retry_strategy=retry_on_spot_reclaim(cfg.job_attempts),
             timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=cfg.job_timeout_seconds),

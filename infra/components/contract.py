@@ -68,6 +68,7 @@ class ContractExport(pulumi.ComponentResource):
                     training_job_definition=resolved["training_job_definition"],
                     distributed_job_queue=resolved.get("distributed_job_queue") or None,
                     distributed_job_definition=resolved.get("distributed_job_definition") or None,
+                    fanout_job_definition=resolved["fanout_job_definition"],
                     image_uri=resolved["training_image_uri"],
                 ),
                 monitoring=AwsMonitoring(

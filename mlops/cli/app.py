@@ -16,6 +16,7 @@ from mlops.cli import (
     image,
     models,
     plan,
+    predict,
     promote,
     run,
     serving,
@@ -57,6 +58,7 @@ app.add_typer(image.app, name="image")
 app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
 app.command("plan")(plan.plan)
+app.command("predict")(predict.predict)
 app.command("doctor")(doctor.doctor)
 for command in (serving.deploy, serving.serve, serving.invoke, serving.monitor):
     app.command(command.__name__)(command)

@@ -23,7 +23,7 @@ def _known() -> tuple[type[BaseException], ...]:
     from models.threads import ThreadSettingError
     from pipelines.adapters.factory import AdapterUnavailable
     from pipelines.adapters.local.registry import RegistryError
-    from pipelines.errors import BatchRejected, NoCuratedData
+    from pipelines.errors import BatchInferenceError, BatchRejected, NoCuratedData
     from pipelines.training.launch import LaunchError
     from pipelines.usecase import UseCaseError
 
@@ -34,6 +34,7 @@ def _known() -> tuple[type[BaseException], ...]:
         UseCaseError,
         BatchRejected,
         NoCuratedData,
+        BatchInferenceError,
         AdapterUnavailable,
         RegistryError,
         LaunchError,

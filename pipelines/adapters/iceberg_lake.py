@@ -5,11 +5,13 @@ Locally the catalog is SQLite (SqlCatalog) over a warehouse directory; in AWS it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import (
@@ -136,6 +138,44 @@ class IcebergLake:
             )
         return data.select(wanted) if wanted else data
 
+    def scan(
+        self, table: str, columns: Sequence[str] | None = None, snapshot_id: int | None = None
+    ) -> pa.RecordBatchReader:
+        """The snapshot's rows, read file by file as record batches (never the whole table at once)."""
+        source = self._existing(table)
+        fields = tuple(columns) if columns else ("*",)
+        return source.scan(selected_fields=fields, snapshot_id=snapshot_id).to_arrow_batch_reader()
+
+    def append_batches(self, table: str, batches: Iterable[pa.Table], properties: dict[str, str]) -> Snapshot:
+        """Write each batch to its own Parquet file under the table's data location, then register
+        them all in one commit (Iceberg's add-files): until that commit the files are unreferenced,
+        so a writer killed half-way leaves the table exactly as it was."""
+        target: Table | None = self._table(table)
+        paths: list[str] = []
+        attempt = uuid.uuid4().hex  # a rerun never writes over the files of a killed attempt
+        for number, batch in enumerate(batches):
+            data = _normalise(batch)
+            target = target or self._create(table, data.schema)
+            if data.num_rows == 0:
+                continue
+            path = f"{target.location()}/data/{attempt}-{number:05d}.parquet"
+            with (
+                target.io.new_output(path).create() as stream,
+                pq.ParquetWriter(stream, _without_field_ids(data.schema)) as writer,
+            ):
+                writer.write_table(data.cast(_without_field_ids(data.schema)))
+            paths.append(path)
+        if target is None:
+            raise ValueError(f"nothing to append to {table}: no batch, so no schema to create it with")
+        if paths:
+            with target.transaction() as transaction:
+                transaction.add_files(paths, snapshot_properties=properties)
+        else:  # an empty input still records its snapshot, so the run is known to be done
+            target.append(
+                pa.Table.from_batches([], target.schema().as_arrow()), snapshot_properties=properties
+            )
+        return self._committed(table, target)
+
     def appended_since(
         self, table: str, since_snapshot_id: int, snapshot_id: int, columns: Sequence[str] | None = None
     ) -> pa.Table | None:
@@ -174,6 +214,11 @@ class IcebergLake:
     def snapshots(self, table: str) -> list[Snapshot]:
         source = self._table(table)
         return [self._to_snapshot(table, s) for s in source.snapshots()] if source is not None else []
+
+
+def _without_field_ids(schema: pa.Schema) -> pa.Schema:
+    """The schema with no Iceberg field ids: files registered by add-files are mapped by name."""
+    return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
 
 
 def _pruning(where: RowFilter | None) -> BooleanExpression:

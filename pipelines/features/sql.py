@@ -30,7 +30,7 @@ class FeatureQuery:
     columns: tuple[str, ...]
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -45,21 +45,23 @@ def feature_query(usecase: UseCase, source: str = "events", dialect: str = SOURC
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r} (known: {', '.join(DIALECTS)})")
     dataset, view = usecase.dataset, usecase.features
-    key, time = _quote(dataset.entity_key), _quote(dataset.event_time)
-    tie_order = ", ".join(f"{_quote(k)} DESC" for k in dataset.primary_key)
+    key, time = quote_identifier(dataset.entity_key), quote_identifier(dataset.event_time)
+    tie_order = ", ".join(f"{quote_identifier(k)} DESC" for k in dataset.primary_key)
 
     numbers = dict.fromkeys(a.column for a in view.aggregations if a.column)
     numbers.update(dict.fromkeys(c for c in view.latest if not dataset.columns[c].is_categorical))
     numbers.update(dict.fromkeys(lag.column for lag in view.lags))
-    numeric_sources = [f"CAST({_quote(c)} AS DOUBLE) AS {_quote('n_' + c)}" for c in numbers]
+    numeric_sources = [
+        f"CAST({quote_identifier(c)} AS DOUBLE) AS {quote_identifier('n_' + c)}" for c in numbers
+    ]
     text_sources = [
-        f"CAST({_quote(c)} AS VARCHAR) AS {_quote('c_' + c)}"
+        f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier('c_' + c)}"
         for c in dict.fromkeys(
             [s.column for s in view.category_counts]
             + [c for c in view.latest if dataset.columns[c].is_categorical]
         )
     ]
-    keys = [_quote(k) for k in dict.fromkeys([*dataset.primary_key, dataset.entity_key])]
+    keys = [quote_identifier(k) for k in dict.fromkeys([*dataset.primary_key, dataset.entity_key])]
     staged = ",\n    ".join(
         [*keys, time, f"CAST(FLOOR(EPOCH({time})) AS BIGINT) AS _second", *numeric_sources, *text_sources]
     )
@@ -69,11 +71,11 @@ def feature_query(usecase: UseCase, source: str = "events", dialect: str = SOURC
         frame = f"OVER (PARTITION BY {key} ORDER BY _second RANGE BETWEEN {days * 86_400 - 1} PRECEDING AND CURRENT ROW)"
         count = f"COUNT(*) {frame}"
         for agg in view.aggregations:
-            name = _quote(agg.feature_name(days))
+            name = quote_identifier(agg.feature_name(days))
             if agg.function == "count" or agg.column is None:
                 windowed.append(f"CAST({count} AS BIGINT) AS {name}")
                 continue
-            value = _quote("n_" + agg.column)
+            value = quote_identifier("n_" + agg.column)
             total = f"SUM(COALESCE({value}, 0)) {frame}"
             if agg.function == "sum":
                 windowed.append(f"{total} AS {name}")
@@ -82,21 +84,24 @@ def feature_query(usecase: UseCase, source: str = "events", dialect: str = SOURC
             else:
                 windowed.append(f"MAX({value}) {frame} AS {name}")
         for counted in view.category_counts:
-            column = _quote("c_" + counted.column)
+            column = quote_identifier("c_" + counted.column)
             for value in counted.values:
                 hits = f"SUM(CASE WHEN {column} = {_text(value)} THEN 1 ELSE 0 END) {frame}"
-                windowed.append(f"CAST({hits} AS BIGINT) AS {_quote(counted.feature_name(value, days))}")
+                windowed.append(
+                    f"CAST({hits} AS BIGINT) AS {quote_identifier(counted.feature_name(value, days))}"
+                )
     latest = [
-        f"{_quote(('c_' if dataset.columns[c].is_categorical else 'n_') + c)} AS {_quote(c)}"
+        f"{quote_identifier(('c_' if dataset.columns[c].is_categorical else 'n_') + c)} AS {quote_identifier(c)}"
         for c in view.latest
     ]
     lag_sources = [
-        f"{_quote('n_' + c)} AS {_quote('lag_' + c)}" for c in dict.fromkeys(g.column for g in view.lags)
+        f"{quote_identifier('n_' + c)} AS {quote_identifier('lag_' + c)}"
+        for c in dict.fromkeys(g.column for g in view.lags)
     ]
     per_event = ",\n    ".join(
         [
             f"{key} AS {key}",
-            f"{time} AS {_quote(FEATURE_TIME)}",
+            f"{time} AS {quote_identifier(FEATURE_TIME)}",
             *windowed,
             *latest,
             *lag_sources,
@@ -104,23 +109,27 @@ def feature_query(usecase: UseCase, source: str = "events", dialect: str = SOURC
         ]
     )
     # compute.py's order: per window, the aggregations then the category counts.
-    features = [key, _quote(FEATURE_TIME)]
+    features = [key, quote_identifier(FEATURE_TIME)]
     for days in view.windows_days:
-        features += [_quote(agg.feature_name(days)) for agg in view.aggregations]
-        features += [_quote(c.feature_name(v, days)) for c in view.category_counts for v in c.values]
-    features += [_quote(c) for c in view.latest]
+        features += [quote_identifier(agg.feature_name(days)) for agg in view.aggregations]
+        features += [
+            quote_identifier(c.feature_name(v, days)) for c in view.category_counts for v in c.values
+        ]
+    features += [quote_identifier(c) for c in view.latest]
     for lag in view.lags:
-        lag_source = _quote("lag_" + lag.column)
+        lag_source = quote_identifier("lag_" + lag.column)
         for period in lag.periods:
-            lagged = f"LAG({lag_source}, {period}) OVER (PARTITION BY {key} ORDER BY {_quote(FEATURE_TIME)})"
-            features.append(f"{lagged} AS {_quote(f'{lag.column}_lag{period}')}")
+            lagged = f"LAG({lag_source}, {period}) OVER (PARTITION BY {key} ORDER BY {quote_identifier(FEATURE_TIME)})"
+            features.append(f"{lagged} AS {quote_identifier(f'{lag.column}_lag{period}')}")
             if lag.difference:
-                features.append(f"{lag_source} - {lagged} AS {_quote(f'{lag.column}_diff{period}')}")
+                features.append(
+                    f"{lag_source} - {lagged} AS {quote_identifier(f'{lag.column}_diff{period}')}"
+                )
     sql = (
         f"WITH staged AS (\n  SELECT\n    {staged}\n  FROM {source}\n),\n"
         f"per_event AS (\n  SELECT\n    {per_event}\n  FROM staged\n)\n"
         f"SELECT\n  {', '.join(features)}\nFROM per_event\nWHERE _tie = 1\n"
-        f"ORDER BY {key}, {_quote(FEATURE_TIME)}"
+        f"ORDER BY {key}, {quote_identifier(FEATURE_TIME)}"
     )
     if dialect != SOURCE_DIALECT:
         sql = sqlglot.transpile(sql, read=SOURCE_DIALECT, write=dialect, pretty=True)[0]

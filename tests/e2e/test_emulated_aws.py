@@ -48,6 +48,15 @@ class EmulatedBatchCompute(BatchCompute):
         run_job(spec_uri)
         return job
 
+    def run_array(self, spec_uri: str, size: int) -> list[JobResult]:
+        """Submits the array job(s), then runs each child's entry point, `pipelines.fanout`, in-process."""
+        from pipelines.fanout import run_child
+
+        jobs = super().run_array(spec_uri, size)
+        for index in range(size):
+            run_child(spec_uri, index)
+        return jobs
+
 
 @pytest.fixture
 def dev_contract(aws: str, kms_key: str) -> PlatformContract:
@@ -55,6 +64,7 @@ def dev_contract(aws: str, kms_key: str) -> PlatformContract:
         make_bucket(aws, bucket, kms_key)
     lake = make_lake(aws, kms_key, raw="mlops-dev-raw", curated="mlops-dev-curated")
     make_batch_queue(aws, "mlops-dev-gpu-queue", "mlops-dev-training")
+    make_batch_queue(aws, "mlops-dev-cpu-queue", "mlops-dev-fanout")
     contract = PlatformContract(
         environment="dev",
         region="eu-west-1",
@@ -74,6 +84,7 @@ def dev_contract(aws: str, kms_key: str) -> PlatformContract:
             gpu_job_queue="mlops-dev-gpu-queue",
             cpu_job_queue="mlops-dev-cpu-queue",
             training_job_definition="mlops-dev-training",
+            fanout_job_definition="mlops-dev-fanout",
             image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-training:abc123",
         ),
         monitoring=AwsMonitoring(
@@ -110,6 +121,8 @@ def emulated(
             contract.compute.training_job_definition,
             metrics=platform_module._metrics(contract),
             first_poll_seconds=0.01,
+            array_queue=contract.compute.cpu_job_queue,
+            array_definition=contract.compute.fanout_job_definition,
         ),
     )
     return dev_contract
@@ -168,6 +181,8 @@ def test_training_flow_runs_unchanged_against_emulated_aws(
     metrics = aws_client(aws, "cloudwatch").list_metrics(Namespace="mlops/dev")["Metrics"]
     assert {"evaluation_auc", "gates_passed"} <= {m["MetricName"] for m in metrics}
 
+    _batch_inference_runs_on_the_cpu_queue_and_commits_to_glue(aws, emulated)
+
     bad = generate_churn_events(
         usecase.dataset, ChurnDataConfig(rows=2_000, seed=3, faults=("out_of_range",))
     )
@@ -184,6 +199,38 @@ def test_training_flow_runs_unchanged_against_emulated_aws(
         )
         == 1
     )
+
+
+def _batch_inference_runs_on_the_cpu_queue_and_commits_to_glue(aws: str, contract: PlatformContract) -> None:
+    from pipelines.flows.batch_inference import batch_inference_flow
+
+    result = batch_inference_flow(env="dev")
+    assert result["written"] and result["rows"] == 20_000
+    assert result["output_table"] == "predictions.churn_model"
+    glue = aws_client(aws, "glue").get_table(DatabaseName="mlops_dev_lake", Name="predictions__churn_model")
+    assert glue["Table"]["StorageDescriptor"]["Location"].startswith(
+        "s3://mlops-dev-curated/iceberg/predictions/"
+    )
+    s3 = aws_client(aws, "s3")
+    data = [
+        k
+        for k in _keys(aws, "mlops-dev-curated")
+        if k.startswith("iceberg/predictions/") and k.endswith(".parquet")
+    ]
+    assert data and all(
+        s3.head_object(Bucket="mlops-dev-curated", Key=k)["SSEKMSKeyId"] == contract.lake.kms_key_id  # type: ignore[union-attr]
+        for k in data
+    )
+    batch = aws_client(aws, "batch")
+    (job,) = batch.list_jobs(jobQueue="mlops-dev-cpu-queue", jobStatus="SUCCEEDED")["jobSummaryList"]
+    submitted = batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]
+    assert submitted["jobDefinition"].split("/")[-1].startswith("mlops-dev-fanout")
+    assert submitted["parameters"]["spec_uri"].startswith(
+        "s3://mlops-dev-artifacts/batch-inference/churn-model/"
+    )
+    again = batch_inference_flow(env="dev")
+    assert not again["written"] and again["snapshot_id"] == result["snapshot_id"]
+    assert len(batch.list_jobs(jobQueue="mlops-dev-cpu-queue", jobStatus="SUCCEEDED")["jobSummaryList"]) == 1
 
 
 def test_env_show_reads_the_contract_from_ssm_and_names_a_missing_parameter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,3 +124,38 @@ def test_a_commit_that_fails_after_the_data_is_written_leaves_nothing_visible(
     assert [s.properties["mlops.batch-id"] for s in lake.snapshots("raw.events")] == ["b1"]
     lake.append("raw.events", _rows(["c"]), {"mlops.batch-id": "b2"})  # the lake is usable again
     assert lake.read("raw.events").num_rows == 3
+
+
+def test_a_stream_of_batches_is_one_snapshot_and_scans_back_batch_by_batch(lake: LakePort) -> None:
+    batches = [_rows([f"{part}-{i}" for i in range(50)]) for part in "abc"]
+    snapshot = lake.append_batches("predictions.m", iter(batches), {"mlops.run-id": "r1"})
+    assert [s.snapshot_id for s in lake.snapshots("predictions.m")] == [snapshot.snapshot_id]
+    assert snapshot.properties["mlops.run-id"] == "r1" and snapshot.properties["added-records"] == "150"
+    reader = lake.scan("predictions.m", columns=["id"], snapshot_id=snapshot.snapshot_id)
+    scanned = [batch.num_rows for batch in reader]
+    assert sum(scanned) == 150 and len(scanned) >= 3  # one file per batch, read one at a time
+    assert sorted(lake.read("predictions.m").column("id").to_pylist()) == sorted(
+        [value for b in batches for value in b.column("id").to_pylist()]
+    )
+
+
+def test_a_stream_that_dies_half_way_commits_nothing(lake: LakePort) -> None:
+    first = lake.append_batches("predictions.m", iter([_rows(["a"])]), {"mlops.run-id": "r1"})
+
+    def dying() -> Iterator[pa.Table]:
+        yield _rows(["b", "c"])  # written to a data file
+        raise MemoryError("killed half-way")
+
+    with pytest.raises(MemoryError):
+        lake.append_batches("predictions.m", dying(), {"mlops.run-id": "r2"})
+    assert lake.snapshots("predictions.m") == [first]
+    assert lake.read("predictions.m").column("id").to_pylist() == ["a"]
+
+
+def test_an_empty_stream_still_records_its_snapshot(lake: LakePort) -> None:
+    empty = pa.table({"id": pa.array([], pa.string()), "value": pa.array([], pa.float64())})
+    snapshot = lake.append_batches("predictions.m", iter([empty]), {"mlops.run-id": "r0"})
+    assert lake.current_snapshot("predictions.m") == snapshot
+    assert lake.read("predictions.m").num_rows == 0
+    with pytest.raises(ValueError, match="no batch"):
+        lake.append_batches("predictions.other", iter([]), {})

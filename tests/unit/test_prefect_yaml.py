@@ -38,13 +38,27 @@ def test_each_environment_trains_deploys_and_monitors_on_its_own_pool(env: str) 
         for d in DEPLOYMENTS
         if d["name"].endswith(f"-{env}") and not d["name"].startswith("promotion")
     }
-    assert set(mine) == {f"training-{env}", f"deployment-{env}", f"monitoring-{env}"}
+    assert set(mine) == {
+        f"training-{env}",
+        f"deployment-{env}",
+        f"monitoring-{env}",
+        f"batch-inference-{env}",
+    }
     for deployment in mine.values():
         assert deployment["work_pool"]["name"] == _pool(env)
         assert deployment["parameters"]["env"] == env
     assert mine[f"monitoring-{env}"]["schedules"]
     (trigger,) = mine[f"training-{env}"]["triggers"]
     assert trigger["expect"] == [DRIFT_ALERT_EVENT] and trigger["match"]["mlops.environment"] == env
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_batch_inference_runs_on_the_schedule_its_environment_configures(env: str) -> None:
+    (deployment,) = [d for d in DEPLOYMENTS if d["name"] == f"batch-inference-{env}"]
+    configured = load_settings(env).pipeline.batch_inference.schedule
+    scheduled = [s["cron"] for s in deployment.get("schedules", [])]
+    assert scheduled == ([configured] if configured else [])
+    assert configured or env == "local"  # cloud environments score on a schedule
 
 
 def test_promotion_goes_from_staging_to_prod_on_the_prod_pool() -> None:

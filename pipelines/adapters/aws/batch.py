@@ -46,6 +46,7 @@ class BatchCompute:
         distributed_queue: str | None = None,
         distributed_definition: str | None = None,
         read_layout: Callable[[str], tuple[int, int]] | None = None,
+        array_definition: str | None = None,
     ) -> None:
         self.job_queue = job_queue
         self.job_definition = job_definition
@@ -53,6 +54,7 @@ class BatchCompute:
         self.metrics = metrics
         self.spot_resubmits = spot_resubmits
         self.array_queue = array_queue
+        self.array_definition = array_definition  # a CPU definition for the CPU queue, if provisioned
         self.first_poll, self.max_poll = first_poll_seconds, max_poll_seconds
         self.sleep = sleep
         self.distributed_queue, self.distributed_definition = distributed_queue, distributed_definition
@@ -115,7 +117,8 @@ class BatchCompute:
         raise TrainingJobFailed(_describe_failure(job_id, job))
 
     def run_array(self, spec_uri: str, size: int) -> list[JobResult]:
-        """The fan-out as array jobs of at most 10,000 children each, run on the CPU queue if given."""
+        """The fan-out as array jobs of at most 10,000 children each, on the CPU queue with the fan-out
+        job definition when the environment has them (the GPU queue and training definition otherwise)."""
         from pipelines.fanout import chunks
 
         jobs = []
@@ -123,7 +126,7 @@ class BatchCompute:
             request: dict[str, Any] = {
                 "jobName": f"fanout-{offset}",
                 "jobQueue": self.array_queue or self.job_queue,
-                "jobDefinition": self.job_definition,
+                "jobDefinition": self.array_definition or self.job_definition,
                 "parameters": {"spec_uri": spec_uri, "offset": str(offset)},
                 "containerOverrides": {
                     "command": ["python", "-m", "pipelines.fanout", "Ref::spec_uri", "Ref::offset"]
