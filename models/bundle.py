@@ -112,6 +112,27 @@ class ModelBundle:
             batch_size,
         )
 
+    def encode(
+        self, numeric: np.ndarray, categorical: Mapping[str, Sequence[object]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's inputs of raw feature arrays: encoded numbers and category indexes."""
+        return (
+            self.encoder.numeric_tensor_of(numeric),
+            self.encoder.categorical_tensor_of(categorical, len(numeric)),
+        )
+
+    def predict_encoded(
+        self, numeric: torch.Tensor, categorical: torch.Tensor, batch_size: int = 65_536
+    ) -> np.ndarray:
+        """`predict` from inputs already encoded (by `encode`): for scoring the same rows many times."""
+        return self._forward(numeric, categorical, batch_size)
+
+    def answer(self, logits: torch.Tensor) -> torch.Tensor:
+        """The model's answer of its logits, differentiably: a probability, or a value in label units."""
+        if self.task == "binary":
+            return torch.sigmoid(logits)
+        return logits * self.target.std + self.target.mean
+
     @torch.no_grad()
     def _forward(self, numeric: torch.Tensor, categorical: torch.Tensor, batch_size: int) -> np.ndarray:
         if self.network.training:  # eval() walks every module: ~70 us, a third of a one-row forward

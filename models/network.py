@@ -29,5 +29,12 @@ class TabularNet(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        parts = [numeric] + [emb(categorical[:, i]) for i, emb in enumerate(self.embeddings)]
-        return self.mlp(torch.cat(parts, dim=1)).squeeze(1)
+        return self.head(numeric, self.embed(categorical))
+
+    def embed(self, categorical: torch.Tensor) -> list[torch.Tensor]:
+        """Each categorical feature's embedding vectors (rows x embedding_dim), in feature order."""
+        return [emb(categorical[:, i]) for i, emb in enumerate(self.embeddings)]
+
+    def head(self, numeric: torch.Tensor, embedded: list[torch.Tensor]) -> torch.Tensor:
+        """Logits from the encoded numbers and the embedding vectors (what attributions differentiate)."""
+        return self.mlp(torch.cat([numeric, *embedded], dim=1)).squeeze(1)

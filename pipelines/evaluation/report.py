@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import matplotlib
 
@@ -18,6 +20,7 @@ from matplotlib.figure import Figure
 from pipelines.evaluation.gates import GATED, Evaluation
 
 MAX_SLICES_PLOTTED = 25
+MAX_FEATURES_PLOTTED = 30
 
 
 def _png(fig: Figure) -> str:
@@ -105,6 +108,55 @@ def _slice_plot(table: pd.DataFrame, column: str, metric: str, threshold: float)
     return _png(fig)
 
 
+def _importance_plot(rows: list[Mapping[str, Any]], metric: str) -> str:
+    """Horizontal bars of the overall importance with their 95 % intervals, largest on top."""
+    shown = rows[:MAX_FEATURES_PLOTTED][::-1]
+    drops = np.array([r["drop"] for r in shown])
+    errors = np.array([[r["drop"] - r["low"] for r in shown], [r["high"] - r["drop"] for r in shown]])
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.2))
+    ax.barh([r["feature"] for r in shown], drops, xerr=errors, color="tab:blue", ecolor="black", capsize=2)
+    ax.axvline(0, color="grey", linewidth=0.5)
+    ax.set(
+        xlabel=f"drop of {metric} when shuffled (95 % interval)", title="Permutation importance (test split)"
+    )
+    ax.tick_params(axis="y", labelsize=8)
+    return _png(fig)
+
+
+def _importance_section(importance: Mapping[str, Any]) -> str:
+    groups: dict[str, list[Mapping[str, Any]]] = importance["groups"]
+    metric, repeats = importance["metric"], importance["repeats"]
+    overall = groups["overall"]
+    table = pd.DataFrame(
+        [
+            {"feature": r["feature"], f"{metric} drop": r["drop"], "95% low": r["low"], "95% high": r["high"]}
+            for r in overall
+        ]
+    )
+    per_slice = pd.DataFrame(
+        [
+            {
+                "slice": name,
+                "rows": importance["rows"][name],
+                **{f"#{rank + 1}": f"{r['feature']} ({r['drop']:.3f})" for rank, r in enumerate(rows[:3])},
+            }
+            for name, rows in groups.items()
+            if name != "overall"
+        ]
+    )
+    slices = (
+        f"<h3>Most important features per slice</h3>{_table(per_slice)}"
+        if not per_slice.empty
+        else "<p>No slice is large enough to measure importance on.</p>"
+    )
+    return (
+        f"<h2>Feature importance</h2><p>Drop of {html.escape(metric)} on the test split when one feature's "
+        f"values are shuffled across rows, mean of {repeats} shuffles with its 95 % interval.</p>"
+        f"<img src='data:image/png;base64,{_importance_plot(overall, metric)}'>"
+        f"<details><summary>table ({len(overall)} features)</summary>{_table(table)}</details>{slices}"
+    )
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="data")
 
@@ -118,8 +170,10 @@ def render_report(
     slice_threshold: float,
     lineage: dict[str, object],
     label: str = "label",
+    importance: Mapping[str, Any] | None = None,
 ) -> str:
-    """The evaluation report as HTML text (plots by task: ROC and calibration, or fit and residuals)."""
+    """The evaluation report as HTML text (plots by task: ROC and calibration, or fit and residuals;
+    feature importance when given, from pipelines/evaluation/importance.py)."""
     gates = pd.DataFrame([g.__dict__ for g in evaluation.gates])
     verdict = "PASSED" if evaluation.passed else "FAILED"
     overall = pd.DataFrame([{"model": "candidate", **evaluation.overall}])
@@ -156,5 +210,6 @@ table.data{{border-collapse:collapse;font-size:13px}} table.data td,table.data t
 <h2>Overall (test split)</h2>{_table(overall)}
 {"".join(f"<img src='data:image/png;base64,{img}'>" for img in images)}
 <h2>Slices</h2>{slice_sections}
+{_importance_section(importance) if importance else ""}
 <h2>Lineage</h2><table class="data">{lineage_rows}</table>
 </body></html>"""

@@ -14,6 +14,7 @@ A feature with fewer than `min_rows` current rows is reported as `insufficient`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -72,6 +73,34 @@ class DriftReport:
 
     def alerts(self) -> list[FeatureDrift]:
         return [f for f in self.features if f.status == DriftStatus.ALERT]
+
+
+@dataclass(frozen=True)
+class DriftImpact:
+    """How much a feature's drift matters to the model: its drift relative to the alert threshold
+    (so PSI and Jensen-Shannon compare) times its share of the model's permutation importance."""
+
+    feature: str
+    drift: float
+    importance: float
+    impact: float
+
+
+def drift_impact(
+    report: DriftReport, importance: Mapping[str, float], policy: DriftPolicy
+) -> list[DriftImpact]:
+    """Every measured feature the model uses, the drift that matters most first."""
+    total = sum(max(v, 0.0) for v in importance.values()) or 1.0
+    ranked = []
+    for drift in report.features:
+        if drift.feature not in importance or drift.status == DriftStatus.INSUFFICIENT:
+            continue
+        if drift.score != drift.score:  # NaN: nothing measured
+            continue
+        relative = drift.score / (policy.psi_alert if drift.kind == "numeric" else policy.js_alert)
+        share = max(importance[drift.feature], 0.0) / total
+        ranked.append(DriftImpact(drift.feature, relative, importance[drift.feature], relative * share))
+    return sorted(ranked, key=lambda d: -d.impact)
 
 
 def psi(baseline: np.ndarray, current: np.ndarray, bins: int = 10) -> float:

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipelines.monitoring.drift import DriftPolicy, DriftReport
+from pipelines.monitoring.drift import DriftImpact, DriftPolicy, DriftReport
 
 COLOURS = {"ok": "#1a7f37", "warn": "#bf8700", "alert": "#cf222e", "insufficient": "#57606a"}
 
@@ -42,9 +42,33 @@ def _plot(name: str, kind: str, baseline: pd.Series, current: pd.Series) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _impact_section(impacts: list[DriftImpact] | None) -> str:
+    if impacts is None:
+        return "<h2>Drift that matters</h2><p>This model version has no feature importance (trained before it was measured).</p>"
+    top = [i for i in impacts if i.impact > 0][:3]
+    named = ", ".join(f"<b>{html.escape(i.feature)}</b> ({i.impact:.3f})" for i in top) or "none"
+    rows = "".join(
+        f"<tr><td>{html.escape(i.feature)}</td><td>{i.drift:.3f}</td><td>{i.importance:.4f}</td><td>{i.impact:.4f}</td></tr>"
+        for i in impacts
+    )
+    return (
+        f"<h2>Drift that matters</h2><p>Most: {named}. Impact = drift relative to its alert threshold x the "
+        "feature's share of the model's permutation importance (the evaluation report's), so a large drift "
+        "of a feature the model ignores ranks low.</p>"
+        "<table><tr><th>feature</th><th>drift / alert threshold</th><th>importance (metric drop)</th>"
+        f"<th>impact</th></tr>{rows}</table>"
+    )
+
+
 def render_drift_report(
-    title: str, report: DriftReport, baseline: pd.DataFrame, current: pd.DataFrame, policy: DriftPolicy
+    title: str,
+    report: DriftReport,
+    baseline: pd.DataFrame,
+    current: pd.DataFrame,
+    policy: DriftPolicy,
+    impacts: list[DriftImpact] | None = None,
 ) -> str:
+    """The drift page: per-feature drift, the drift that matters to the model, and distributions."""
     rows = "".join(
         f"<tr><td>{html.escape(f.feature)}</td><td>{f.kind}</td><td>{f.score:.4f}</td>"
         f"<td>{'' if f.wasserstein_in_std is None else f'{f.wasserstein_in_std:.3f}'}</td>"
@@ -62,4 +86,5 @@ def render_drift_report(
 <b style='color:{COLOURS[report.status.value]}'>{report.status.value}</b>. Policy: PSI warn {policy.psi_warn}, alert {policy.psi_alert};
 Jensen-Shannon warn {policy.js_warn}, alert {policy.js_alert}; effect sizes, not p-values.</p>
 <table><tr><th>feature</th><th>kind</th><th>PSI / JS</th><th>Wasserstein (std)</th><th>status</th><th>baseline rows</th><th>current rows</th></tr>{rows}</table>
+{_impact_section(impacts)}
 <h2>Distributions</h2>{plots}</body></html>"""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from pipelines.deployment.endpoint import read_state
-from pipelines.monitoring.drift import DriftPolicy, DriftReport, compare
+from pipelines.evaluation.importance import IMPORTANCE_FILE, overall_importance
+from pipelines.monitoring.drift import DriftImpact, DriftPolicy, DriftReport, compare, drift_impact
 from pipelines.monitoring.report import render_drift_report
 from pipelines.ports import MetricDatum
 from pipelines.training.bundles import load_bundle
@@ -31,6 +33,7 @@ class MonitoringResult:
     alerts: list[str]
     report_uri: str
     current_rows: int
+    drift_that_matters: list[str] = field(default_factory=list)  # most impact on the model first
 
 
 def monitor_step(
@@ -55,8 +58,11 @@ def monitor_step(
         baseline, current, [*usecase.numeric_features(), PREDICTION], usecase.categorical_features(), policy
     )
 
+    impacts = _impacts(ctx, f"runs/{model}/{version.run_key}/{IMPORTANCE_FILE}", report, policy)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    page = render_drift_report(f"Drift of {model} v{version.version}", report, baseline, current, policy)
+    page = render_drift_report(
+        f"Drift of {model} v{version.version}", report, baseline, current, policy, impacts
+    )
     report_uri = ctx.platform.artifacts.put_bytes(f"monitoring/{model}/{stamp}/drift.html", page.encode())
     dims = {"environment": ctx.platform.environment, "model": model}
     data = [
@@ -68,6 +74,9 @@ def monitor_step(
         for f in report.features
         if f.score == f.score
     ]
+    data += [
+        MetricDatum("feature_drift_impact", i.impact, {**dims, "feature": i.feature}) for i in impacts or []
+    ]
     ctx.platform.metrics.put(data)
     return MonitoringResult(
         model,
@@ -77,4 +86,16 @@ def monitor_step(
         [f.feature for f in report.alerts()],
         report_uri,
         len(current),
+        [i.feature for i in impacts or [] if i.impact > 0][:3],
     )
+
+
+def _impacts(
+    ctx: PipelineContext, importance_key: str, report: DriftReport, policy: DriftPolicy
+) -> list[DriftImpact] | None:
+    """Drift ranked by what it does to the model, from the live version's permutation importance
+    (None for a version trained before importance was measured)."""
+    if not ctx.platform.artifacts.exists(importance_key):
+        return None
+    stored = json.loads(ctx.platform.artifacts.get_bytes(importance_key))
+    return drift_impact(report, {i.feature: i.drop for i in overall_importance(stored)}, policy)

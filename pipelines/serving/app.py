@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from pipelines.serving.capture import LakeCapture
+from pipelines.serving.explain import EXPLAIN_HEADER, EXPLAIN_PARAMETER, explain, requested_features
 from pipelines.serving.handler import BadRequest, InferenceHandler, response_body, source_headers
 from pipelines.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServiceMetrics
 
@@ -75,6 +76,15 @@ async def _bounded_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _explained(request: Request) -> list[str] | None:
+    """The features a request asks to explain ([] for all), or None: most requests carry no query
+    string and no X-Explain header, and pay two lookups."""
+    header = request.headers.get(EXPLAIN_HEADER)
+    if not request.scope.get("query_string") and header is None:
+        return None
+    return requested_features(request.query_params.get(EXPLAIN_PARAMETER, header))
+
+
 def create_app(
     router: VariantRouter, capture: LakeCapture | None = None, metrics: ServiceMetrics | None = None
 ) -> FastAPI:
@@ -112,6 +122,12 @@ def create_app(
                 rows, scores = variant.handler.predict(body, content_type)
             else:  # long CPU work goes off the event loop, so it does not hold up other requests
                 rows, scores = await run_in_threadpool(variant.handler.predict, body, content_type)
+            explained = _explained(request)
+            explanation = None
+            if explained is not None:
+                if "text/csv" in request.headers.get("accept", ""):
+                    raise BadRequest(f"{EXPLAIN_PARAMETER}: explanations are JSON; ask for application/json")
+                explanation = await run_in_threadpool(explain, variant.handler, rows, explained)
         except BadRequest as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
         sources = rows.sources
@@ -123,6 +139,7 @@ def create_app(
             request.headers.get("accept", "application/json"),
             variant.handler.prediction_field,
             sources,
+            explanation,
         )
         headers = {INVOKED_VARIANT: variant.name, **source_headers(sources)}
         return Response(content, media_type=media_type, headers=headers)

@@ -356,13 +356,17 @@ def response_body(
     accept: str,
     field: str = "prediction",
     sources: dict[str, list[str]] | None = None,
+    explanation: dict[str, Any] | None = None,
 ) -> tuple[bytes, str]:
-    """The answer as CSV (one value per line) or JSON ({"predictions": [{field: value}], "feature_sources": ...})."""
+    """The answer as CSV (one value per line) or JSON ({"predictions": [{field: value}],
+    "feature_sources": ..., "explanation": ... when asked for})."""
     if "text/csv" in accept:
         return ("\n".join(f"{s:.6f}" for s in scores) + "\n").encode(), "text/csv"
     payload: dict[str, Any] = {"predictions": [{field: s} for s in scores]}
     if sources is not None:
         payload[SOURCES] = sources
+    if explanation is not None:
+        payload["explanation"] = explanation
     return orjson.dumps(payload), "application/json"
 
 

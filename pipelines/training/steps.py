@@ -21,6 +21,7 @@ from mlops.validation_errors import describe_validation_error
 from models.bundle import ModelBundle
 from pipelines.errors import NoCuratedData
 from pipelines.evaluation.gates import Evaluation, evaluate
+from pipelines.evaluation.importance import IMPORTANCE_FILE, feature_importance
 from pipelines.evaluation.report import render_report
 from pipelines.faults import fault_point
 from pipelines.features.compute import compute_window_features
@@ -346,6 +347,9 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
         "training_curves": result["curves_uri"],
         "tracking_run_id": result["tracking_run_id"],
     }
+    importance = feature_importance(candidate, test, label, evaluation)
+    prefix = f"runs/{ctx.model_name}/{prepared.run_key}"
+    ctx.platform.artifacts.put_bytes(f"{prefix}/{IMPORTANCE_FILE}", json.dumps(importance, indent=2).encode())
     gates = pipeline.gates
     page = render_report(
         f"Evaluation of {ctx.model_name} · run {prepared.run_key}",
@@ -356,8 +360,8 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
         gates.min_slice_auc if candidate.task == "binary" else gates.min_slice_r2,
         lineage,
         label=label,
+        importance=importance,
     )
-    prefix = f"runs/{ctx.model_name}/{prepared.run_key}"
     report_uri = ctx.platform.artifacts.put_bytes(f"{prefix}/evaluation.html", page.encode())
     # The deployment's smoke test: these rows must get exactly these answers from the deployed model.
     smoke_rows = test[[ctx.usecase.dataset.entity_key, *candidate.feature_names]].head(SMOKE_ROWS)

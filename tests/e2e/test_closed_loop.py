@@ -68,6 +68,9 @@ def test_train_deploy_drift_retrain_redeploy(
     assert drift["status"] == "alert" and "session_minutes_sum_7d" in drift["alerts"]
     assert Path(drift["report_uri"].removeprefix("file://")).read_text().count("data:image/png") >= 10
     assert "amount_sum_30d" not in drift["alerts"]
+    # the drift is ranked by what it does to the model: the live version's importance weighs it
+    assert drift["drift_that_matters"][0].startswith("session_minutes"), drift["drift_that_matters"]
+    assert "Drift that matters" in Path(drift["report_uri"].removeprefix("file://")).read_text()
 
     retrained = summary["retraining"]
     assert retrained["version"] == 2 and retrained["run_key"] != champion.run_key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -36,6 +37,14 @@ def test_flow_ingests_trains_evaluates_and_registers_with_lineage(platform, batc
     for key in ("evaluation_report", "training_curves", "validation_report"):
         assert _path(summary[key]).stat().st_size > 1000, key
     assert _path(summary["training_curves"]).read_bytes()[:4] == b"\x89PNG"
+    report = _path(summary["evaluation_report"]).read_text()
+    assert "Feature importance" in report and "Most important features per slice" in report
+    importance = json.loads((_path(summary["evaluation_report"]).parent / "importance.json").read_text())
+    overall = importance["groups"]["overall"]
+    assert importance["metric"] == "auc" and len(overall) == len(
+        steps.open_environment("local").usecase.feature_names()
+    )
+    assert overall[0]["low"] > 0 and any(name.startswith("plan=") for name in importance["groups"])
 
     version = platform.registry.get("churn-model", 1)
     curated = platform.lake.current_snapshot(curated_table(steps.open_environment("local").usecase.dataset))

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pipelines.datagen.churn import ChurnDataConfig, Drift, generate_churn_events
-from pipelines.monitoring.drift import DriftPolicy, DriftStatus, compare, js_distance, psi
+from pipelines.monitoring.drift import DriftPolicy, DriftStatus, compare, drift_impact, js_distance, psi
+from pipelines.monitoring.report import render_drift_report
 
 
 def test_psi_is_zero_for_identical_and_grows_with_shift() -> None:
@@ -79,3 +80,30 @@ def test_too_few_rows_is_reported_not_judged() -> None:
     base = pd.DataFrame({"x": rng.normal(size=1000)})
     report = compare(base, base.head(50), ["x"], [], DriftPolicy(min_rows=200))
     assert report.features[0].status == DriftStatus.INSUFFICIENT and report.status == DriftStatus.INSUFFICIENT
+
+
+def test_drift_that_matters_weighs_drift_by_the_models_importance() -> None:
+    rng = np.random.default_rng(0)
+    baseline = pd.DataFrame(
+        {name: rng.normal(size=4_000) for name in ("ignored", "relied_on", "steady")}
+        | {"plan": rng.choice(["a", "b"], 4_000)}
+    )
+    current = baseline.assign(
+        ignored=baseline["ignored"] + 3.0,  # a large drift of a feature the model does not use
+        relied_on=baseline["relied_on"] + 0.6,  # a smaller drift of the feature it relies on
+        plan=rng.choice(["a", "b"], 4_000, p=[0.9, 0.1]),
+    )
+    policy = DriftPolicy()
+    report = compare(baseline, current, ["ignored", "relied_on", "steady"], ["plan"], policy)
+    importance = {"ignored": 0.0, "relied_on": 0.08, "steady": 0.05, "plan": 0.02, "not_measured": 0.3}
+    ranked = drift_impact(report, importance, policy)
+    assert [i.feature for i in ranked][:2] == ["relied_on", "plan"]
+    ignored = next(i for i in ranked if i.feature == "ignored")
+    assert ignored.drift > 1 and ignored.impact == 0.0  # large drift, no importance
+    relied = ranked[0]
+    psi_alert = policy.psi_alert
+    relied_score = next(f.score for f in report.features if f.feature == "relied_on")
+    assert relied.impact == pytest.approx(relied_score / psi_alert * 0.08 / 0.45)
+    page = render_drift_report("drift", report, baseline, current, policy, ranked)
+    assert "Drift that matters" in page and "Most: <b>relied_on</b>" in page
+    assert "has no feature importance" in render_drift_report("drift", report, baseline, current, policy)
