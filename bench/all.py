@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import (
+    batch_inference,
     cold_start,
     distributed,
     incremental,
@@ -27,6 +28,7 @@ def main() -> None:
     cold_start.main([])
     incremental.main([])
     scale.main([])
+    batch_inference.main([])
 
 
 if __name__ == "__main__":

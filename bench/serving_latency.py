@@ -69,7 +69,9 @@ def _raw_forward(bundle, frame: pd.DataFrame, repeats: int) -> dict[str, float]:
     return _percentiles(samples)
 
 
-def _load(url: str, bodies: list[bytes], requests: int, clients: int) -> dict[str, float]:
+def _load(
+    url: str, bodies: list[bytes], requests: int, clients: int, path: str = "/invocations"
+) -> dict[str, float]:
     """`requests` POSTs spread over `clients` keep-alive connections. The client is the standard
     library's http.client: it costs the shared CPUs about a third of what httpx does per request, so
     the figures are the server's more than the load generator's."""
@@ -88,7 +90,7 @@ def _load(url: str, bodies: list[bytes], requests: int, clients: int) -> dict[st
                 if time.monotonic() > deadline:
                     return
                 started = time.perf_counter()
-                connection.request("POST", "/invocations", bodies[(offset + i) % len(bodies)], JSON_HEADERS)
+                connection.request("POST", path, bodies[(offset + i) % len(bodies)], JSON_HEADERS)
                 response = connection.getresponse()
                 response.read()
                 elapsed = (time.perf_counter() - started) * 1000
@@ -223,6 +225,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
             pair = _median_of(args.rounds, lambda: _load(url, one_row, args.requests, 2))
             concurrent = _median_of(args.rounds, lambda: _load(url, one_row, args.requests, args.clients))
+            explained = _median_of(
+                args.rounds,
+                lambda: _load(url, one_row, max(200, args.requests // 5), 1, "/invocations?explain=true"),
+            )
             counted = _served_by_metrics(url)
         finally:
             server.send_signal(signal.SIGINT)
@@ -247,6 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "served_one_row": served_one,
         "served_100_rows": served_hundred,
         "online_lookup": online,
+        "served_one_row_explained": explained,
         "one_row_p99_budget_ms": budget,
         "within_budget": served_one["p99_ms"] <= budget and served_one["errors"] == 0,
         "overhead_ratio_one_row_p50": served_one["p50_ms"] / raw_one["p50_ms"],
@@ -286,6 +293,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{served_hundred['p50_ms']:.2f} / {served_hundred['p99_ms']:.2f} ms, {served_hundred['per_second'] * 100:.0f} rows/s, {served_hundred['errors']:.0f} errors",
             ),
             ("served / raw, 1 row, p50", f"{payload['overhead_ratio_one_row_p50']:.1f}x"),
+            (
+                "served, 1 row, explained (p50 / p99)",
+                f"{explained['p50_ms']:.2f} / {explained['p99_ms']:.2f} ms ({explained['p99_ms'] / served_one['p99_ms']:.1f}x "
+                f"the p99 of an unexplained row; integrated gradients, 32 steps), {explained['errors']:.0f} errors",
+            ),
             ("online feature lookup (p50 / p99)", f"{online['p50_ms']:.2f} / {online['p99_ms']:.2f} ms"),
         ],
         payload,

@@ -329,7 +329,7 @@ class InferenceHandler:
         return rows, self.score(rows)
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """Batch scoring of a file or lake table already loaded as a frame, with the same checks."""
+        """Scoring of rows already loaded as a frame (the deployment's smoke test), with the same checks."""
         rows = self.validate(RequestRows.of_frame(frame))
         return self._scorer.predict_arrays(rows.numeric, rows.categorical)
 
