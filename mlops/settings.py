@@ -166,6 +166,34 @@ class BatchInferenceSettings(_Strict):
     )
 
 
+class QualitySettings(_Strict):
+    """Live quality: captured predictions joined to the labels that arrive later (the quality flow)."""
+
+    schedule: str | None = Field(
+        default=None,
+        pattern=r"^\S+( \S+){4}$",
+        description="Cron schedule of the quality deployment (prefect.yaml repeats it); none: on demand.",
+    )
+    window_days: int = Field(
+        default=30, ge=1, le=366, description="Days of predictions measured, back from the newest one made."
+    )
+    match_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A prediction takes the label of its entity's latest event at or before it, at most this old.",
+    )
+    min_rows: int = Field(
+        default=200, ge=10, description="Labelled rows a version or slice needs to be judged."
+    )
+    min_positives: int = Field(
+        default=20, ge=1, description="Rows of each class a binary group needs to be judged."
+    )
+    max_auc_drop: float = Field(
+        default=0.05, ge=0, le=1, description="Live AUC allowed below the evaluation's."
+    )
+    max_r2_drop: float = Field(default=0.10, ge=0, description="Live R² allowed below the evaluation's.")
+
+
 class PipelineSettings(_Strict):
     usecase: str = Field(description="Use-case spec (dataset + features), relative to the project root.")
     model_name: str | None = Field(
@@ -179,6 +207,7 @@ class PipelineSettings(_Strict):
     demo: DemoSettings = DemoSettings()
     features: FeatureSettings = FeatureSettings()
     batch_inference: BatchInferenceSettings = BatchInferenceSettings()
+    quality: QualitySettings = QualitySettings()
 
     def usecase_path(self) -> Path:
         path = Path(self.usecase)

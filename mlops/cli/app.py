@@ -18,6 +18,7 @@ from mlops.cli import (
     plan,
     predict,
     promote,
+    quality,
     run,
     serving,
     usecase,
@@ -59,6 +60,7 @@ app.command("ingest")(data.ingest)
 app.command("demo")(run.demo)
 app.command("plan")(plan.plan)
 app.command("predict")(predict.predict)
+app.command("quality")(quality.quality)
 app.command("doctor")(doctor.doctor)
 for command in (serving.deploy, serving.serve, serving.invoke, serving.monitor):
     app.command(command.__name__)(command)

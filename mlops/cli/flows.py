@@ -20,7 +20,7 @@ app = typer.Typer(
     help="Prefect deployments: register them, run them and follow the run.", no_args_is_help=True
 )
 console = Console(soft_wrap=True)
-FLOWS = ("training", "deployment", "monitoring", "batch-inference")
+FLOWS = ("training", "deployment", "monitoring", "quality", "batch-inference")
 
 
 def _api_env(env: str) -> tuple[dict[str, str], bool]:

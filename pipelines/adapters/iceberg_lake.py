@@ -101,9 +101,14 @@ class IcebergLake:
         return self._to_snapshot(name, snap)
 
     def append(self, table: str, data: pa.Table, properties: dict[str, str]) -> Snapshot:
-        """Append rows as one snapshot carrying `properties` in its summary."""
+        """Append rows as one snapshot carrying `properties` in its summary; columns the table lacks
+        are added to its schema first (older rows read them as null)."""
         data = _normalise(data)
         target = self._table(table) or self._create(table, data.schema)
+        added = [name for name in data.column_names if name not in target.schema().column_names]
+        if added:  # a writer that learned new columns (a newer capture) adds them, by name
+            with target.update_schema() as update:
+                update.union_by_name(data.schema)
         target.append(data, snapshot_properties=properties)
         return self._committed(table, target)
 

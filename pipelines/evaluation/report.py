@@ -23,7 +23,7 @@ MAX_SLICES_PLOTTED = 25
 MAX_FEATURES_PLOTTED = 30
 
 
-def _png(fig: Figure) -> str:
+def figure_png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=90)
@@ -47,7 +47,7 @@ def _roc_plot(labels: np.ndarray, scores: np.ndarray, champion: np.ndarray | Non
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.5)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test split)")
     ax.legend()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _calibration_plot(labels: np.ndarray, scores: np.ndarray, label: str) -> str:
@@ -62,7 +62,7 @@ def _calibration_plot(labels: np.ndarray, scores: np.ndarray, label: str) -> str
     ax.set(
         xlabel="mean predicted probability", ylabel=f"observed rate of {label}", title="Calibration (deciles)"
     )
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _predicted_vs_actual_plot(labels: np.ndarray, predictions: np.ndarray, label: str) -> str:
@@ -73,7 +73,7 @@ def _predicted_vs_actual_plot(labels: np.ndarray, predictions: np.ndarray, label
     high = float(max(labels.max(initial=1), predictions.max(initial=1)))
     ax.plot([low, high], [low, high], color="grey", linewidth=0.5)
     ax.set(xlabel=f"predicted {label}", ylabel=f"actual {label}", title="Predicted vs actual (test split)")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _residual_plot(labels: np.ndarray, predictions: np.ndarray, label: str) -> str:
@@ -81,7 +81,7 @@ def _residual_plot(labels: np.ndarray, predictions: np.ndarray, label: str) -> s
     ax.hist(labels - predictions, bins=50, color="tab:blue")
     ax.axvline(0, color="grey", linewidth=0.5)
     ax.set(xlabel=f"actual - predicted {label}", ylabel="rows", title="Residuals (test split)")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _slice_plot(table: pd.DataFrame, column: str, metric: str, threshold: float) -> str:
@@ -105,7 +105,7 @@ def _slice_plot(table: pd.DataFrame, column: str, metric: str, threshold: float)
     ax.set(ylabel=metric, title=f"{metric} per {column} (largest {len(shown)} slices)", ylim=(bottom, 1))
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     ax.legend()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _importance_plot(rows: list[Mapping[str, Any]], metric: str) -> str:
@@ -120,7 +120,7 @@ def _importance_plot(rows: list[Mapping[str, Any]], metric: str) -> str:
         xlabel=f"drop of {metric} when shuffled (95 % interval)", title="Permutation importance (test split)"
     )
     ax.tick_params(axis="y", labelsize=8)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _importance_section(importance: Mapping[str, Any]) -> str:

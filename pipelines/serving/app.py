@@ -27,6 +27,7 @@ MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints' payload limit
 INLINE_BODY_BYTES = 32 * 1024
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
+INFERENCE_ID_HEADER = "X-Inference-Id"
 
 
 @dataclass
@@ -132,8 +133,11 @@ def create_app(
             return JSONResponse({"error": str(error)}, status_code=error.status)
         sources = rows.sources
         service.scored(variant.name, variant.version, len(scores))
+        inference_id = None
         if capture is not None:
-            capture.capture(variant.name, variant.handler.captured(rows), scores, len(sources["ignored"]))
+            inference_id = capture.capture(
+                variant.name, variant.handler.captured(rows), scores, len(sources["ignored"]), variant.version
+            )
         content, media_type = response_body(
             scores,
             request.headers.get("accept", "application/json"),
@@ -142,6 +146,8 @@ def create_app(
             explanation,
         )
         headers = {INVOKED_VARIANT: variant.name, **source_headers(sources)}
+        if inference_id is not None:  # row i of the request is `<id>-<i>` in the capture table
+            headers[INFERENCE_ID_HEADER] = inference_id
         return Response(content, media_type=media_type, headers=headers)
 
     # Plain Starlette routes: the endpoints take the raw request, so FastAPI's parameter machinery

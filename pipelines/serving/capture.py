@@ -30,12 +30,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.ports import LakePort
+from pipelines.serving.handler import CAPTURED_EVENT_TIME
 
 log = logging.getLogger(__name__)
 
 
 class LakeCapture:
-    """Buffers sampled rows (declared inputs, prediction, variant, time) and appends them to `capture.<model>`."""
+    """Buffers sampled rows and appends them to `capture.<model>`: the entity key and declared
+    inputs, the prediction, the variant and model version, an inference id per row, the event time
+    the prediction is about and the time it was made (what the quality flow joins labels to)."""
 
     def __init__(
         self,
@@ -68,15 +71,18 @@ class LakeCapture:
         rows: Mapping[str, Sequence[Any]] | pd.DataFrame,
         scores: Sequence[float],
         extra_fields: int = 0,
-    ) -> None:
+        version: str = "",
+    ) -> str | None:
         """Buffer a sample of `rows` (the columns to keep, by name) with their scores; never raises.
+        Returns the request's inference id when it was captured (row i is `<id>-<i>`), else None.
 
         The request only hands over references: building the table is the writer's work.
         """
         try:
             if self.random.random() >= self.sampling:
-                return
-            pending = _Pending(variant, rows, scores, extra_fields, datetime.now(UTC))
+                return None
+            request_id = uuid.uuid4().hex
+            pending = _Pending(variant, rows, scores, extra_fields, datetime.now(UTC), version, request_id)
             with self.lock:
                 self.buffer.append(pending)
                 self.pending_rows += len(scores)
@@ -89,8 +95,10 @@ class LakeCapture:
                 if self.flush_seconds and self._ticker is None and not self._stopped.is_set():
                     self._ticker = threading.Thread(target=self._tick, name="capture-ticker", daemon=True)
                     self._ticker.start()
+            return request_id
         except Exception:  # capture is best effort for the request; its rows are what matters
             log.exception("data capture skipped a request")
+            return None
 
     def flush(self) -> int:
         """Commit what is spilled, then what is buffered; returns the rows committed. Never raises."""
@@ -192,6 +200,8 @@ class _Pending:
     scores: Sequence[float]
     extra_fields: int
     captured_at: datetime
+    version: str = ""
+    request_id: str = ""
 
     def frame(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.rows if isinstance(self.rows, pd.DataFrame) else dict(self.rows))
@@ -199,7 +209,19 @@ class _Pending:
         frame["prediction"] = list(self.scores)
         frame["variant"] = self.variant
         frame["captured_at"] = pd.Timestamp(self.captured_at)
+        frame[INFERENCE_ID] = [f"{self.request_id}-{i}" for i in range(len(frame))]
+        frame[MODEL_VERSION] = self.version
+        # What the prediction is about: the request's event time when it sent one, else now.
+        sent = frame[EVENT_TIME] if EVENT_TIME in frame.columns else None
+        times = pd.to_datetime(sent, utc=True, errors="coerce", format="mixed") if sent is not None else None
+        captured = pd.Timestamp(self.captured_at)
+        frame[EVENT_TIME] = captured if times is None else times.fillna(captured)
         return frame
+
+
+INFERENCE_ID = "inference_id"
+MODEL_VERSION = "model_version"
+EVENT_TIME = CAPTURED_EVENT_TIME
 
 
 def _arrow(batch: pd.DataFrame) -> pa.Table:

@@ -29,6 +29,7 @@ from pipelines.ports import OnlineStorePort
 from pipelines.usecase import UseCase
 
 MAX_ROWS = 10_000
+CAPTURED_EVENT_TIME = "event_time"  # the capture table's column, whatever the use case calls it
 SOURCES = "feature_sources"  # the answer's key: {"request": [...], "online_store": [...], "ignored": [...]}
 
 
@@ -125,6 +126,7 @@ class ValidatedRows:
     categorical: dict[str, list[Any]]
     keys: list[Any] | None
     sources: dict[str, list[str]]
+    event_times: list[Any] | None = None  # the use case's event time, when the request sent it
 
     @property
     def size(self) -> int:
@@ -277,6 +279,7 @@ class InferenceHandler:
             {name: rows.columns[name] for name in self._vocabularies},
             rows.columns.get(self.entity_key),
             {"request": sent, "online_store": absent, "ignored": ignored},
+            rows.columns.get(self.usecase.dataset.event_time),
         )
 
     def _check_category(self, name: str, values: list[Any], allowed: set[str] | None) -> None:
@@ -344,6 +347,8 @@ class InferenceHandler:
             columns[name] = rows.numeric[:, position]
         for name, values in rows.categorical.items():
             columns[name] = _as_text(values)
+        if rows.event_times is not None:  # what the quality flow matches labels by
+            columns[CAPTURED_EVENT_TIME] = _as_text(rows.event_times)
         return columns
 
 

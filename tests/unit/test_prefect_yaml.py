@@ -43,6 +43,7 @@ def test_each_environment_trains_deploys_and_monitors_on_its_own_pool(env: str) 
         f"deployment-{env}",
         f"monitoring-{env}",
         f"batch-inference-{env}",
+        f"quality-{env}",
     }
     for deployment in mine.values():
         assert deployment["work_pool"]["name"] == _pool(env)
@@ -53,12 +54,14 @@ def test_each_environment_trains_deploys_and_monitors_on_its_own_pool(env: str) 
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_batch_inference_runs_on_the_schedule_its_environment_configures(env: str) -> None:
-    (deployment,) = [d for d in DEPLOYMENTS if d["name"] == f"batch-inference-{env}"]
-    configured = load_settings(env).pipeline.batch_inference.schedule
+@pytest.mark.parametrize("flow", ["batch-inference", "quality"])
+def test_scheduled_flows_run_on_the_schedule_their_environment_configures(env: str, flow: str) -> None:
+    (deployment,) = [d for d in DEPLOYMENTS if d["name"] == f"{flow}-{env}"]
+    pipeline = load_settings(env).pipeline
+    configured = (pipeline.batch_inference if flow == "batch-inference" else pipeline.quality).schedule
     scheduled = [s["cron"] for s in deployment.get("schedules", [])]
     assert scheduled == ([configured] if configured else [])
-    assert configured or env == "local"  # cloud environments score on a schedule
+    assert configured or env == "local"  # cloud environments run them on a schedule
 
 
 def test_promotion_goes_from_staging_to_prod_on_the_prod_pool() -> None:
