@@ -19,3 +19,7 @@ class NoCuratedData(Exception):
 
 class BatchInferenceError(Exception):
     """A batch-inference run cannot score what was asked (one line naming the model, table or snapshot)."""
+
+
+class ExperimentError(Exception):
+    """An experiment command that cannot be carried out (one line naming the option and value)."""

@@ -12,6 +12,7 @@ from mlops.cli import (
     data,
     doctor,
     env,
+    experiment,
     flows,
     image,
     models,
@@ -53,6 +54,7 @@ app.add_typer(run.app, name="run")
 app.add_typer(models.app, name="models")
 app.add_typer(promote.app, name="promote")
 app.add_typer(flows.app, name="flows")
+app.add_typer(experiment.app, name="experiment")
 app.add_typer(ci.app, name="ci")
 app.add_typer(container.app, name="container")
 app.add_typer(image.app, name="image")

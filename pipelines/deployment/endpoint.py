@@ -23,6 +23,7 @@ class ServingVariant:
 class EndpointState:
     model_name: str
     variants: list[ServingVariant] = field(default_factory=list)
+    assignment: str = "random"  # random: by weight per request; sticky: by entity, for experiments
 
     def live_version(self) -> int | None:
         """The version taking most traffic (the champion), if any."""
@@ -41,7 +42,9 @@ def read_state(store: ArtifactStore, model_name: str) -> EndpointState:
     if not store.exists(state_key(model_name)):
         return EndpointState(model_name)
     raw = json.loads(store.get_bytes(state_key(model_name)))
-    return EndpointState(raw["model_name"], [ServingVariant(**v) for v in raw["variants"]])
+    return EndpointState(
+        raw["model_name"], [ServingVariant(**v) for v in raw["variants"]], raw.get("assignment", "random")
+    )
 
 
 def write_state(store: ArtifactStore, state: EndpointState) -> str:

@@ -14,6 +14,7 @@ from pipelines.lake.ingest import curated_table
 from pipelines.monitoring.quality import (
     LABEL,
     OVERALL,
+    LabelCounts,
     QualityPolicy,
     join_labels,
     judge,
@@ -25,6 +26,7 @@ from pipelines.ports import MetricDatum, RowFilter
 from pipelines.serving.capture import EVENT_TIME, INFERENCE_ID, MODEL_VERSION
 from pipelines.training.steps import PipelineContext
 
+NEVER = pd.Timestamp("1970-01-01", tz="UTC")
 CAPTURED = [INFERENCE_ID, EVENT_TIME, "prediction", MODEL_VERSION, "variant"]
 
 
@@ -40,8 +42,11 @@ class QualityResult:
     versions: list[str] = field(default_factory=list)
 
 
-def quality_step(ctx: PipelineContext) -> QualityResult:
-    """Live quality of the model's captured predictions over the configured window."""
+def labelled_predictions(
+    ctx: PipelineContext, since: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, LabelCounts]:
+    """The model's captured predictions made in the quality window (or since `since`), joined to
+    the labels the lake has received, and the count of every prediction's fate."""
     settings, dataset, model = ctx.settings.pipeline.quality, ctx.usecase.dataset, ctx.model_name
     lake, table = ctx.platform.lake, f"capture.{model.replace('-', '_')}"
     if lake.current_snapshot(table) is None:
@@ -52,9 +57,20 @@ def quality_step(ctx: PipelineContext) -> QualityResult:
         )
     captured = lake.read(table, columns=[dataset.entity_key, *CAPTURED, "captured_at"]).to_pandas()
     made = captured["captured_at"]  # the window is of predictions made, whatever time they are about
-    captured = captured[made >= made.max() - pd.Timedelta(days=settings.window_days)]
+    start = since if since is not None else made.max() - pd.Timedelta(days=settings.window_days)
+    captured = captured[made >= start]
     match_window = pd.Timedelta(hours=settings.match_window_hours)
     curated = curated_table(dataset)
+    if lake.current_snapshot(curated) is None:  # no label has arrived at all: every prediction waits
+        no_labels = pd.DataFrame(
+            {
+                dataset.entity_key: pd.Series([], dtype=str),
+                "event_time": pd.Series([], dtype="datetime64[us, UTC]"),
+                LABEL: pd.Series([], dtype=float),
+                **{column: pd.Series([], dtype=object) for column in ctx.slice_columns},
+            }
+        )
+        return join_labels(captured, no_labels, dataset.entity_key, 0, match_window, NEVER, ctx.slice_columns)
     observed_until = lake.read(curated, columns=[dataset.event_time]).column(0).to_pandas().max()
     keys = tuple(str(k) for k in captured[dataset.entity_key].dropna().unique())
     labels = lake.read(
@@ -68,7 +84,7 @@ def quality_step(ctx: PipelineContext) -> QualityResult:
         ),
     ).to_pandas()
     labels = labels.rename(columns={dataset.label: LABEL, dataset.event_time: "event_time"})
-    labelled, counts = join_labels(
+    return join_labels(
         captured,
         labels,
         dataset.entity_key,
@@ -77,6 +93,12 @@ def quality_step(ctx: PipelineContext) -> QualityResult:
         observed_until,
         ctx.slice_columns,
     )
+
+
+def quality_step(ctx: PipelineContext) -> QualityResult:
+    """Live quality of the model's captured predictions over the configured window."""
+    settings, model = ctx.settings.pipeline.quality, ctx.model_name
+    labelled, counts = labelled_predictions(ctx)
     task, metric = ctx.usecase.task.type, SELECTION_METRIC[ctx.usecase.task.type]
     tables = quality_tables(labelled, task, ctx.slice_columns)
     versions = sorted({str(v) for v in labelled.get(MODEL_VERSION, pd.Series(dtype=str)) if str(v).isdigit()})

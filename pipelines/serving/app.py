@@ -7,10 +7,12 @@ Several variants can serve with traffic weights (A/B or a canary); a request may
 from __future__ import annotations
 
 import gc
+import hashlib
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -18,7 +20,14 @@ from starlette.concurrency import run_in_threadpool
 
 from pipelines.serving.capture import LakeCapture
 from pipelines.serving.explain import EXPLAIN_HEADER, EXPLAIN_PARAMETER, explain, requested_features
-from pipelines.serving.handler import BadRequest, InferenceHandler, response_body, source_headers
+from pipelines.serving.handler import (
+    BadRequest,
+    InferenceHandler,
+    RequestRows,
+    parse_body,
+    response_body,
+    source_headers,
+)
 from pipelines.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServiceMetrics
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints' payload limit
@@ -38,14 +47,22 @@ class Variant:
     version: str = ""  # the registry version it serves, for the service metrics
 
 
-class VariantRouter:
-    """Chooses the variant of each request by weight; weights can change while serving (canaries)."""
+def entity_share(key: object) -> float:
+    """Where an entity falls in [0, 1): the same for every request, process and restart."""
+    digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
-    def __init__(self, variants: list[Variant], seed: int | None = None) -> None:
+
+class VariantRouter:
+    """Chooses the variant of each request by weight; weights can change while serving (canaries).
+    Sticky routing (an experiment's) sends every request of one entity to the same variant."""
+
+    def __init__(self, variants: list[Variant], seed: int | None = None, sticky: bool = False) -> None:
         if not variants or sum(v.weight for v in variants) <= 0:
             raise ValueError("at least one variant with a positive weight is needed")
         self.variants = {v.name: v for v in variants}
         self.random = random.Random(seed)
+        self.sticky = sticky
 
     def set_weights(self, weights: dict[str, float]) -> None:
         for name, weight in weights.items():
@@ -54,12 +71,21 @@ class VariantRouter:
     def close(self) -> None:
         """Release what the router holds (nothing here; a live router stops its watcher)."""
 
-    def pick(self, requested: str | None) -> Variant:
+    def pick(self, requested: str | None, key: object = None) -> Variant:
+        """The variant named by the request, else by the entity `key` when sticky, else by weight."""
         if requested:
             if requested not in self.variants:
                 raise BadRequest(f"{TARGET_VARIANT}: unknown variant {requested!r}")
             return self.variants[requested]
         live = [v for v in self.variants.values() if v.weight > 0]
+        if self.sticky and key is not None:
+            ordered = sorted(live, key=lambda v: v.name)
+            point = entity_share(key) * sum(v.weight for v in ordered)
+            for variant in ordered:
+                point -= variant.weight
+                if point < 0:
+                    return variant
+            return ordered[-1]
         return self.random.choices(live, weights=[v.weight for v in live])[0]
 
 
@@ -75,6 +101,13 @@ async def _bounded_body(request: Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _first_key(rows: RequestRows, router: VariantRouter) -> object:
+    """The entity of a request (its first row's key): a request goes to one variant as a whole."""
+    handler = next(iter(router.variants.values())).handler
+    keys = rows.columns.get(handler.entity_key)
+    return keys[0] if keys else None
 
 
 def _explained(request: Request) -> list[str] | None:
@@ -117,12 +150,18 @@ def create_app(
         if body is None:
             return JSONResponse({"error": f"payload exceeds {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
-            variant = router.pick(request.headers.get(TARGET_VARIANT))
             content_type = request.headers.get("content-type", "application/json")
+            if router.sticky:  # the entity decides the variant: parse first to learn it
+                parsed = parse_body(body, content_type)
+                variant = router.pick(request.headers.get(TARGET_VARIANT), _first_key(parsed, router))
+                predict = partial(variant.handler.predict_rows, parsed)
+            else:
+                variant = router.pick(request.headers.get(TARGET_VARIANT))
+                predict = partial(variant.handler.predict, body, content_type)
             if len(body) <= INLINE_BODY_BYTES:
-                rows, scores = variant.handler.predict(body, content_type)
+                rows, scores = predict()
             else:  # long CPU work goes off the event loop, so it does not hold up other requests
-                rows, scores = await run_in_threadpool(variant.handler.predict, body, content_type)
+                rows, scores = await run_in_threadpool(predict)
             explained = _explained(request)
             explanation = None
             if explained is not None:

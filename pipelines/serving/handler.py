@@ -328,7 +328,11 @@ class InferenceHandler:
 
     def predict(self, body: bytes, content_type: str) -> tuple[ValidatedRows, list[float]]:
         """The validated rows (with their feature sources) and the model's answers."""
-        rows = self.validate(parse_body(body, content_type))
+        return self.predict_rows(parse_body(body, content_type))
+
+    def predict_rows(self, parsed: RequestRows) -> tuple[ValidatedRows, list[float]]:
+        """`predict` of a body already parsed."""
+        rows = self.validate(parsed)
         return rows, self.score(rows)
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:

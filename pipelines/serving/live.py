@@ -35,7 +35,7 @@ class LiveRouter(VariantRouter):
         self._handlers: dict[int, InferenceHandler] = {}
         self._lock = threading.Lock()
         self.state = read_state(ctx.platform.artifacts, self.model_name)
-        super().__init__(self._variants(self.state), seed=seed)
+        super().__init__(self._variants(self.state), seed=seed, sticky=self.state.assignment == "sticky")
         self._stopped = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="endpoint-state", daemon=True)
         self._watcher.start()
@@ -59,6 +59,7 @@ class LiveRouter(VariantRouter):
         variants = self._variants(state)  # new models load here, outside the lock
         with self._lock:
             self.variants = {v.name: v for v in variants}
+            self.sticky = state.assignment == "sticky"
             self.state = state
         return True
 
@@ -73,9 +74,9 @@ class LiveRouter(VariantRouter):
         """Stop following the endpoint state."""
         self._stopped.set()
 
-    def pick(self, requested: str | None) -> Variant:
+    def pick(self, requested: str | None, key: object = None) -> Variant:
         with self._lock:
-            return super().pick(requested)
+            return super().pick(requested, key)
 
 
 def require_deployed(state: EndpointState) -> None:
