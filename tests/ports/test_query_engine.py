@@ -100,7 +100,7 @@ class _EmulatedAthena:
         table.replace(exp.to_table("snapshot_rows"))
         connection = duckdb.connect()
         connection.register("snapshot_rows", self.lake.read(TABLE, columns=columns, snapshot_id=snapshot_id))
-        result = connection.execute(tree.sql(dialect="duckdb")).to_arrow_table()
+        result = connection.sql(tree.sql(dialect="duckdb")).to_arrow_table()
         bucket, _, prefix = unload["location"].removeprefix("s3://").partition("/")
         # Athena's workers write parts in no particular order: the later rows come first here.
         for part, rows in enumerate((result.slice(len(result) // 2), result.slice(0, len(result) // 2))):

@@ -68,7 +68,7 @@ def test_an_experiment_splits_entities_stickily_and_records_each_arm(
     client = TestClient(create_app(router, capture))
     rows = test[["customer_id", "event_time", *bundle.feature_names]].drop_duplicates("customer_id").head(300)
     first: dict[str, str] = {}
-    for attempt in range(2):
+    for _ in range(2):
         for record in json.loads(rows.to_json(orient="records", date_format="iso")):
             answer = client.post("/invocations", json=record)
             assert answer.status_code == 200 and answer.headers["X-Inference-Id"]

@@ -44,7 +44,7 @@ def _run_duckdb(sql: str, events: pd.DataFrame, source: str) -> pd.DataFrame:
 
     connection = duckdb.connect()
     connection.register(source, pa.Table.from_pandas(events, preserve_index=False))
-    return connection.execute(sql).to_arrow_table().to_pandas()
+    return connection.sql(sql).to_arrow_table().to_pandas()
 
 
 def _assert_same_rows(actual: pd.DataFrame, expected: pd.DataFrame, key: str) -> None:

@@ -1,4 +1,4 @@
-"""The embedded query engine: DuckDB over the lake snapshot's Arrow data, out of core when needed.
+"""The embedded query engine: DuckDB over the lake snapshot, out of core when needed.
 
 DuckDB runs the window queries in parallel on the CPUs the thread budget gives and spills to disk
 past its memory limit, so a feature query over more rows than fit in memory still completes.
@@ -33,7 +33,9 @@ class DuckDBQueryEngine:
 
         from models.threads import thread_budget
 
-        events = self.lake.read(table, columns=list(columns), snapshot_id=snapshot_id)
+        # The snapshot streams in file by file and is copied into DuckDB's own storage, which spills
+        # past the memory limit: the whole table is never held as Arrow in this process.
+        events = self.lake.scan(table, columns=list(columns), snapshot_id=snapshot_id)
         self.spill_directory.mkdir(parents=True, exist_ok=True)
         connection = duckdb.connect(
             config={
@@ -44,7 +46,10 @@ class DuckDBQueryEngine:
             }
         )
         try:
-            connection.register(source, events)
-            return connection.execute(sql).to_arrow_table()
+            connection.register("snapshot_stream", events)
+            relation = '"' + source.replace('"', '""') + '"'
+            connection.execute(f"CREATE TABLE {relation} AS SELECT * FROM snapshot_stream")
+            connection.unregister("snapshot_stream")
+            return connection.sql(sql).to_arrow_table()
         finally:
             connection.close()
