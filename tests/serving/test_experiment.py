@@ -5,6 +5,7 @@ all traffic back to the champion; bad commands fail with one line."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,29 @@ def test_an_experiment_splits_entities_stickily_and_records_each_arm(
     assert stopped.exit_code == 0 and "stopped: continue" in " ".join(stopped.output.split())
     after = read_state(platform.artifacts, "churn-model")
     assert [(v.version, v.weight) for v in after.variants] == [(1, 1.0)] and after.assignment == "random"
+
+
+def test_stop_deploys_a_winning_challenger_through_the_guarded_deployment(
+    two_versions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlops.cli.errors as cli_errors
+    import pipelines.experiments.steps as experiment_steps
+    import pipelines.flows.deployment as deployment
+
+    assert _run("start", "--challenger", "2").exit_code == 0
+    real = experiment_steps.read_out
+    monkeypatch.setattr(
+        experiment_steps, "read_out", lambda *a, **k: replace(real(*a, **k), decision="promote", reason="won")
+    )
+    deployed: list[int | None] = []
+    monkeypatch.setattr(cli_errors, "prepare_flows", lambda env: None)
+    monkeypatch.setattr(
+        deployment,
+        "deployment_flow",
+        lambda env, version: deployed.append(version) or {"decision": "promoted"},
+    )
+    stopped = _run("stop")
+    assert stopped.exit_code == 0, stopped.output
+    assert deployed == [2] and "guarded deployment of v2: promoted" in stopped.output
+    record = json.loads(two_versions.artifacts.get_bytes("experiments/churn-model.json"))
+    assert record["status"] == "stopped" and record["decision"] == "promote"
