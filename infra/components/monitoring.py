@@ -341,5 +341,75 @@ def _dashboard(region: str, namespace: str, endpoint: str) -> dict[str, object]:
                 12,
                 6,
             ),
+            # The quality flow publishes per version and slice: a search finds whichever exist.
+            widget(
+                "Live AUC from late labels (per version and slice)",
+                [
+                    [_search(namespace, "live_auc", "environment,model,version", "Average", "live", "q1")],
+                    [
+                        _search(
+                            namespace, "live_auc", "environment,model,slice,version", "Average", "slice", "q2"
+                        )
+                    ],
+                ],
+                0,
+                12,
+            ),
+            widget(
+                "Labels: pending and unlabelled predictions",
+                [
+                    [_search(namespace, "labels_pending", "environment,model", "Maximum", "pending", "l1")],
+                    [
+                        _search(
+                            namespace, "labels_unlabelled", "environment,model", "Maximum", "unlabelled", "l2"
+                        )
+                    ],
+                ],
+                12,
+                12,
+            ),
+            widget(
+                "Endpoint latency p50 / p99 and overhead (µs)",
+                [
+                    [
+                        "AWS/SageMaker",
+                        "ModelLatency",
+                        "EndpointName",
+                        endpoint,
+                        "VariantName",
+                        "AllTraffic",
+                        {"stat": "p50"},
+                    ],
+                    [".", "ModelLatency", ".", ".", ".", ".", {"stat": "p99"}],
+                    [".", "OverheadLatency", ".", ".", ".", ".", {"stat": "p99"}],
+                ],
+                0,
+                18,
+            ),
+            widget(
+                "Endpoint instances: CPU and memory (%)",
+                [
+                    [
+                        "/aws/sagemaker/Endpoints",
+                        "CPUUtilization",
+                        "EndpointName",
+                        endpoint,
+                        "VariantName",
+                        "AllTraffic",
+                        {"stat": "Average"},
+                    ],
+                    [".", "MemoryUtilization", ".", ".", ".", ".", {"stat": "Average"}],
+                ],
+                12,
+                18,
+            ),
         ]
     }
+
+
+def _search(
+    namespace: str, metric: str, dimensions: str, stat: str, label: str, ident: str
+) -> dict[str, object]:
+    """A CloudWatch SEARCH expression over every dimension value the metric is published with."""
+    query = f"SEARCH('{{{namespace},{dimensions}}} MetricName=\"{metric}\"', '{stat}', 3600)"
+    return {"expression": query, "label": label, "id": ident}

@@ -201,7 +201,23 @@ def test_registry_tracking_and_alarms(plans: dict[str, Plan], env: str) -> None:
     assert any(r["detail-type"] == ["SageMaker Model Package State Change"] for r in rules)
     alarms = {a.inputs["name"] for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert alarms == set(alarm_names(env).values())
-    assert len(plan.of_type("aws:cloudwatch/dashboard:Dashboard")) == 1
+    (dashboard,) = plan.of_type("aws:cloudwatch/dashboard:Dashboard")
+    body = json.dumps(json.loads(dashboard.inputs["dashboardBody"]))
+    # every metric the flows publish has a chart, and the endpoint's latency and resources too
+    for metric in (
+        "live_auc",
+        "labels_pending",
+        "labels_unlabelled",
+        "drift_max_psi",
+        "evaluation_auc",
+        "batch_job_failures",
+        "ModelLatency",
+        "OverheadLatency",
+        "CPUUtilization",
+        "MemoryUtilization",
+    ):
+        assert metric in body, metric
+    assert f"SEARCH('{{mlops/{env},environment,model,slice,version}} MetricName=\\\"live_auc\\\"'" in body
 
 
 def test_environments_differ_by_config_only(plans: dict[str, Plan]) -> None:
