@@ -29,7 +29,9 @@ def start(
     model: str | None = typer.Option(None, help="Registered model (default: the environment's model)."),
     share: float = typer.Option(0.5, help="Share of the entities the challenger serves, in (0, 1)."),
     metric: str = typer.Option("auc", help="auc (model quality) or conversion (the outcome rate)."),
-    better: str = typer.Option("higher", help="Whether a higher or lower metric wins (churn: lower)."),
+    better: str = typer.Option(
+        "higher", help="Whether a higher or lower metric wins (lower for an outcome to avoid)."
+    ),
     effect: float | None = typer.Option(
         None, help="Minimum detectable effect (default 0.02 AUC, 0.01 rate)."
     ),
