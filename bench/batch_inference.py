@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import report
+from bench.common import child_json, peak_rss_mb, report
 
 BASE_ROWS = 100_000  # generated once, repeated with other entity and event ids up to the size
 RAW_ROWS = 1_000_000
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _write(root: Path, rows: int) -> None:
     """The lake and the model of one size (child process)."""
     import pyarrow as pa
 
-    from mlops.contract import LocalLake
     from mlops.paths import PACKAGE_ROOT
     from models.bundle import ModelBundle, Target
     from models.encoding import FeatureEncoder
@@ -74,7 +66,6 @@ def _write(root: Path, rows: int) -> None:
 
     lake.append_batches("curated.events", copies(keys, [*dataset.primary_key, dataset.entity_key]), {})
     lake.append_batches("features.view", copies(feature_rows, [dataset.entity_key]), {})
-    assert isinstance(_lake_section(root), LocalLake)
 
 
 def _lake_section(root: Path) -> Any:
@@ -128,11 +119,11 @@ def _score(root: Path) -> dict[str, Any]:
         chunk_rows=200_000,
         memory_limit="1GB",
     )
-    baseline = _peak_mb()
+    baseline = peak_rss_mb()
     started = time.perf_counter()
     result = run_batch_inference(spec)
     job_seconds = time.perf_counter() - started
-    job_peak = _peak_mb()
+    job_peak = peak_rss_mb()
 
     bundle, scorer = load_for_scoring(str(root / "model"))
     numeric, categorical = list(bundle.encoder.numeric), list(bundle.encoder.categorical)
@@ -168,14 +159,6 @@ def _score(root: Path) -> dict[str, Any]:
     }
 
 
-def _child(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.batch_inference", *args], check=True, capture_output=True, text=True
-    )
-    payload: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return payload
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", default="1000000,10000000")
@@ -196,9 +179,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for rows in sizes:
         with tempfile.TemporaryDirectory(prefix="mlops-batch-inference-") as root:
             started = time.perf_counter()
-            _child("--write", f"{rows}:{root}")
+            child_json("bench.batch_inference", "--write", f"{rows}:{root}")
             written = time.perf_counter() - started
-            results[str(rows)] = {**_child("--score", root), "lake_written_seconds": written}
+            results[str(rows)] = {
+                **child_json("bench.batch_inference", "--score", root),
+                "lake_written_seconds": written,
+            }
     lines: list[tuple[str, str]] = [("threads", next(iter(results.values()))["threads"])]
     for rows in sizes:
         run = results[str(rows)]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -66,3 +69,16 @@ def prepared_training_run(root: Path, rows: int) -> tuple[Any, Any]:
     generate_churn_events(ctx.usecase.dataset, ChurnDataConfig(rows=rows, seed=7)).to_parquet(source)
     steps.ingest_step(ctx, source)
     return ctx, steps.prepare_step(ctx, steps.feature_step(ctx))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_json(module: str, *args: str) -> dict[str, Any]:
+    """Run `python -m module args` in a fresh process (its memory is its own) and return the JSON
+    object it prints last."""
+    done = subprocess.run([sys.executable, "-m", module, *args], check=True, capture_output=True, text=True)
+    payload: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return payload

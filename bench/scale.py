@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import report
+from bench.common import child_json, peak_rss_mb, report
 
 STEPS = ("ingest", "features", "prepare", "train", "evaluate")
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _generate(rows: int, path: Path) -> None:
@@ -49,7 +42,7 @@ def _run_steps(source: Path) -> dict[str, Any]:
     measured: dict[str, Any] = {"threads": budget.describe(), "steps": {}}
     with scratch_environment():
         ctx = steps.open_environment("local")
-        baseline = _peak_mb()
+        baseline = peak_rss_mb()
         state: dict[str, Any] = {}
         actions = {
             "ingest": lambda: steps.ingest_step(ctx, source),
@@ -61,17 +54,9 @@ def _run_steps(source: Path) -> dict[str, Any]:
         for name in STEPS:
             started = time.perf_counter()
             actions[name]()
-            measured["steps"][name] = {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+            measured["steps"][name] = {"seconds": time.perf_counter() - started, "peak_mb": peak_rss_mb()}
         measured["baseline_mb"] = baseline
     return measured
-
-
-def _in_subprocess(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.scale", *args], check=True, capture_output=True, text=True
-    )
-    payload: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return payload
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -94,8 +79,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlops-scale-") as scratch:
         for rows in sizes:
             path = Path(scratch) / f"events-{rows}.parquet"
-            _in_subprocess("--generate", f"{rows}:{path}")
-            results[str(rows)] = _in_subprocess("--steps", str(path))
+            child_json("bench.scale", "--generate", f"{rows}:{path}")
+            results[str(rows)] = child_json("bench.scale", "--steps", str(path))
             path.unlink()
     lines: list[tuple[str, str]] = [("threads", next(iter(results.values()))["threads"])]
     smallest = sizes[0]

@@ -59,6 +59,21 @@ class StackContext:
             self.arn("glue", f"table/{database}/*"),
         ]
 
+    def lake_catalog_grant(self, sid: str) -> dict[str, object]:
+        """The statement that lets a role read the lake's Glue tables and commit to them."""
+        return {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": [
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:CreateTable",
+                "glue:UpdateTable",
+            ],
+            "Resource": self.glue_table_arns(self.glue_database),
+        }
+
     @property
     def account_root(self) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:root"

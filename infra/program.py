@@ -188,18 +188,7 @@ def flow_permissions(
             "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
             "Resource": data_buckets,
         },
-        {
-            "Sid": "Catalog",
-            "Effect": "Allow",
-            "Action": [
-                "glue:GetDatabase",
-                "glue:GetTable",
-                "glue:GetTables",
-                "glue:CreateTable",
-                "glue:UpdateTable",
-            ],
-            "Resource": ctx.glue_table_arns(ctx.glue_database),
-        },
+        ctx.lake_catalog_grant("Catalog"),
         {
             "Sid": "DataKey",
             "Effect": "Allow",

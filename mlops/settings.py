@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -143,14 +143,19 @@ class FeatureSettings(_Strict):
     )
 
 
+def _schedule(deployment: str) -> Any:
+    """The cron field of a scheduled deployment's settings (prefect.yaml repeats the value)."""
+    return Field(
+        default=None,
+        pattern=r"^\S+( \S+){4}$",
+        description=f"Cron schedule of the {deployment} deployment (prefect.yaml repeats it); none: on demand.",
+    )
+
+
 class BatchInferenceSettings(_Strict):
     """The batch-inference flow: what it scores, how, and when its deployment runs."""
 
-    schedule: str | None = Field(
-        default=None,
-        pattern=r"^\S+( \S+){4}$",
-        description="Cron schedule of the batch-inference deployment (prefect.yaml repeats it); none: on demand.",
-    )
+    schedule: str | None = _schedule("batch-inference")
     table: str | None = Field(
         default=None,
         pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
@@ -169,11 +174,7 @@ class BatchInferenceSettings(_Strict):
 class QualitySettings(_Strict):
     """Live quality: captured predictions joined to the labels that arrive later (the quality flow)."""
 
-    schedule: str | None = Field(
-        default=None,
-        pattern=r"^\S+( \S+){4}$",
-        description="Cron schedule of the quality deployment (prefect.yaml repeats it); none: on demand.",
-    )
+    schedule: str | None = _schedule("quality")
     window_days: int = Field(
         default=30, ge=1, le=366, description="Days of predictions measured, back from the newest one made."
     )

@@ -107,19 +107,8 @@ class BatchCompute(pulumi.ComponentResource):
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 "Resource": key_arn,
             },
-            {
-                # Batch inference reads the lake's tables and commits predictions.<model> to it.
-                "Sid": "LakeCatalog",
-                "Effect": "Allow",
-                "Action": [
-                    "glue:GetDatabase",
-                    "glue:GetTable",
-                    "glue:GetTables",
-                    "glue:CreateTable",
-                    "glue:UpdateTable",
-                ],
-                "Resource": ctx.glue_table_arns(ctx.glue_database),
-            },
+            # Batch inference reads the lake's tables and commits predictions.<model> to it.
+            ctx.lake_catalog_grant("LakeCatalog"),
             {
                 "Sid": "Metrics",
                 "Effect": "Allow",
@@ -260,42 +249,41 @@ class BatchCompute(pulumi.ComponentResource):
         resources = {"VCPU": cfg.training_vcpus, "MEMORY": cfg.training_memory_mib}
         if cfg.training_gpus:
             resources["GPU"] = cfg.training_gpus
-        self.training_job_definition = aws.batch.JobDefinition(
-            ctx.name("training"),
-            name=ctx.name("training"),
-            type="container",
-            platform_capabilities=["EC2"],
-            parameters={"spec_uri": "unset"},
-            container_properties=identity.render(
-                lambda container: container,
-                command=["python", "-m", "pipelines.training.job", "Ref::spec_uri"],
-                resources=resources,
-                environment={"MLOPS_ENVIRONMENT": ctx.env},
-                stream_prefix="training",
-            ),
-            retry_strategy=retry_on_spot_reclaim(cfg.job_attempts),
-            timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=cfg.job_timeout_seconds),
-            tags=ctx.tags(),
-            opts=child(self),
+
+        def job_definition(
+            purpose: str, command: list[str], parameters: dict[str, str], resources: dict[str, int]
+        ) -> aws.batch.JobDefinition:
+            return aws.batch.JobDefinition(
+                ctx.name(purpose),
+                name=ctx.name(purpose),
+                type="container",
+                platform_capabilities=["EC2"],
+                parameters=parameters,
+                container_properties=identity.render(
+                    lambda container: container,
+                    command=command,
+                    resources=resources,
+                    environment={"MLOPS_ENVIRONMENT": ctx.env},
+                    stream_prefix=purpose,
+                ),
+                retry_strategy=retry_on_spot_reclaim(cfg.job_attempts),
+                timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=cfg.job_timeout_seconds),
+                tags=ctx.tags(),
+                opts=child(self),
+            )
+
+        self.training_job_definition = job_definition(
+            "training",
+            ["python", "-m", "pipelines.training.job", "Ref::spec_uri"],
+            {"spec_uri": "unset"},
+            resources,
         )
         # Fan-outs (batch inference) score on CPUs: the CPU queue, with no GPU to wait for.
-        self.fanout_job_definition = aws.batch.JobDefinition(
-            ctx.name("fanout"),
-            name=ctx.name("fanout"),
-            type="container",
-            platform_capabilities=["EC2"],
-            parameters={"spec_uri": "unset", "offset": "0"},
-            container_properties=identity.render(
-                lambda container: container,
-                command=["python", "-m", "pipelines.fanout", "Ref::spec_uri", "Ref::offset"],
-                resources={"VCPU": cfg.fanout_vcpus, "MEMORY": cfg.fanout_memory_mib},
-                environment={"MLOPS_ENVIRONMENT": ctx.env},
-                stream_prefix="fanout",
-            ),
-            retry_strategy=retry_on_spot_reclaim(cfg.job_attempts),
-            timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=cfg.job_timeout_seconds),
-            tags=ctx.tags(),
-            opts=child(self),
+        self.fanout_job_definition = job_definition(
+            "fanout",
+            ["python", "-m", "pipelines.fanout", "Ref::spec_uri", "Ref::offset"],
+            {"spec_uri": "unset", "offset": "0"},
+            {"VCPU": cfg.fanout_vcpus, "MEMORY": cfg.fanout_memory_mib},
         )
         self.distributed: DistributedTraining | None = None
         if cfg.distributed is not None:

@@ -173,11 +173,9 @@ class IcebergLake:
             if data.num_rows == 0:
                 continue
             path = f"{target.location()}/data/{attempt}-{number:05d}.parquet"
-            with (
-                target.io.new_output(path).create() as stream,
-                pq.ParquetWriter(stream, _without_field_ids(data.schema)) as writer,
-            ):
-                writer.write_table(data.cast(_without_field_ids(data.schema)))
+            schema = _without_field_ids(data.schema)
+            with target.io.new_output(path).create() as stream, pq.ParquetWriter(stream, schema) as writer:
+                writer.write_table(data.cast(schema))
             paths.append(path)
         if target is None:
             raise ValueError(f"nothing to append to {table}: no batch, so no schema to create it with")

@@ -78,29 +78,24 @@ def read_out(
     )
     arms = ordered["variant"].to_numpy()
     looks: list[dict[str, float]] = []
+    # The last look covers every row, so its estimates are the arms' final ones.
     for end in [*range(look_every, len(ordered), look_every), len(ordered)]:
         seen = ordered.iloc[:end]
-        a, b = (_estimate(metric, seen[arms[:end] == arm]) for arm in (champion, challenger))
-        difference, variance = sign * (b.value - a.value), a.variance + b.variance
+        final_a, final_b = (_estimate(metric, seen[arms[:end] == arm]) for arm in (champion, challenger))
+        difference, variance = sign * (final_b.value - final_a.value), final_a.variance + final_b.variance
         low, high = normal_interval(difference, variance)
         looks.append(
             {"rows": float(end), "improvement": difference, "variance": variance, "low": low, "high": high}
         )
-    if looks:
-        p_values = always_valid_p_values(
-            np.array([look["improvement"] for look in looks]),
-            np.array([look["variance"] for look in looks]),
-            effect,
-        )
-        for look, p in zip(looks, p_values, strict=True):
-            look["p_value"] = float(p)
-    final_a, final_b = (_estimate(metric, ordered[arms == arm]) for arm in (champion, challenger))
-    planned = sample_size(_unit_variance(metric, ordered, final_a), effect, alpha)
-    last: dict[str, Any] = (
-        looks[-1]
-        if looks
-        else {"improvement": float("nan"), "low": float("nan"), "high": float("nan"), "p_value": 1.0}
+    p_values = always_valid_p_values(
+        np.array([look["improvement"] for look in looks]),
+        np.array([look["variance"] for look in looks]),
+        effect,
     )
+    for look, p in zip(looks, p_values, strict=True):
+        look["p_value"] = float(p)
+    planned = sample_size(_unit_variance(metric, ordered, final_a), effect, alpha)
+    last: dict[str, Any] = looks[-1]
     decision, reason = _decide(last, min(final_a.rows, final_b.rows), planned, alpha, effect)
     return Readout(
         metric,

@@ -24,6 +24,22 @@ DRIFT_ALERT_EVENT = "mlops.drift.alert"
 monitor = task(name="detect-drift", cache_policy=NO_CACHE)(monitoring_steps.monitor_step)
 
 
+def request_retraining(env: str, model_name: str, payload: dict[str, Any]) -> None:
+    """Emit the event deployed training flows subscribe to (prefect.yaml triggers)."""
+    emit_event(
+        event=DRIFT_ALERT_EVENT,
+        resource={"prefect.resource.id": f"mlops.model.{model_name}", "mlops.environment": env},
+        payload=payload,
+    )
+
+
+def retrain_and_redeploy(env: str) -> dict[str, Any]:
+    """Here and now: train, gate, and deploy the new version if it is approved."""
+    retraining = training_flow(env=env)
+    deployment = deployment_flow(env=env) if retraining["status"] == "Approved" else None
+    return {"retraining": retraining, "deployment": deployment}
+
+
 @flow(name="monitoring", log_prints=True)
 def monitoring_flow(env: str = "local", retrain: bool = True) -> dict[str, Any]:
     """Compare recent traffic with the training baseline; on a drift alert retrain, gate and redeploy."""
@@ -31,17 +47,14 @@ def monitoring_flow(env: str = "local", retrain: bool = True) -> dict[str, Any]:
     result = monitor(ctx)
     summary: dict[str, Any] = {"drift": asdict(result), "retraining": None, "deployment": None}
     if result.status == "alert":
-        # Deployed training flows subscribe to this event (prefect.yaml triggers).
-        emit_event(
-            event=DRIFT_ALERT_EVENT,
-            resource={"prefect.resource.id": f"mlops.model.{result.model_name}", "mlops.environment": env},
-            payload={"version": result.version, "max_psi": result.max_psi, "alerts": result.alerts},
+        request_retraining(
+            env,
+            result.model_name,
+            {"version": result.version, "max_psi": result.max_psi, "alerts": result.alerts},
         )
     if result.status == "alert" and retrain:
         print(f"drift alert on {', '.join(result.alerts)}: retraining {result.model_name}")
-        summary["retraining"] = training_flow(env=env)
-        if summary["retraining"]["status"] == "Approved":
-            summary["deployment"] = deployment_flow(env=env)
+        summary.update(retrain_and_redeploy(env))
     create_markdown_artifact(
         key="drift-summary",
         markdown=f"# Drift of {result.model_name} v{result.version}: {result.status}\n\nmax PSI {result.max_psi:.3f}; "

@@ -9,11 +9,8 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 
-from pipelines.flows.deployment import deployment_flow
-from pipelines.flows.monitoring import DRIFT_ALERT_EVENT
-from pipelines.flows.training import training_flow
+from pipelines.flows.monitoring import request_retraining, retrain_and_redeploy
 from pipelines.monitoring.quality_step import quality_step
 from pipelines.training import steps
 
@@ -31,15 +28,9 @@ def quality_flow(env: str = "local", retrain: bool = True) -> dict[str, Any]:
     if result.status == "degraded":
         groups = ", ".join(f"v{d['model_version']} {d['group']}" for d in result.degraded)
         print(f"live {result.metric} degraded on {groups}: retraining {result.model_name}")
-        emit_event(
-            event=DRIFT_ALERT_EVENT,
-            resource={"prefect.resource.id": f"mlops.model.{result.model_name}", "mlops.environment": env},
-            payload={"reason": "quality", "degraded": result.degraded},
-        )
+        request_retraining(env, result.model_name, {"reason": "quality", "degraded": result.degraded})
         if retrain:
-            summary["retraining"] = training_flow(env=env)
-            if summary["retraining"]["status"] == "Approved":
-                summary["deployment"] = deployment_flow(env=env)
+            summary.update(retrain_and_redeploy(env))
     create_markdown_artifact(
         key="quality-summary",
         markdown=f"# Live quality of {result.model_name}: {result.status}\n\nlabels: {result.labels}\n\n"

@@ -137,7 +137,8 @@ def _score_and_commit(spec: BatchInferenceSpec, lake: LakePort) -> dict[str, Any
 
     bundle, scorer = load_for_scoring(spec.model_uri)
     numeric, categorical = list(bundle.encoder.numeric), list(bundle.encoder.categorical)
-    missing = [c for c in [*numeric, *categorical] if c not in lake.schema(spec.features_table).names]
+    available = set(lake.schema(spec.features_table).names)
+    missing = [c for c in [*numeric, *categorical] if c not in available]
     if missing:
         raise ValueError(
             f"{spec.features_table} has no column {', '.join(missing)} that {spec.model_name} "

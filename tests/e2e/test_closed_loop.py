@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 def test_train_deploy_drift_retrain_redeploy(
     platform: Any, small_events: pd.DataFrame, usecase: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipelines.flows.quality as quality_module
+    import pipelines.flows.monitoring as monitoring_module
     from pipelines.flows.deployment import deployment_flow
     from pipelines.flows.monitoring import monitoring_flow
     from pipelines.flows.quality import quality_flow
@@ -76,7 +76,7 @@ def test_train_deploy_drift_retrain_redeploy(
 
     # The labels of those events are in the lake: live quality finds the slice the model fails on.
     emitted: list[dict[str, Any]] = []
-    monkeypatch.setattr(quality_module, "emit_event", lambda **event: emitted.append(event))
+    monkeypatch.setattr(monitoring_module, "emit_event", lambda **event: emitted.append(event))
     quality = quality_flow(env="local", retrain=False)["quality"]
     assert quality["labels"]["labelled"] == 1_000 and quality["labels"]["unlabelled"] == 0, quality["labels"]
     assert quality["status"] == "degraded"
