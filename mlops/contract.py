@@ -197,7 +197,7 @@ Serving = Annotated[LocalServing | AwsServing, Field(discriminator="kind")]
 class LocalQuery(_Strict):
     kind: Literal["local"] = "local"
     memory_limit: str = Field(
-        default="2GB",
+        default="1GB",
         pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="DuckDB's memory limit; past it, work spills to disk.",
     )

@@ -119,9 +119,27 @@ class GateSettings(_Strict):
     )
 
 
+def _memory_limit(work: str) -> Any:
+    """A DuckDB memory limit: what `work` may hold in memory before it spills to disk."""
+    return Field(
+        default="1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description=f"Memory {work} may hold before it spills to disk.",
+    )
+
+
+class IngestSettings(_Strict):
+    chunk_rows: int = Field(
+        default=500_000,
+        ge=1_000,
+        description="Rows of a Parquet batch validated and landed at once (memory follows it, not the file).",
+    )
+
+
 class SplitSettings(_Strict):
     valid_fraction: float = Field(default=0.15, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+    memory_limit: str = _memory_limit("the training set's point-in-time join")
 
 
 class DemoSettings(_Strict):
@@ -164,11 +182,7 @@ class BatchInferenceSettings(_Strict):
     chunk_rows: int = Field(
         default=200_000, ge=1_000, le=5_000_000, description="Rows scored and written per chunk."
     )
-    memory_limit: str = Field(
-        default="1GB",
-        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
-        description="Memory the point-in-time join may hold before it spills to disk.",
-    )
+    memory_limit: str = _memory_limit("the point-in-time join of batch inference")
 
 
 class QualitySettings(_Strict):
@@ -202,6 +216,7 @@ class PipelineSettings(_Strict):
         pattern=r"^[a-z][a-z0-9-]{1,40}$",
         description="Override of the use case's model name (task.model_name, or derived from the dataset).",
     )
+    ingest: IngestSettings = IngestSettings()
     training: TrainingSettings = TrainingSettings()
     gates: GateSettings = GateSettings()
     split: SplitSettings = SplitSettings()

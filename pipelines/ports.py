@@ -49,6 +49,12 @@ class QueryEnginePort(Protocol):
         """The result of `sql`, whose relation `source` is `columns` of `table` at `snapshot_id`."""
         ...
 
+    def stream(
+        self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int
+    ) -> pa.RecordBatchReader:
+        """The same result as `query`, as record batches read as they are consumed (flat memory)."""
+        ...
+
 
 class LakePort(Protocol):
     """Versioned tables (Iceberg): every write is a snapshot whose id is recorded as lineage."""
@@ -74,6 +80,13 @@ class LakePort(Protocol):
     def append_batches(self, table: str, batches: Iterable[pa.Table], properties: dict[str, str]) -> Snapshot:
         """Append a stream of batches as one snapshot: each batch goes to a data file as it arrives and
         the snapshot is committed after the last one, so a writer killed half-way commits nothing."""
+        ...
+
+    def overwrite_batches(
+        self, table: str, batches: Iterable[pa.Table | pa.RecordBatch], properties: dict[str, str]
+    ) -> Snapshot:
+        """Replace the table's rows with a stream of batches in one snapshot, written as `append_batches`
+        writes them: a writer killed half-way leaves the table exactly as it was."""
         ...
 
     def appended_since(

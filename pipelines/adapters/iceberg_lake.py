@@ -164,21 +164,7 @@ class IcebergLake:
         """Write each batch to its own Parquet file under the table's data location, then register
         them all in one commit (Iceberg's add-files): until that commit the files are unreferenced,
         so a writer killed half-way leaves the table exactly as it was."""
-        target: Table | None = self._table(table)
-        paths: list[str] = []
-        attempt = uuid.uuid4().hex  # a rerun never writes over the files of a killed attempt
-        for number, batch in enumerate(batches):
-            data = _normalise(batch)
-            target = target or self._create(table, data.schema)
-            if data.num_rows == 0:
-                continue
-            path = f"{target.location()}/data/{attempt}-{number:05d}.parquet"
-            schema = _without_field_ids(data.schema)
-            with target.io.new_output(path).create() as stream, pq.ParquetWriter(stream, schema) as writer:
-                writer.write_table(data.cast(schema))
-            paths.append(path)
-        if target is None:
-            raise ValueError(f"nothing to append to {table}: no batch, so no schema to create it with")
+        target, paths = self._write_files(table, batches)
         if paths:
             with target.transaction() as transaction:
                 transaction.add_files(paths, snapshot_properties=properties)
@@ -187,6 +173,47 @@ class IcebergLake:
                 pa.Table.from_batches([], target.schema().as_arrow()), snapshot_properties=properties
             )
         return self._committed(table, target)
+
+    def overwrite_batches(
+        self, table: str, batches: Iterable[pa.Table | pa.RecordBatch], properties: dict[str, str]
+    ) -> Snapshot:
+        """Replace the table's rows with a stream of batches: the files are written as `append_batches`
+        writes them, then the old rows are deleted and the files added in one transaction."""
+        target, paths = self._write_files(table, batches)
+        with target.transaction() as transaction:
+            transaction.delete(AlwaysTrue(), snapshot_properties=properties)
+            if paths:
+                transaction.add_files(paths, snapshot_properties=properties)
+            else:
+                transaction.append(
+                    pa.Table.from_batches([], target.schema().as_arrow()), snapshot_properties=properties
+                )
+        return self._committed(table, target)
+
+    def _write_files(
+        self, table: str, batches: Iterable[pa.Table | pa.RecordBatch]
+    ) -> tuple[Table, list[str]]:
+        """Each non-empty batch as its own uncommitted Parquet file in the table's data location
+        (the table is created from the first batch's schema when it does not exist)."""
+        target: Table | None = self._table(table)
+        paths: list[str] = []
+        attempt = uuid.uuid4().hex  # a rerun never writes over the files of a killed attempt
+        for number, batch in enumerate(batches):
+            data = _normalise(pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch)
+            target = target or self._create(table, data.schema)
+            if any(name not in target.schema().column_names for name in data.column_names):
+                with target.update_schema() as update:  # new columns, by name, as `append` adds them
+                    update.union_by_name(data.schema)
+            if data.num_rows == 0:
+                continue
+            path = f"{target.location()}/data/{attempt}-{number:05d}.parquet"
+            schema = _without_field_ids(data.schema)
+            with target.io.new_output(path).create() as stream, pq.ParquetWriter(stream, schema) as writer:
+                writer.write_table(data.cast(schema))
+            paths.append(path)
+        if target is None:
+            raise ValueError(f"nothing to write to {table}: no batch, so no schema to create it with")
+        return target, paths
 
     def appended_since(
         self, table: str, since_snapshot_id: int, snapshot_id: int, columns: Sequence[str] | None = None

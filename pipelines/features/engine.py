@@ -1,7 +1,7 @@
 """The feature view computed by the environment's query engine: where the data is, out of core.
 
-The rows stay Arrow from the engine to the offline table: at ten million rows a pandas copy of the
-feature table is about as large again as the table itself.
+The rows stream as Arrow batches from the engine to the offline table's files: at ten million rows
+the whole feature table would hold about a gigabyte, and a pandas copy as much again.
 """
 
 from __future__ import annotations
@@ -36,18 +36,28 @@ def _sorted(rows: pa.Table, key: str) -> bool:
     return bool(pc.all(pc.or_(ahead, tied)).as_py())
 
 
-def engine_features(engine: QueryEnginePort, usecase: UseCase, table: str, snapshot_id: int) -> pa.Table:
-    """Every feature row of `table` at `snapshot_id`, in the order and types `compute_window_features`
-    gives them (entity, then feature time; counts as 64-bit integers)."""
+def engine_feature_batches(
+    engine: QueryEnginePort, usecase: UseCase, table: str, snapshot_id: int
+) -> pa.RecordBatchReader:
+    """Every feature row of `table` at `snapshot_id`, typed as `compute_window_features` types them
+    (counts as 64-bit integers), streamed as the engine delivers them: in no particular order."""
     import pyarrow as pa
 
     query = feature_query(usecase, dialect=engine.dialect)
-    rows = engine.query(query.sql, query.source, table, query.columns, snapshot_id)
+    rows = engine.stream(query.sql, query.source, table, query.columns, snapshot_id)
+    integral = [name for name, kind in usecase.value_types().items() if kind == "integral"]
+    schema = rows.schema
+    for name in integral:
+        index = schema.get_field_index(name)
+        schema = schema.set(index, schema.field(index).with_type(pa.int64()))
+    return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in rows))
+
+
+def engine_features(engine: QueryEnginePort, usecase: UseCase, table: str, snapshot_id: int) -> pa.Table:
+    """Every feature row of `table` at `snapshot_id`, whole, in the order `compute_window_features`
+    gives them (entity, then feature time)."""
+    rows = engine_feature_batches(engine, usecase, table, snapshot_id).read_all()
     key = usecase.dataset.entity_key
     if not _sorted(rows, key):
         rows = rows.sort_by([(key, "ascending"), (FEATURE_TIME, "ascending")])
-    for name, kind in usecase.value_types().items():
-        if kind == "integral":
-            index = rows.schema.get_field_index(name)
-            rows = rows.set_column(index, name, rows.column(name).cast(pa.int64()))
     return rows

@@ -52,6 +52,28 @@ class FeatureStore:
             self.offline_table(view), table, {SOURCE_PROPERTY: str(source_snapshot_id)}
         )
 
+    def write_offline_stream(
+        self, view: FeatureViewSpec, batches: pa.RecordBatchReader, source_snapshot_id: int, entity_key: str
+    ) -> tuple[Snapshot, int, pa.Table]:
+        """Replace the view's offline table with a stream of feature rows (in any order), one batch in
+        memory at a time; returns the snapshot, the rows written, and each entity's latest row, gathered
+        on the way for `materialize`."""
+        latest = LatestRows(entity_key)
+        snapshot = self.lake.overwrite_batches(
+            self.offline_table(view),
+            (latest.add(batch) for batch in batches),
+            {SOURCE_PROPERTY: str(source_snapshot_id)},
+        )
+        return snapshot, latest.rows, latest.table(batches.schema)
+
+    def latest_offline(self, view: FeatureViewSpec, snapshot_id: int, entity_key: str) -> pa.Table:
+        """Each entity's latest row of an offline snapshot, read one data file at a time."""
+        latest = LatestRows(entity_key)
+        rows = self.lake.scan(self.offline_table(view), snapshot_id=snapshot_id)
+        for batch in rows:
+            latest.add(batch)
+        return latest.table(rows.schema)
+
     def source_of_current(self, view: FeatureViewSpec) -> int | None:
         """The curated snapshot the view's current offline snapshot was built from, if known."""
         current = self.lake.current_snapshot(self.offline_table(view))
@@ -100,15 +122,44 @@ class FeatureStore:
         return self.online_store.read(view.name, keys, entity_key)
 
 
-def _latest_rows(features: pa.Table, entity_key: str) -> pd.DataFrame:
-    """Each entity's last row of a table ordered by (entity, feature time), as pandas (one per entity)."""
+class LatestRows:
+    """Each entity's latest feature row over a stream of batches in any order: memory follows the
+    number of entities, not of rows."""
+
+    def __init__(self, entity_key: str) -> None:
+        self.entity_key, self.rows = entity_key, 0
+        self._kept: pa.Table | None = None
+
+    def add(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Take `batch` into account and pass it on."""
+        import pyarrow as pa
+
+        self.rows += batch.num_rows
+        rows = pa.Table.from_batches([batch])
+        combined = rows if self._kept is None else pa.concat_tables([self._kept, rows])
+        order = [(self.entity_key, "ascending"), (FEATURE_TIME, "ascending")]
+        self._kept = _last_of_each(combined.sort_by(order), self.entity_key)
+        return batch
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        """The latest rows, ordered by entity (empty, with `schema`, when no row was seen)."""
+        return self._kept if self._kept is not None else schema.empty_table()
+
+
+def _last_of_each(features: pa.Table, entity_key: str) -> pa.Table:
+    """Each entity's last row of a table ordered by (entity, feature time)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     keys = features.column(entity_key)
     if len(keys) == 0:
-        return features.to_pandas()
+        return features
     changes = pc.not_equal(keys.slice(0, len(keys) - 1), keys.slice(1)).to_numpy(zero_copy_only=False)
     last = np.append(np.flatnonzero(changes), len(keys) - 1)
-    return features.take(pa.array(last)).to_pandas()
+    return features.take(pa.array(last))
+
+
+def _latest_rows(features: pa.Table, entity_key: str) -> pd.DataFrame:
+    """Each entity's last row of a table ordered by (entity, feature time), as pandas (one per entity)."""
+    return _last_of_each(features, entity_key).to_pandas()

@@ -132,7 +132,7 @@ def run_batch_inference(spec: BatchInferenceSpec) -> dict[str, Any]:
 
 
 def _score_and_commit(spec: BatchInferenceSpec, lake: LakePort) -> dict[str, Any]:
-    from pipelines.inference.as_of import as_of_batches
+    from pipelines.features.as_of import as_of_batches
     from pipelines.onnx_model import load_for_scoring
 
     bundle, scorer = load_for_scoring(spec.model_uri)

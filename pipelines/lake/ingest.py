@@ -8,24 +8,30 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.errors import BatchRejected
 from pipelines.faults import fault_point
-from pipelines.lake.batches import Batch, BatchUnreadable, batch_id_of, conform, read_batch
+from pipelines.lake.batches import BatchUnreadable, batch_id_of, batch_id_of_file, conform, read_chunks
 from pipelines.platform import Platform
 from pipelines.ports import RowFilter
 from pipelines.usecase import DatasetSpec
-from pipelines.validation.runner import ValidationOutcome, validate_batch
+from pipelines.validation.chunked import ChunkedChecks
+from pipelines.validation.runner import ValidationOutcome, report_outcome
+from pipelines.validation.suite import expectations_for
 
 log = logging.getLogger(__name__)
 __all__ = ["BatchRejected", "IngestResult", "curated_table", "ingest_file", "raw_table"]
 BATCH_PROPERTY = "mlops.batch-id"
+CHUNK_ROWS = 500_000  # rows of a batch file in memory at once
 
 
 @dataclass(frozen=True)
@@ -52,15 +58,13 @@ def curated_table(spec: DatasetSpec) -> str:
 
 
 def _quarantine(
-    platform: Platform,
-    spec: DatasetSpec,
-    batch_id: str,
-    source: Path,
-    content: bytes,
-    summary: dict[str, object],
+    platform: Platform, spec: DatasetSpec, batch_id: str, source: Path, summary: dict[str, object]
 ) -> str:
     prefix = f"{spec.name}/{batch_id}"
-    platform.quarantine.put_bytes(f"{prefix}/{source.name}", content)
+    if source.exists():
+        platform.quarantine.put_file(f"{prefix}/{source.name}", source)
+    else:
+        platform.quarantine.put_bytes(f"{prefix}/{source.name}", b"")
     platform.quarantine.put_bytes(
         f"{prefix}/rejection.json", json.dumps(summary, indent=2, default=str).encode()
     )
@@ -72,7 +76,6 @@ def _reject(
     spec: DatasetSpec,
     batch_id: str,
     source: Path,
-    content: bytes,
     reasons: list[str],
     report_uri: str,
 ) -> BatchRejected:
@@ -83,7 +86,7 @@ def _reject(
         "reasons": reasons,
         "report": report_uri,
     }
-    where = _quarantine(platform, spec, batch_id, source, content, summary)
+    where = _quarantine(platform, spec, batch_id, source, summary)
     lines = "\n".join(f"  - {reason}" for reason in reasons)
     message = f"batch {source.name} ({batch_id}) rejected; quarantined at {where}\n{lines}"
     if report_uri:
@@ -123,73 +126,117 @@ def _new_rows(platform: Platform, spec: DatasetSpec, typed: pa.Table) -> pa.Tabl
     )
 
 
-def validate(platform: Platform, spec: DatasetSpec, path: Path) -> tuple[Batch, ValidationOutcome]:
-    """Read and validate a batch; raise BatchRejected (after quarantining it) when it fails."""
-    content = path.read_bytes() if path.exists() else b""
-    batch_id = batch_id_of(content)
+def validate(
+    platform: Platform, spec: DatasetSpec, path: Path, chunk_rows: int | None = CHUNK_ROWS
+) -> ValidationOutcome:
+    """Validate a batch file chunk by chunk; raise BatchRejected (after quarantining it) when it fails."""
+    batch_id = batch_id_of_file(path) if path.exists() else batch_id_of(b"")
+    checks = ChunkedChecks(expectations_for(spec))
     try:
-        batch = read_batch(path, spec)
+        for frame in read_chunks(path, spec, chunk_rows):
+            checks.add(frame)
     except BatchUnreadable as exc:
-        raise _reject(platform, spec, batch_id, path, content, [str(exc)], "") from exc
-    outcome = validate_batch(batch.frame, spec, batch.batch_id, platform.artifacts)
+        raise _reject(platform, spec, batch_id, path, [str(exc)], "") from exc
+    outcome = report_outcome(spec, batch_id, checks.expectations, checks.results(), platform.artifacts)
     if not outcome.success:
         reasons = [failure.describe() for failure in outcome.failures]
-        raise _reject(platform, spec, batch.batch_id, path, content, reasons, outcome.report_uri)
-    return batch, outcome
+        raise _reject(platform, spec, batch_id, path, reasons, outcome.report_uri)
+    return outcome
 
 
-def ingest_file(platform: Platform, spec: DatasetSpec, path: Path) -> IngestResult:
+class _Spool:
+    """Rows kept on local disk between two commits (the curated rows of a batch, while raw commits)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.rows = path, 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, rows: pa.Table) -> None:
+        if not len(rows):
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, rows.schema)
+        self._writer.write_table(rows)
+        self.rows += len(rows)
+
+    def batches(self, batch_rows: int) -> Iterator[pa.Table]:
+        if self._writer is not None:
+            self._writer.close()
+            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows):
+                yield pa.Table.from_batches([batch])
+
+
+def ingest_file(
+    platform: Platform, spec: DatasetSpec, path: Path, chunk_rows: int | None = CHUNK_ROWS
+) -> IngestResult:
     """Validate `path` and land it in the lake; idempotent per batch content, and recoverable.
 
-    Raw is committed first, curated second. A run killed between the two commits left the batch in
-    raw only: the next run of the same batch finds its raw snapshot, skips validation and the raw
-    append, and completes curated. Readers of curated never see part of a batch (one commit).
+    The file is read `chunk_rows` rows at a time (Parquet; CSV whole), so memory follows the chunk,
+    not the file: once to validate, once to land. Raw is committed first, curated second, each in one
+    commit. A run killed between the two commits left the batch in raw only: the next run of the same
+    batch finds its raw snapshot, skips validation and the raw append, and completes curated. Readers
+    of curated never see part of a batch.
     """
     if not path.exists():
         raise FileNotFoundError(f"batch file not found: {path}")
-    batch_id = batch_id_of(path.read_bytes())
+    batch_id = batch_id_of_file(path)
     in_raw = _landed_in(platform, raw_table(spec), batch_id)
     if in_raw and _landed_in(platform, curated_table(spec), batch_id):
         return _nothing_to_do(platform, spec, path, batch_id)
 
     if in_raw:
         # Validated and landed in raw by an earlier run that stopped before curated.
-        batch, report_uri = read_batch(path, spec), ""
+        report_uri = ""
         log.info("batch %s (%s) is in raw but not in curated: completing curated", path.name, batch_id)
     else:
-        batch, outcome = validate(platform, spec, path)
-        report_uri = outcome.report_uri
-    typed = conform(batch.frame, spec)
+        report_uri = validate(platform, spec, path, chunk_rows).report_uri
     properties = {
-        BATCH_PROPERTY: batch.batch_id,
+        BATCH_PROPERTY: batch_id,
         "mlops.source": path.name,
         "mlops.ingested-at": datetime.now(UTC).isoformat(),
     }
     raw = platform.lake.current_snapshot(raw_table(spec))
-    if not in_raw:
-        landed = typed.append_column("_batch_id", pa.array([batch.batch_id] * len(typed), pa.string()))
-        raw = platform.lake.append(raw_table(spec), landed, properties)
-        fault_point("ingest.after-raw")
+    with tempfile.TemporaryDirectory(prefix="mlops-ingest-") as workdir:
+        fresh = _Spool(Path(workdir) / "curated.parquet")
+        landed = _Counted()
 
-    fresh = _new_rows(platform, spec, typed)
-    curated = platform.lake.current_snapshot(curated_table(spec))
-    if len(fresh):
-        curated = platform.lake.append(curated_table(spec), fresh, properties)
-    elif in_raw:
-        return _nothing_to_do(platform, spec, path, batch_id)  # every row was already curated
-    log.info(
-        "batch %s: %d rows landed in raw, %d new rows in curated", batch.batch_id, len(typed), len(fresh)
-    )
+        def raw_rows() -> Iterator[pa.Table]:
+            """Each chunk typed for the lake; its rows curated lacks go to the spool on the way."""
+            for frame in read_chunks(path, spec, chunk_rows):
+                typed = conform(frame, spec)
+                landed.rows += len(typed)
+                fresh.write(_new_rows(platform, spec, typed))
+                yield typed.append_column("_batch_id", pa.array([batch_id] * len(typed), pa.string()))
+
+        if in_raw:
+            for _ in raw_rows():
+                pass
+        else:
+            raw = platform.lake.append_batches(raw_table(spec), raw_rows(), properties)
+            fault_point("ingest.after-raw")
+        curated = platform.lake.current_snapshot(curated_table(spec))
+        if fresh.rows:
+            curated = platform.lake.append_batches(
+                curated_table(spec), fresh.batches(chunk_rows or fresh.rows), properties
+            )
+        elif in_raw:
+            return _nothing_to_do(platform, spec, path, batch_id)  # every row was already curated
+    log.info("batch %s: %d rows landed in raw, %d new rows in curated", batch_id, landed.rows, fresh.rows)
     return IngestResult(
-        batch_id=batch.batch_id,
+        batch_id=batch_id,
         source=str(path),
-        rows=len(typed),
-        new_curated_rows=len(fresh),
+        rows=landed.rows,
+        new_curated_rows=fresh.rows,
         already_ingested=False,
         raw_snapshot_id=raw.snapshot_id if raw else None,
         curated_snapshot_id=curated.snapshot_id if curated else None,
         report_uri=report_uri,
     )
+
+
+@dataclass
+class _Counted:
+    rows: int = 0
 
 
 def _nothing_to_do(platform: Platform, spec: DatasetSpec, path: Path, batch_id: str) -> IngestResult:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,15 +26,16 @@ from pipelines.evaluation.importance import IMPORTANCE_FILE, feature_importance
 from pipelines.evaluation.report import render_report
 from pipelines.faults import fault_point
 from pipelines.features.compute import compute_window_features
-from pipelines.features.engine import engine_features, total_rows
+from pipelines.features.engine import engine_feature_batches, total_rows
 from pipelines.features.incremental import incremental_features, source_columns
 from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion, Snapshot
 from pipelines.training.bundles import load_bundle
-from pipelines.training.dataset import build_spine, labelled_rows, spine_columns, temporal_split
+from pipelines.training.dataset import spine_columns
 from pipelines.training.run_spec import TrainingRunSpec, architecture_of
+from pipelines.training.training_set import SPLITS, write_splits
 from pipelines.training.warm_start import warm_start_source
 from pipelines.usecase import UseCase, UseCaseError, load_usecase
 
@@ -120,7 +122,7 @@ def check_slice_override(settings: EnvironmentSettings, usecase: UseCase) -> Non
 
 
 def ingest_step(ctx: PipelineContext, source: Path) -> IngestResult:
-    return ingest_file(ctx.platform, ctx.usecase.dataset, source)
+    return ingest_file(ctx.platform, ctx.usecase.dataset, source, ctx.settings.pipeline.ingest.chunk_rows)
 
 
 def feature_step(ctx: PipelineContext) -> FeatureBuild:
@@ -135,8 +137,9 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
         )
     existing = ctx.features.current_for(view, curated.snapshot_id)
     if existing is not None:
-        features = ctx.features.read_offline(view, existing.snapshot_id)
+        latest = ctx.features.latest_offline(view, existing.snapshot_id, dataset.entity_key)
         snapshot, mode = existing, "reused"
+        features = _Features(total_rows(existing), latest)
     else:
         source = ctx.features.source_of_current(view)
         increment = (
@@ -147,27 +150,43 @@ def feature_step(ctx: PipelineContext) -> FeatureBuild:
             else None
         )
         if increment is not None and increment.rows is not None:
-            features = increment.rows
+            features = _Features.of(increment.rows)
             log.info(
                 "features: %d new events, computed over %d rows of their entities' history",
                 increment.new_events,
                 increment.history_rows,
             )
-            snapshot, mode = ctx.features.append_offline(view, features, curated.snapshot_id), "appended"
+            snapshot = ctx.features.append_offline(view, increment.rows, curated.snapshot_id)
+            mode = "appended"
         else:
             if increment is not None:
                 log.info("features: recomputing everything (%s)", increment.reason)
-            features = _all_features(ctx, curated)
-            snapshot, mode = ctx.features.write_offline(view, features, curated.snapshot_id), "computed"
-    materialized = ctx.features.materialize(view, features, dataset.entity_key)
-    log.info("features: %d rows (%s), %d entities online", len(features), mode, materialized)
-    return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, len(features), materialized, mode)
+            snapshot, features = _recompute(ctx, curated)
+            mode = "computed"
+    materialized = ctx.features.materialize(view, features.latest, dataset.entity_key)
+    log.info("features: %d rows (%s), %d entities online", features.rows, mode, materialized)
+    return FeatureBuild(curated.snapshot_id, snapshot.snapshot_id, features.rows, materialized, mode)
 
 
-def _all_features(ctx: PipelineContext, curated: Snapshot) -> pd.DataFrame | pa.Table:
-    """The whole feature table: on the environment's query engine from the configured size, in this
-    process below it (the same features either way: tests/usecases/test_feature_sql.py)."""
-    table = curated_table(ctx.usecase.dataset)
+@dataclass(frozen=True)
+class _Features:
+    """Feature rows a step wrote or read: how many, and what to materialize online (each entity's
+    latest row, or rows it is picked from)."""
+
+    rows: int
+    latest: pd.DataFrame | pa.Table
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame | pa.Table) -> _Features:
+        return cls(len(rows), rows)
+
+
+def _recompute(ctx: PipelineContext, curated: Snapshot) -> tuple[Snapshot, _Features]:
+    """The whole feature table, written over the offline table: on the environment's query engine
+    from the configured size, streamed from the engine to the table's files; in this process below
+    it (the same features either way: tests/usecases/test_feature_sql.py)."""
+    dataset, view = ctx.usecase.dataset, ctx.usecase.features
+    table = curated_table(dataset)
     rows, threshold = total_rows(curated), ctx.settings.pipeline.features.query_engine_from_rows
     if rows >= threshold:
         log.info(
@@ -176,11 +195,16 @@ def _all_features(ctx: PipelineContext, curated: Snapshot) -> pd.DataFrame | pa.
             threshold,
             ctx.platform.query.dialect,
         )
-        return engine_features(ctx.platform.query, ctx.usecase, table, curated.snapshot_id)
+        batches = engine_feature_batches(ctx.platform.query, ctx.usecase, table, curated.snapshot_id)
+        snapshot, written, latest = ctx.features.write_offline_stream(
+            view, batches, curated.snapshot_id, dataset.entity_key
+        )
+        return snapshot, _Features(written, latest)
     events = ctx.platform.lake.read(
         table, columns=source_columns(ctx.usecase), snapshot_id=curated.snapshot_id
     ).to_pandas()
-    return compute_window_features(events, ctx.usecase)
+    features = compute_window_features(events, ctx.usecase)
+    return ctx.features.write_offline(view, features, curated.snapshot_id), _Features.of(features)
 
 
 def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str, warm_start_uri: str | None) -> str:
@@ -190,7 +214,7 @@ def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str, warm_start_
         "features": build.features_snapshot_id,
         # The ranks are left out: a run killed with N ranks resumes with any number of them.
         "training": ctx.settings.pipeline.training.model_dump(mode="json", exclude={"distributed"}),
-        "split": ctx.settings.pipeline.split.model_dump(mode="json"),
+        "split": ctx.settings.pipeline.split.model_dump(mode="json", exclude={"memory_limit"}),
         "model": ctx.model_name,
         "usecase": ctx.usecase.signature(),
         "horizon": ctx.usecase.task.label_horizon_days,
@@ -198,12 +222,6 @@ def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str, warm_start_
         "commit": commit,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
 
 
 def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | None = None) -> PreparedRun:
@@ -228,22 +246,25 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
     run_key = _run_key(build, ctx, code.commit, warm_start_uri)
     prefix = f"runs/{ctx.model_name}/{run_key}"
     store = ctx.platform.artifacts
-    curated = ctx.platform.lake.read(
-        curated_table(dataset),
-        columns=spine_columns(ctx.usecase, ctx.slice_columns),
-        snapshot_id=build.curated_snapshot_id,
-    ).to_pandas()
-    spine = labelled_rows(build_spine(curated, ctx.usecase, ctx.slice_columns), ctx.usecase)
-    training_set = ctx.features.training_set(
-        view, spine, dataset.entity_key, dataset.event_time, build.features_snapshot_id
-    )
-    splits = temporal_split(
-        training_set, dataset.event_time, pipeline.split.valid_fraction, pipeline.split.test_fraction
-    )
-    keys = {name: f"{prefix}/data/{name}.parquet" for name in splits}
-    for name, frame in splits.items():
-        if not store.exists(keys[name]):
-            store.put_bytes(keys[name], _parquet(frame))
+    keys = {name: f"{prefix}/data/{name}.parquet" for name in SPLITS}
+    split = pipeline.split
+    with tempfile.TemporaryDirectory(prefix="mlops-training-set-") as workdir:
+        files = write_splits(
+            ctx.platform.lake.scan(
+                curated_table(dataset),
+                spine_columns(ctx.usecase, ctx.slice_columns),
+                build.curated_snapshot_id,
+            ),
+            ctx.platform.lake.scan(ctx.features.offline_table(view), None, build.features_snapshot_id),
+            ctx.usecase,
+            split.valid_fraction,
+            split.test_fraction,
+            Path(workdir),
+            split.memory_limit,
+        )
+        for name in SPLITS:
+            if not store.exists(keys[name]):
+                store.put_file(keys[name], files.paths[name])
     spec = TrainingRunSpec(
         run_key=run_key,
         model_name=ctx.model_name,
@@ -262,7 +283,7 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
         tags={"environment": ctx.platform.environment, "git_commit": code.commit},
     )
     spec_uri = store.put_bytes(f"{prefix}/run_spec.json", spec.model_dump_json(indent=2).encode())
-    rows = {name: len(frame) for name, frame in splits.items()}
+    rows = files.rows
     lineage: dict[str, Any] = {
         "run_key": run_key,
         "tables": {

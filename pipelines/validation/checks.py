@@ -60,13 +60,15 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _map_result(
+def map_result(
     element_count: int,
     nonnull_count: int | None,
     unexpected: pd.Series,
+    count: int | None = None,
 ) -> dict[str, Any]:
-    """GE's SUMMARY result of a map expectation, from the unexpected values (in row order)."""
-    count = len(unexpected)
+    """GE's SUMMARY result of a map expectation, from the unexpected values (in row order); `count`
+    is their number when `unexpected` holds only the first of them."""
+    count = len(unexpected) if count is None else count
     examples = [_plain(v) for v in unexpected.iloc[:PARTIAL_UNEXPECTED]]
     result: dict[str, Any] = {
         "element_count": element_count,
@@ -97,7 +99,7 @@ def _map_result(
     return result
 
 
-def _mostly(considered: int, unexpected: int, mostly: float | None) -> bool:
+def mostly_met(considered: int, unexpected: int, mostly: float | None) -> bool:
     if not considered:
         return True  # vacuously true, as in GE
     return (considered - unexpected) / considered >= (1.0 if mostly is None else mostly)
@@ -110,8 +112,8 @@ def _column_map(
     column = _column(frame, expectation.column)
     present = column[column.notna().to_numpy()]
     bad = present[np.asarray(unexpected_of(present), dtype=bool)] if len(present) else present
-    success = _mostly(len(present), len(bad), getattr(expectation, "mostly", None))
-    return CheckResult(success, _map_result(len(column), len(present), bad))
+    success = mostly_met(len(present), len(bad), getattr(expectation, "mostly", None))
+    return CheckResult(success, map_result(len(column), len(present), bad))
 
 
 def _row_count(frame: pd.DataFrame, expectation: Any) -> CheckResult:
@@ -130,7 +132,7 @@ def _not_null(frame: pd.DataFrame, expectation: Any) -> CheckResult:
     nulls = column[column.isna().to_numpy()]
     rows = len(column)
     success = not rows or (rows - len(nulls)) / rows >= expectation.mostly
-    return CheckResult(success, _map_result(rows, None, nulls))
+    return CheckResult(success, map_result(rows, None, nulls))
 
 
 def _type_classes(type_list: list[str]) -> tuple[type, ...]:
@@ -204,8 +206,8 @@ def _compound_unique(frame: pd.DataFrame, expectation: Any) -> CheckResult:
     repeated = considered.duplicated(keep=False).to_numpy()
     bad = considered[repeated]
     unexpected = pd.Series([dict(zip(names, map(_plain, row), strict=True)) for row in bad.itertuples(False)])
-    success = _mostly(len(considered), len(bad), expectation.mostly)
-    return CheckResult(success, _map_result(len(frame), len(considered), unexpected))
+    success = mostly_met(len(considered), len(bad), expectation.mostly)
+    return CheckResult(success, map_result(len(frame), len(considered), unexpected))
 
 
 def _mean_between(frame: pd.DataFrame, expectation: Any) -> CheckResult:

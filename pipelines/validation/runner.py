@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -52,7 +53,17 @@ def validate_batch(
     the same results into its result objects and renders its validation page from them.
     """
     expectations = expectations_for(spec)
-    checks = evaluate(frame, expectations)
+    return report_outcome(spec, batch_id, expectations, evaluate(frame, expectations), reports)
+
+
+def report_outcome(
+    spec: DatasetSpec,
+    batch_id: str,
+    expectations: list[Any],
+    checks: list[CheckResult],
+    reports: ArtifactStore,
+) -> ValidationOutcome:
+    """The verdict of the suite's results, with its data docs page stored under validation/<batch_id>/."""
     failures = [
         FailedExpectation(e.expectation_type, getattr(e, "column", None), _detail(c))
         for e, c in zip(expectations, checks, strict=True)

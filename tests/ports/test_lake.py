@@ -159,3 +159,24 @@ def test_an_empty_stream_still_records_its_snapshot(lake: LakePort) -> None:
     assert lake.read("predictions.m").num_rows == 0
     with pytest.raises(ValueError, match="no batch"):
         lake.append_batches("predictions.other", iter([]), {})
+
+
+def test_a_stream_overwrites_the_table_in_one_visible_commit(lake: LakePort) -> None:
+    before = lake.overwrite("features.view", _rows(["a", "b", "c"]), {"mlops.source-snapshot": "1"})
+    batches = [_rows(["x", "y"]).to_batches()[0], _rows(["z"])]
+    after = lake.overwrite_batches("features.view", iter(batches), {"mlops.source-snapshot": "2"})
+    assert lake.current_snapshot("features.view") == after
+    assert after.properties["mlops.source-snapshot"] == "2"
+    assert sorted(lake.read("features.view").column("id").to_pylist()) == ["x", "y", "z"]
+    assert lake.read("features.view", snapshot_id=before.snapshot_id).num_rows == 3
+
+    def dying() -> Iterator[pa.Table]:
+        yield _rows(["q"])
+        raise MemoryError("killed half-way")
+
+    with pytest.raises(MemoryError):
+        lake.overwrite_batches("features.view", dying(), {"mlops.source-snapshot": "3"})
+    assert lake.current_snapshot("features.view") == after
+    assert sorted(lake.read("features.view").column("id").to_pylist()) == ["x", "y", "z"]
+    empty = lake.overwrite_batches("features.view", iter([_rows([])]), {"mlops.source-snapshot": "4"})
+    assert lake.current_snapshot("features.view") == empty and lake.read("features.view").num_rows == 0

@@ -9,6 +9,7 @@ import pytest
 from pipelines.features.compute import FEATURE_TIME, compute_window_features, point_in_time_join
 from pipelines.features.store import FeatureStore
 from pipelines.platform import Platform
+from pipelines.usecase import UseCase
 
 
 def _events(rows: list[tuple[str, str, float, int]]) -> pd.DataFrame:
@@ -128,3 +129,21 @@ def test_online_store_never_goes_back_in_time(platform: Platform) -> None:
     store.write("v", newer, "k")
     store.write("v", older, "k")
     assert store.read("v", ["a"], "k").iloc[0]["x"] == 2.0
+
+
+def test_latest_rows_of_a_stream_in_any_order_are_the_materialized_ones(
+    small_events: pd.DataFrame, usecase: UseCase
+) -> None:
+    import pyarrow as pa
+
+    from pipelines.features.store import LatestRows
+
+    features = compute_window_features(small_events, usecase)
+    shuffled = pa.Table.from_pandas(features.sample(frac=1.0, random_state=4), preserve_index=False)
+    latest = LatestRows("customer_id")
+    passed = [latest.add(batch) for batch in shuffled.to_batches(max_chunksize=333)]
+    assert sum(b.num_rows for b in passed) == latest.rows == len(features)
+    got = latest.table(shuffled.schema).to_pandas().set_index("customer_id")
+    want = features.sort_values(FEATURE_TIME).groupby("customer_id").tail(1).set_index("customer_id")
+    assert len(got) == small_events.customer_id.nunique()
+    pd.testing.assert_frame_equal(got.sort_index(), want[got.columns].sort_index(), check_dtype=False)

@@ -129,3 +129,34 @@ def test_unknown_format_is_quarantined(platform: Platform, usecase, tmp_path: Pa
 def test_missing_file_is_a_clear_error(platform: Platform, usecase, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not found"):
         ingest_file(platform, usecase.dataset, tmp_path / "nope.parquet")
+
+
+def test_a_batch_landed_in_chunks_is_the_batch_landed_whole(
+    platform: Platform, usecase, small_events: pd.DataFrame, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
+    small_events.iloc[:12_000].to_parquet(first, index=False)
+    small_events.iloc[8_000:].to_parquet(second, index=False)  # 4,000 rows already curated
+    ingest_file(platform, usecase.dataset, first, chunk_rows=1_000)
+    result = ingest_file(platform, usecase.dataset, second, chunk_rows=1_000)
+    assert (result.rows, result.new_curated_rows) == (12_000, 8_000)
+    raw_snapshots = platform.lake.snapshots(raw_table(usecase.dataset))
+    assert len(raw_snapshots) == 2  # one commit per batch, however many chunks
+    curated = platform.lake.read(curated_table(usecase.dataset)).to_pandas()
+    key = usecase.dataset.primary_key[0]
+    expected = small_events[list(curated.columns)].sort_values(key).reset_index(drop=True)
+    got = curated.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_a_key_repeated_in_another_chunk_rejects_the_batch(
+    platform: Platform, usecase, small_events: pd.DataFrame, tmp_path: Path
+) -> None:
+    key = usecase.dataset.primary_key[0]
+    batch = small_events.iloc[:5_000].copy()
+    batch.loc[batch.index[4_500], key] = batch.loc[batch.index[3], key]
+    path = tmp_path / "batch.parquet"
+    batch.to_parquet(path, index=False)
+    with pytest.raises(BatchRejected, match=f"{key}: expect_column_values_to_be_unique"):
+        ingest_file(platform, usecase.dataset, path, chunk_rows=1_000)
+    assert platform.lake.current_snapshot(raw_table(usecase.dataset)) is None

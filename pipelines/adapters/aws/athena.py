@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters.aws.lake import glue_identifier
@@ -75,6 +75,11 @@ class AthenaQueryEngine:
         return unload_statement(select, location), location
 
     def query(self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int) -> pa.Table:
+        return self.stream(sql, source, table, columns, snapshot_id).read_all()
+
+    def stream(
+        self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int
+    ) -> pa.RecordBatchReader:
         statement, location = self.statement(sql, source, table, columns, snapshot_id)
         started = self.athena.start_query_execution(
             QueryString=statement,
@@ -108,17 +113,30 @@ class AthenaQueryEngine:
                 )
             time.sleep(self.poll_seconds)
 
-    def _read_results(self, location: str) -> pa.Table:
+    def _read_results(self, location: str) -> pa.RecordBatchReader:
+        """The unloaded result files, read one at a time as the reader is consumed."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         bucket, _, prefix = location.removeprefix("s3://").partition("/")
-        parts = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                body = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                if body:
-                    parts.append(pq.read_table(io.BytesIO(body)))
-        if not parts:
+        keys = [
+            item["Key"]
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+            if item.get("Size", 1)
+        ]
+        if not keys:
             raise QueryFailed(f"Athena reported success but wrote no result files under {location}")
-        return pa.concat_tables(parts, promote_options="default")
+
+        def part(key: str) -> pa.Table:
+            return pq.read_table(io.BytesIO(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+        first = part(keys[0])
+        schema = first.schema
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            yield from first.to_batches()
+            for key in keys[1:]:
+                yield from part(key).cast(schema).to_batches()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())

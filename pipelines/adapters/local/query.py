@@ -7,7 +7,7 @@ past its memory limit, so a feature query over more rows than fit in memory stil
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,8 @@ from pipelines.ports import LakePort
 if TYPE_CHECKING:
     import pyarrow as pa
 
+BATCH_ROWS = 100_000
+
 
 class DuckDBQueryEngine:
     """QueryEnginePort in-process: the snapshot is read from the lake and queried by DuckDB."""
@@ -23,13 +25,19 @@ class DuckDBQueryEngine:
     dialect = "duckdb"
 
     def __init__(
-        self, lake: LakePort, memory_limit: str = "2GB", spill_directory: Path | None = None
+        self, lake: LakePort, memory_limit: str = "1GB", spill_directory: Path | None = None
     ) -> None:
         self.lake, self.memory_limit = lake, memory_limit
         self.spill_directory = spill_directory or Path(tempfile.gettempdir()) / "mlops-duckdb-spill"
 
     def query(self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int) -> pa.Table:
+        return self.stream(sql, source, table, columns, snapshot_id).read_all()
+
+    def stream(
+        self, sql: str, source: str, table: str, columns: Sequence[str], snapshot_id: int
+    ) -> pa.RecordBatchReader:
         import duckdb
+        import pyarrow as pa
 
         from models.threads import thread_budget
 
@@ -50,6 +58,15 @@ class DuckDBQueryEngine:
             relation = '"' + source.replace('"', '""') + '"'
             connection.execute(f"CREATE TABLE {relation} AS SELECT * FROM snapshot_stream")
             connection.unregister("snapshot_stream")
-            return connection.sql(sql).to_arrow_table()
-        finally:
+            result = connection.sql(sql).to_arrow_reader(BATCH_ROWS)
+        except BaseException:
             connection.close()
+            raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from result
+            finally:
+                connection.close()
+
+        return pa.RecordBatchReader.from_batches(result.schema, batches())

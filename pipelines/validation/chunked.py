@@ -1,0 +1,110 @@
+"""The expectation suite over a batch read in chunks: the results `checks.evaluate` gives on the whole
+batch, with only the primary-key columns held between chunks.
+
+Row-level expectations add up: counts are summed and the first examples (in row order) kept, then
+GE's summary is derived again from the totals. Uniqueness needs the whole key, so the key columns are
+gathered and checked once at the end. A mean is the count-weighted mean of the chunks' means, which
+may differ from the whole batch's in the last bits. `tests/unit/test_chunked_validation.py` holds the
+combination to the whole-batch evaluation on the ingest corpus.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from pipelines.validation.checks import PARTIAL_UNEXPECTED, CheckResult, evaluate, map_result, mostly_met
+
+_KEYED = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+_MEAN = "expect_column_mean_to_be_between"
+
+
+def _key_columns(expectation: Any) -> list[str]:
+    return [expectation.column] if hasattr(expectation, "column") else list(expectation.column_list)
+
+
+class ChunkedChecks:
+    """Feed it each chunk of a batch with `add`; `results` is the suite's outcome on the whole batch."""
+
+    def __init__(self, expectations: list[Any]) -> None:
+        self.expectations = expectations
+        self._row_level = [e for e in expectations if e.expectation_type not in _KEYED]
+        self._parts: list[list[CheckResult]] = []  # per chunk, the row-level results
+        self._means: list[dict[int, tuple[float, int]]] = []  # per chunk: expectation -> (mean, count)
+        self._keys: list[pd.DataFrame] = []
+        self._key_names = list(
+            dict.fromkeys(c for e in expectations if e.expectation_type in _KEYED for c in _key_columns(e))
+        )
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Evaluate one chunk (chunks must come in row order)."""
+        self._parts.append(evaluate(frame, self._row_level))
+        means: dict[int, tuple[float, int]] = {}
+        for index, expectation in enumerate(self._row_level):
+            if expectation.expectation_type == _MEAN and expectation.column in frame.columns:
+                column = frame[expectation.column]
+                means[index] = (
+                    self._parts[-1][index].result.get("observed_value", float("nan")),
+                    int(column.count()),
+                )
+        self._means.append(means)
+        present = [c for c in self._key_names if c in frame.columns]
+        self._keys.append(frame[present].copy())
+
+    def results(self) -> list[CheckResult]:
+        """Every expectation's result on the whole batch, in the suite's order."""
+        if not self._parts:
+            raise ValueError("no chunk was evaluated")
+        combined = iter([self._combine(i, e) for i, e in enumerate(self._row_level)])
+        keys = pd.concat(self._keys, ignore_index=True) if len(self._keys) > 1 else self._keys[0]
+        return [
+            evaluate(keys, [e])[0] if e.expectation_type in _KEYED else next(combined)
+            for e in self.expectations
+        ]
+
+    def _combine(self, index: int, expectation: Any) -> CheckResult:
+        parts = [chunk[index] for chunk in self._parts]
+        if len(parts) == 1:
+            return parts[0]
+        failed = next((p for p in parts if p.error), None)
+        if failed is not None:
+            return CheckResult(False, {}, failed.error)
+        kind = expectation.expectation_type
+        if kind == "expect_table_row_count_to_be_between":
+            rows = sum(p.result["observed_value"] for p in parts)
+            low, high = expectation.min_value, expectation.max_value
+            return CheckResult(
+                (low is None or rows >= low) and (high is None or rows <= high), {"observed_value": rows}
+            )
+        if kind == "expect_column_to_exist":
+            return parts[0]
+        if kind == _MEAN:
+            return self._combined_mean(index, expectation)
+        if any("observed_value" in p.result for p in parts):  # a type list checked on the dtype
+            return next((p for p in parts if not p.success), parts[0])
+        return _combined_map(expectation, parts)
+
+    def _combined_mean(self, index: int, expectation: Any) -> CheckResult:
+        weighted = [self._means[chunk].get(index) for chunk in range(len(self._parts))]
+        counted = [(mean, n) for mean, n in (w for w in weighted if w is not None) if n]
+        total = sum(n for _, n in counted)
+        mean = sum(m * n for m, n in counted) / total if total else float("nan")
+        low, high = expectation.min_value, expectation.max_value
+        success = bool((low is None or mean >= low) and (high is None or mean <= high))
+        return CheckResult(success, {"observed_value": mean})
+
+
+def _combined_map(expectation: Any, parts: list[CheckResult]) -> CheckResult:
+    """A map expectation's summary from its chunks' summaries."""
+    results = [p.result for p in parts]
+    elements = sum(r["element_count"] for r in results)
+    unexpected = sum(r["unexpected_count"] for r in results)
+    examples = [v for r in results for v in r["partial_unexpected_list"]][:PARTIAL_UNEXPECTED]
+    sample = pd.Series(examples, dtype=object)
+    if expectation.expectation_type == "expect_column_values_to_not_be_null":
+        success = not elements or (elements - unexpected) / elements >= expectation.mostly
+        return CheckResult(success, map_result(elements, None, sample, unexpected))
+    present = elements - sum(r["missing_count"] for r in results)
+    success = mostly_met(present, unexpected, getattr(expectation, "mostly", None))
+    return CheckResult(success, map_result(elements, present, sample, unexpected))
