@@ -57,8 +57,10 @@ class StoreCheckpointer:
         return self.store.get_bytes(self.key) if self.store.exists(self.key) else None
 
 
-def _read_parquet(store: ArtifactStore, key: str) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+def _read_split(store: ArtifactStore, key: str, spec: TrainingRunSpec) -> pd.DataFrame:
+    """The columns of a split the model learns from: its features and its label."""
+    columns = [*spec.numeric_features, *spec.categorical_features, spec.label]
+    return pd.read_parquet(io.BytesIO(store.get_bytes(key)), columns=list(dict.fromkeys(columns)))
 
 
 def _tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str, target: Target) -> TensorSplit:
@@ -118,13 +120,14 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(store.get_bytes(spec.key(RESULT_FILE)))
         return result
 
-    train_frame = _read_parquet(store, spec.train_key)
-    valid_frame = _read_parquet(store, spec.valid_key)
+    train_frame = _read_split(store, spec.train_key, spec)
+    valid_frame = _read_split(store, spec.valid_key, spec)
     seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
     bundle = _initial_bundle(spec, train_frame)
     encoder, target = bundle.encoder, bundle.target
     train = _tensors(encoder, train_frame, spec.label, target)
     valid = _tensors(encoder, valid_frame, spec.label, target)
+    del train_frame, valid_frame  # the tensors hold what training needs; the frames were as large again
     score_name = SELECTION_METRIC[spec.task]
     checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))
     resumable = checkpointer.load()

@@ -1,0 +1,71 @@
+"""Child process of the flat-memory test: generate a batch file, or run the batch steps on one.
+
+    python -m tests.scale.memory_probe generate ROWS PATH [PATH_OF_FIRST_N:N]
+    python -m tests.scale.memory_probe steps PATH
+
+`steps` prints a JSON object: peak RSS (MB) after a warm-up on the file's first rows in a scratch
+environment (every library loaded), and after ingest, features and the training set of the whole
+file in another; the chunk and the engines' memory limits are set small, so growth past the warm-up
+is what the steps hold, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+CHUNK_ROWS = 100_000
+MEMORY_LIMIT = "256MB"
+
+
+def _generate(rows: int, path: Path, prefixes: list[str]) -> None:
+    from mlops.settings import load_settings
+    from pipelines.datagen.examples import generate_example
+    from pipelines.usecase import load_usecase
+
+    usecase = load_usecase(load_settings("local").pipeline.usecase_path())
+    events = generate_example(usecase, rows, 7)
+    events.to_parquet(path, index=False)
+    for prefix in prefixes:
+        target, count = prefix.rsplit(":", 1)
+        events.iloc[: int(count)].to_parquet(target, index=False)
+
+
+def _steps(source: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from bench.common import peak_rss_mb, scratch_environment
+    from pipelines.training import steps
+
+    def run(path: Path) -> None:
+        with scratch_environment():
+            ctx = steps.open_environment("local")
+            pipeline = ctx.settings.pipeline.model_copy(
+                update={
+                    "ingest": ctx.settings.pipeline.ingest.model_copy(update={"chunk_rows": CHUNK_ROWS}),
+                    "split": ctx.settings.pipeline.split.model_copy(update={"memory_limit": MEMORY_LIMIT}),
+                    "features": ctx.settings.pipeline.features.model_copy(
+                        update={"query_engine_from_rows": 0}
+                    ),
+                }
+            )
+            ctx = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"pipeline": pipeline}))
+            ctx.platform.query.memory_limit = MEMORY_LIMIT  # type: ignore[attr-defined]
+            steps.ingest_step(ctx, path)
+            steps.prepare_step(ctx, steps.feature_step(ctx))
+
+    warm = source.with_name("warm-up.parquet")
+    pq.write_table(pq.ParquetFile(source).read_row_group(0).slice(0, 20_000), warm)
+    run(warm)
+    baseline = peak_rss_mb()
+    run(source)
+    print(json.dumps({"baseline_mb": baseline, "peak_mb": peak_rss_mb()}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "generate":
+        _generate(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:])
+    else:
+        _steps(Path(sys.argv[2]))
