@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from models.encoding import FeatureEncoder
     from pipelines.adapters.factory import read_uri
     from pipelines.training import job
-    from pipelines.training.job import _read_parquet, _tensors, run_job
+    from pipelines.training.job import _read_split, _tensors, run_job
     from pipelines.training.run_spec import TrainingRunSpec
 
     with scratch_environment() as root:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         spec = TrainingRunSpec.model_validate_json(read_uri(prepared.spec_uri))
         store = ctx.platform.artifacts
-        frame = _read_parquet(store, spec.train_key)
+        frame = _read_split(store, spec.train_key, spec)
         encoder = FeatureEncoder.fit(frame, spec.numeric_features, spec.categorical_features)
         target = Target.fit(spec.task, frame[spec.label].to_numpy(dtype="float64"))
         train = _tensors(encoder, frame, spec.label, target)
