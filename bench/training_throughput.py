@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from models.encoding import FeatureEncoder
     from pipelines.adapters.factory import read_uri
     from pipelines.training import job
-    from pipelines.training.job import _read_split, _tensors, run_job
+    from pipelines.training.job import _read_split, run_job, split_tensors
     from pipelines.training.run_spec import TrainingRunSpec
 
     with scratch_environment() as root:
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         frame = _read_split(store, spec.train_key, spec)
         encoder = FeatureEncoder.fit(frame, spec.numeric_features, spec.categorical_features)
         target = Target.fit(spec.task, frame[spec.label].to_numpy(dtype="float64"))
-        train = _tensors(encoder, frame, spec.label, target)
+        train = split_tensors(encoder, frame, spec.label, target)
         architecture = json.loads(store.get_bytes(spec.key("model/bundle.json")))["architecture"]
         epochs = int(result["epochs"])
         bare_seconds = _bare_loop(

@@ -185,6 +185,18 @@ class BatchInferenceSettings(_Strict):
     memory_limit: str = _memory_limit("the point-in-time join of batch inference")
 
 
+class SweepSettings(_Strict):
+    """The sweep flow: how many trials, how they are cut into chunks, and when its deployment runs."""
+
+    schedule: str | None = _schedule("sweep")
+    trials_per_segment: int | None = Field(
+        default=None, ge=1, le=10_000, description="Override of the use case's sweep.trials_per_segment."
+    )
+    chunk_trials: int = Field(
+        default=100, ge=1, le=10_000, description="Trials per chunk: the unit of work, retry and resume."
+    )
+
+
 class QualitySettings(_Strict):
     """Live quality: captured predictions joined to the labels that arrive later (the quality flow)."""
 
@@ -224,6 +236,7 @@ class PipelineSettings(_Strict):
     features: FeatureSettings = FeatureSettings()
     batch_inference: BatchInferenceSettings = BatchInferenceSettings()
     quality: QualitySettings = QualitySettings()
+    sweep: SweepSettings = SweepSettings()
 
     def usecase_path(self) -> Path:
         path = Path(self.usecase)

@@ -190,7 +190,7 @@ def fit(
     valid: TensorSplit,
     settings: LoopSettings,
     device: torch.device,
-    checkpointer: Checkpointer,
+    checkpointer: Checkpointer | None,
     on_epoch: Callable[[EpochStats], None] | None = None,
     extra: dict[str, Any] | None = None,
     task: str = "binary",
@@ -198,7 +198,8 @@ def fit(
     """Train `network` in place, leaving it with its best weights (by validation AUC, or R^2).
 
     Returns the final state and the `extra` dict stored with the checkpoint (callers keep e.g. a
-    tracking run id there so that a resumed run logs into the same tracking run).
+    tracking run id there so that a resumed run logs into the same tracking run). Without a
+    checkpointer nothing is serialised (a sweep's trials are retried whole, with their chunk).
     """
     ranks = Ranks.current()
     seed_everything(settings.seed)
@@ -217,7 +218,7 @@ def fit(
     best_weights = copy.deepcopy(network.state_dict())
     extra = dict(extra or {})
 
-    saved = checkpointer.load()
+    saved = checkpointer.load() if checkpointer is not None else None
     if saved is not None:
         checkpoint = torch.load(io.BytesIO(saved), map_location=device, weights_only=False)
         network.load_state_dict(checkpoint["network"])
@@ -278,7 +279,7 @@ def fit(
         else:
             state.stale_epochs += 1
             state.stopped_early = state.stale_epochs >= settings.patience
-        if ranks.is_main:
+        if ranks.is_main and checkpointer is not None:
             checkpointer.save(_serialise(network, best_weights, optimiser, scaler, state, extra))
         if on_epoch is not None:
             on_epoch(stats)

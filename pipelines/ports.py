@@ -201,7 +201,10 @@ class ComputePort(Protocol):
 
     def run_training(self, spec_uri: str) -> JobResult: ...
 
-    def run_array(self, spec_uri: str, size: int) -> list[JobResult]: ...
+    def run_array(self, spec_uri: str, size: int, gpu: bool = False) -> list[JobResult]:
+        """Run fan-out children 0..size-1 (`python -m pipelines.fanout`); `gpu` puts them on the GPU
+        queue with the training job definition."""
+        ...
 
 
 class DeployerPort(Protocol):

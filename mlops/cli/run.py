@@ -60,6 +60,33 @@ def training(
     print_training_summary(summary)
 
 
+@app.command("sweep")
+def sweep(
+    env: str = typer.Option("local", "--env", "-e", help="Environment name."),
+    trials: int | None = typer.Option(
+        None,
+        "--trials",
+        min=1,
+        help="Trial settings per segment (default: the use case's sweep.trials_per_segment); "
+        "the sweep trains segments x trials models.",
+    ),
+) -> None:
+    """Run the sweep: a model per segment times a hyperparameter search, in chunks (features → global
+    model → trials → results table → winners tested against the global model → report)."""
+    with friendly_errors():
+        prepare_flows(env)
+        from pipelines.flows.sweep import sweep_flow
+
+        summary = sweep_flow(env=env, trials=trials)
+    console.rule(f"[bold]sweep {summary['sweep_key']} of {summary['model_name']}")
+    table = Table("", "", show_edge=False, show_header=False)
+    for name, value in summary.items():
+        if name not in ("report", "sweep_key", "model_name"):
+            table.add_row(escape(name.replace("_", " ")), escape(str(value)))
+    console.print(table)
+    console.print(f"  sweep report : {summary['report']}", highlight=False)
+
+
 def demo(
     env: str = typer.Option("local", "--env", "-e", help="A local environment."),
     rows: int | None = typer.Option(None, help="Demo size (default: pipeline.demo.rows of the environment)."),

@@ -63,7 +63,8 @@ def _read_split(store: ArtifactStore, key: str, spec: TrainingRunSpec) -> pd.Dat
     return pd.read_parquet(io.BytesIO(store.get_bytes(key)), columns=list(dict.fromkeys(columns)))
 
 
-def _tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str, target: Target) -> TensorSplit:
+def split_tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str, target: Target) -> TensorSplit:
+    """A split as the tensors the loop trains on: encoded features and the scaled label."""
     labels = target.scaled(frame[label].to_numpy(dtype="float64")).astype("float32")
     return TensorSplit(
         encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), torch.from_numpy(labels)
@@ -125,8 +126,8 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
     seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
     bundle = _initial_bundle(spec, train_frame)
     encoder, target = bundle.encoder, bundle.target
-    train = _tensors(encoder, train_frame, spec.label, target)
-    valid = _tensors(encoder, valid_frame, spec.label, target)
+    train = split_tensors(encoder, train_frame, spec.label, target)
+    valid = split_tensors(encoder, valid_frame, spec.label, target)
     del train_frame, valid_frame  # the tensors hold what training needs; the frames were as large again
     score_name = SELECTION_METRIC[spec.task]
     checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlops.validation_errors import describe_validation_error
+from pipelines.usecase.sweep import SweepSpec
 
 ColumnType = Literal["string", "category", "int", "float", "bool", "timestamp"]
 AggregationFunction = Literal["count", "sum", "mean", "max"]
@@ -242,6 +243,7 @@ class UseCase(_Strict):
     features: FeatureViewSpec
     task: TaskSpec = TaskSpec()
     example: ExampleDataSpec | None = None
+    sweep: SweepSpec | None = None
 
     @model_validator(mode="after")
     def _features_use_dataset_columns(self) -> UseCase:
@@ -305,8 +307,20 @@ class UseCase(_Strict):
                     f"task.slices column {column!r} is {self.dataset.columns[column].type}: "
                     f"slice by a column of type {', '.join(_SLICEABLE)}"
                 )
+        if self.sweep is not None:
+            self._check_sweep(self.sweep)
         if self.task.prediction in (*self.dataset.columns, *self.feature_names()):
             raise ValueError(f"task.prediction {self.task.prediction!r} is already a column or feature name")
+
+    def _check_sweep(self, sweep: SweepSpec) -> None:
+        column = self.dataset.columns.get(sweep.segment)
+        if column is None or not column.is_categorical:
+            raise ValueError(f"sweep.segment {sweep.segment!r} is not a categorical column of the dataset")
+        if sweep.segment not in (*self.features.latest, *self.task.slices):
+            raise ValueError(
+                f"sweep.segment {sweep.segment!r} must reach the training set: add it to features.latest "
+                "or task.slices"
+            )
 
     @property
     def model_name(self) -> str:

@@ -48,11 +48,11 @@ class EmulatedBatchCompute(BatchCompute):
         run_job(spec_uri)
         return job
 
-    def run_array(self, spec_uri: str, size: int) -> list[JobResult]:
+    def run_array(self, spec_uri: str, size: int, gpu: bool = False) -> list[JobResult]:
         """Submits the array job(s), then runs each child's entry point, `pipelines.fanout`, in-process."""
         from pipelines.fanout import run_child
 
-        jobs = super().run_array(spec_uri, size)
+        jobs = super().run_array(spec_uri, size, gpu)
         for index in range(size):
             run_child(spec_uri, index)
         return jobs
@@ -182,6 +182,7 @@ def test_training_flow_runs_unchanged_against_emulated_aws(
     assert {"evaluation_auc", "gates_passed"} <= {m["MetricName"] for m in metrics}
 
     _batch_inference_runs_on_the_cpu_queue_and_commits_to_glue(aws, emulated)
+    _sweep_runs_its_chunks_as_one_gpu_array_job(aws)
 
     bad = generate_churn_events(
         usecase.dataset, ChurnDataConfig(rows=2_000, seed=3, faults=("out_of_range",))
@@ -199,6 +200,24 @@ def test_training_flow_runs_unchanged_against_emulated_aws(
         )
         == 1
     )
+
+
+def _sweep_runs_its_chunks_as_one_gpu_array_job(aws: str) -> None:
+    from pipelines.flows.sweep import sweep_flow
+
+    summary = sweep_flow(env="dev", trials=1)
+    assert summary["segments"] >= 2 and summary["trials"] == summary["segments"]
+    assert summary["report"].startswith("s3://mlops-dev-artifacts/sweeps/churn-model/")
+    batch = aws_client(aws, "batch")
+    on_gpu = batch.list_jobs(jobQueue="mlops-dev-gpu-queue", jobStatus="SUCCEEDED")["jobSummaryList"]
+    described = batch.describe_jobs(jobs=[j["jobId"] for j in on_gpu if j["jobName"].startswith("fanout")])
+    (submitted,) = [j for j in described["jobs"] if "size" in j.get("arrayProperties", {})]  # one array job
+    assert submitted["jobDefinition"].split("/")[-1].startswith("mlops-dev-training")
+    assert submitted["arrayProperties"]["size"] == summary["chunks"]
+    chunks = [k for k in _keys(aws, "mlops-dev-artifacts") if f"/{summary['sweep_key']}/chunks/" in k]
+    assert len(chunks) == summary["chunks"]
+    glue = aws_client(aws, "glue").get_table(DatabaseName="mlops_dev_lake", Name="sweeps__churn_model")
+    assert glue["Table"]["Name"] == "sweeps__churn_model"
 
 
 def _batch_inference_runs_on_the_cpu_queue_and_commits_to_glue(aws: str, contract: PlatformContract) -> None:

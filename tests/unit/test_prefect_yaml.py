@@ -44,6 +44,7 @@ def test_each_environment_trains_deploys_and_monitors_on_its_own_pool(env: str) 
         f"monitoring-{env}",
         f"batch-inference-{env}",
         f"quality-{env}",
+        f"sweep-{env}",
     }
     for deployment in mine.values():
         assert deployment["work_pool"]["name"] == _pool(env)
@@ -54,14 +55,19 @@ def test_each_environment_trains_deploys_and_monitors_on_its_own_pool(env: str) 
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-@pytest.mark.parametrize("flow", ["batch-inference", "quality"])
+@pytest.mark.parametrize("flow", ["batch-inference", "quality", "sweep"])
 def test_scheduled_flows_run_on_the_schedule_their_environment_configures(env: str, flow: str) -> None:
     (deployment,) = [d for d in DEPLOYMENTS if d["name"] == f"{flow}-{env}"]
     pipeline = load_settings(env).pipeline
-    configured = (pipeline.batch_inference if flow == "batch-inference" else pipeline.quality).schedule
+    settings = {
+        "batch-inference": pipeline.batch_inference,
+        "quality": pipeline.quality,
+        "sweep": pipeline.sweep,
+    }
+    configured = settings[flow].schedule
     scheduled = [s["cron"] for s in deployment.get("schedules", [])]
     assert scheduled == ([configured] if configured else [])
-    assert configured or env == "local"  # cloud environments run them on a schedule
+    assert configured or env == "local" or flow == "sweep"  # cloud environments schedule the others
 
 
 def test_promotion_goes_from_staging_to_prod_on_the_prod_pool() -> None:

@@ -116,17 +116,18 @@ class BatchCompute:
         self._count_failure()
         raise TrainingJobFailed(_describe_failure(job_id, job))
 
-    def run_array(self, spec_uri: str, size: int) -> list[JobResult]:
-        """The fan-out as array jobs of at most 10,000 children each, on the CPU queue with the fan-out
-        job definition when the environment has them (the GPU queue and training definition otherwise)."""
+    def run_array(self, spec_uri: str, size: int, gpu: bool = False) -> list[JobResult]:
+        """The fan-out as array jobs of at most 10,000 children each: on the GPU queue with the training
+        job definition when asked, else on the CPU queue with the fan-out job definition when the
+        environment has them (the GPU queue and training definition otherwise)."""
         from pipelines.fanout import chunks
 
         jobs = []
         for offset, count in chunks(size):
             request: dict[str, Any] = {
                 "jobName": f"fanout-{offset}",
-                "jobQueue": self.array_queue or self.job_queue,
-                "jobDefinition": self.array_definition or self.job_definition,
+                "jobQueue": self.job_queue if gpu else self.array_queue or self.job_queue,
+                "jobDefinition": self.job_definition if gpu else self.array_definition or self.job_definition,
                 "parameters": {"spec_uri": spec_uri, "offset": str(offset)},
                 "containerOverrides": {
                     "command": ["python", "-m", "pipelines.fanout", "Ref::spec_uri", "Ref::offset"]

@@ -33,8 +33,8 @@ class InProcessCompute:
             job_id=f"local-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=result_uri_of(spec_uri)
         )
 
-    def run_array(self, spec_uri: str, size: int) -> list[JobResult]:
-        """Every child of the fan-out, one after the other, in this process."""
+    def run_array(self, spec_uri: str, size: int, gpu: bool = False) -> list[JobResult]:
+        """Every child of the fan-out, one after the other, in this process (on its GPU when it has one)."""
         from pipelines.fanout import run_child
 
         for index in range(size):

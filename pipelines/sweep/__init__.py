@@ -1,0 +1,1 @@
+"""The sweep: a model per segment times a hyperparameter search, run in chunks of trials."""

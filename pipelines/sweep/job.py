@@ -1,0 +1,136 @@
+"""A sweep chunk: one segment's trials in one process (`pipelines.fanout` calls `sweep_chunk`).
+
+The segment's splits are read and encoded once; every trial then trains on the same tensors. The
+chunk's results are written once, at its end, so a chunk is done or not: a rerun skips it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+from torch import nn
+
+from models.bundle import ModelBundle, Target
+from models.device import pick_device
+from models.encoding import FeatureEncoder
+from models.sweep import TrialOutcome, TrialSettings, run_trial, run_trials
+from models.threads import configure_threads
+from models.train import TensorSplit
+from pipelines.adapters.factory import artifact_store, read_uri
+from pipelines.ports import ArtifactStore
+from pipelines.progress import Progress
+from pipelines.sweep.plan import SegmentData, SweepPlan
+from pipelines.training.job import split_tensors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SegmentTensors:
+    encoder: FeatureEncoder
+    target: Target
+    train: TensorSplit
+    valid: TensorSplit
+
+
+def _split(store: ArtifactStore, key: str, plan: SweepPlan) -> pd.DataFrame:
+    columns = list(dict.fromkeys([*plan.numeric_features, *plan.categorical_features, plan.label]))
+    return pd.read_parquet(io.BytesIO(store.get_bytes(key)), columns=columns)
+
+
+def segment_tensors(store: ArtifactStore, plan: SweepPlan, segment: SegmentData) -> SegmentTensors:
+    """A segment's splits, encoded as a standalone model of that segment encodes them."""
+    train_frame, valid_frame = _split(store, segment.train_key, plan), _split(store, segment.valid_key, plan)
+    encoder = FeatureEncoder.fit(train_frame, plan.numeric_features, plan.categorical_features)
+    target = Target.fit(plan.task, train_frame[plan.label].to_numpy(dtype="float64"))
+    return SegmentTensors(
+        encoder,
+        target,
+        split_tensors(encoder, train_frame, plan.label, target),
+        split_tensors(encoder, valid_frame, plan.label, target),
+    )
+
+
+def architecture_for(plan: SweepPlan, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The network shape of a trial: its width and depth, else the environment's hidden sizes."""
+    hidden = list(plan.architecture["hidden_sizes"])
+    if "hidden_width" in parameters or "depth" in parameters:
+        width = int(parameters.get("hidden_width", hidden[0] if hidden else 32))
+        hidden = [width] * int(parameters.get("depth", len(hidden) or 1))
+    return {**plan.architecture, "hidden_sizes": hidden}
+
+
+def _bundle(plan: SweepPlan, tensors: SegmentTensors, parameters: dict[str, Any]) -> ModelBundle:
+    return ModelBundle.build(tensors.encoder, architecture_for(plan, parameters), plan.label, tensors.target)
+
+
+def _network(plan: SweepPlan, tensors: SegmentTensors, parameters: dict[str, Any]) -> nn.Module:
+    return _bundle(plan, tensors, parameters).network
+
+
+def base_settings(plan: SweepPlan) -> TrialSettings:
+    return TrialSettings(**plan.base)
+
+
+def train_winner(plan: SweepPlan, store: ArtifactStore, segment: SegmentData, trial: int) -> ModelBundle:
+    """Train a segment's winning trial again (deterministic: the same weights) into a bundle."""
+    tensors = segment_tensors(store, plan, segment)
+    parameters = plan.trials[trial]
+    bundle = _bundle(plan, tensors, parameters)
+    network, _ = run_trial(
+        lambda: _network(plan, tensors, parameters),
+        tensors.train,
+        tensors.valid,
+        base_settings(plan).with_parameters(parameters),
+        pick_device(),
+        plan.task,
+    )
+    bundle.network.load_state_dict(network.state_dict())
+    return bundle
+
+
+def result_rows(plan: SweepPlan, chunk: int, outcomes: list[TrialOutcome]) -> list[dict[str, Any]]:
+    """One row per trial: segment, trial, its parameters, its metrics, its chunk."""
+    segment = plan.segments[plan.chunks[chunk].segment]
+    return [
+        {
+            "segment": segment.name,
+            "chunk": chunk,
+            "train_rows": segment.train_rows,
+            **{f"param_{name}": value for name, value in plan.trials[o.trial].items()},
+            **asdict(o),
+        }
+        for o in outcomes
+    ]
+
+
+def sweep_chunk(index: int, payload: dict[str, Any]) -> None:
+    """Run chunk `index` of the sweep planned at payload["plan_uri"], unless its results exist."""
+    plan = SweepPlan.model_validate_json(read_uri(payload["plan_uri"]))
+    store = artifact_store(plan.artifacts)
+    key = plan.result_key(index)
+    if store.exists(key):
+        log.info("sweep chunk %d already done", index)
+        return
+    configure_threads()
+    chunk = plan.chunks[index]
+    segment = plan.segments[chunk.segment]
+    tensors = segment_tensors(store, plan, segment)
+    progress = Progress(chunk.trials, "trials", log)
+    trials = [(t, plan.trials[t]) for t in range(chunk.first_trial, chunk.first_trial + chunk.trials)]
+    outcomes = run_trials(
+        lambda parameters: _network(plan, tensors, parameters),
+        tensors.train,
+        tensors.valid,
+        trials,
+        base_settings(plan),
+        pick_device(),
+        plan.task,
+        on_trial=lambda _: progress.advance(1),
+    )
+    store.put_bytes(key, json.dumps(result_rows(plan, index, outcomes)).encode())

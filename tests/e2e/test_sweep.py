@@ -1,0 +1,66 @@
+"""The sweep end to end on the local environment: a killed sweep resumes from its finished chunks,
+records one results snapshot, tests each segment's winner against the global model and reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops.bootstrap import bring_up_local
+from mlops.paths import PACKAGE_ROOT
+from mlops.settings import load_settings
+from pipelines.adapters.factory import file_uri_to_path
+from pipelines.sweep import steps as sweep
+from pipelines.sweep.job import sweep_chunk
+from pipelines.training import steps
+
+pytestmark = [pytest.mark.slow]
+TRIALS = 2
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_killed_sweep_resumes_from_its_finished_chunks(
+    tmp_path: Path, small_events: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.flows.sweep import sweep_flow
+
+    monkeypatch.setenv("MLOPS_LOCAL_ROOT", str(tmp_path / "local"))
+    monkeypatch.setenv("MLOPS_PROJECT_ROOT", str(PACKAGE_ROOT))
+    bring_up_local(load_settings("local"))
+    source = tmp_path / "events.parquet"
+    small_events.to_parquet(source, index=False)
+    ctx = steps.open_environment("local")
+    steps.ingest_step(ctx, source)
+
+    # The first run dies after two chunks: what the flow would have planned, two children run.
+    prepared = steps.prepare_step(ctx, steps.feature_step(ctx))
+    plan, plan_uri = sweep.plan_sweep(
+        ctx, prepared, sweep.sweep_spec(ctx, TRIALS), ctx.settings.pipeline.sweep.chunk_trials
+    )
+    assert len(plan.chunks) >= 3
+    for index in (0, 1):
+        sweep_chunk(index, {"plan_uri": plan_uri})
+    finished = {i: file_uri_to_path(ctx.platform.artifacts.uri(plan.result_key(i))) for i in (0, 1)}
+    stamps = {i: path.stat().st_mtime_ns for i, path in finished.items()}
+
+    summary = sweep_flow(env="local", trials=TRIALS)
+
+    assert summary["sweep_key"] == plan.sweep_key
+    assert {i: path.stat().st_mtime_ns for i, path in finished.items()} == stamps  # not trained again
+    assert summary["trials"] == len(plan.segments) * TRIALS and summary["chunks"] == len(plan.chunks)
+    assert summary["segments_tested"] >= 1 and summary["mean_test_lift_over_global"] is not None
+    report = file_uri_to_path(summary["report"]).read_text()
+    assert "Winners per segment" in report and "Parameter importance" in report
+
+    table = sweep.sweeps_table(plan.model_name)
+    rows = ctx.platform.lake.read(table).to_pandas()
+    assert len(rows) == summary["trials"]
+    assert set(rows["segment"]) == {s.name for s in plan.segments}
+    assert rows["curated_snapshot_id"].nunique() == 1 and rows["sweep_key"].eq(plan.sweep_key).all()
+    assert {"param_learning_rate", "param_hidden_width", "score", "best_epoch"} <= set(rows.columns)
+
+    again = sweep_flow(env="local", trials=TRIALS)  # everything done: nothing trains, nothing recorded
+    assert again["results_table"] == summary["results_table"]
+    assert len(ctx.platform.lake.snapshots(table)) == 1
