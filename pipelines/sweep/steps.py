@@ -101,7 +101,11 @@ def plan_sweep(
     fallback: list[str | None] = []
     for number, (name, rows) in enumerate(_segments(train, sweep.segment)):
         checked = valid_by_segment.get(name)
-        if len(rows) < sweep.min_segment_rows or not _judgeable(checked, spec.label, spec.task):
+        if (
+            checked is None
+            or len(rows) < sweep.min_segment_rows
+            or not _judgeable(checked, spec.label, spec.task)
+        ):
             fallback.append(name)
             continue
         keys = (
