@@ -11,6 +11,7 @@ from bench import (
     orchestration_overhead,
     scale,
     serving_latency,
+    sweep,
     threads,
     training_throughput,
     validation_cost,
@@ -29,6 +30,7 @@ def main() -> None:
     incremental.main([])
     scale.main([])
     batch_inference.main([])
+    sweep.main([])
 
 
 if __name__ == "__main__":

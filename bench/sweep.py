@@ -1,0 +1,126 @@
+"""The sweep engine against the bare fits of the same trials, and against today's job per trial.
+
+In one scratch environment: example events ingested, features built, a training set prepared and a
+sweep planned (every segment with enough rows x `--trials` settings). Then, side by side:
+- engine: every chunk through the compute port (in this process), as the flow runs them;
+- bare: the same trials as plain `fit` calls on tensors prepared once per segment (the floor);
+- job per trial: today's training job entry point (`run_job`: spec, tracking run, checkpoints,
+  bundle) for a sample of the same trials, per trial.
+
+    python -m bench.sweep [--rows 60000] [--trials 4] [--job-sample 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from bench.common import report, scratch_environment
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=60_000)
+    parser.add_argument("--trials", type=int, default=4, help="trial settings per segment")
+    parser.add_argument("--job-sample", type=int, default=6, help="trials timed through the job entry point")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from models.device import pick_device
+    from models.threads import configure_threads
+    from models.train import fit, seed_everything
+    from pipelines.adapters.factory import read_uri
+    from pipelines.datagen.examples import generate_example
+    from pipelines.sweep import steps as sweep
+    from pipelines.sweep.job import _network, base_settings, segment_tensors
+    from pipelines.training import steps
+    from pipelines.training.job import run_job
+    from pipelines.training.run_spec import TrainingRunSpec
+
+    budget = configure_threads()
+    with scratch_environment() as root:
+        ctx = steps.open_environment("local")
+        source = root / "incoming" / "bench.parquet"
+        generate_example(ctx.usecase, args.rows, 7).to_parquet(source, index=False)
+        steps.ingest_step(ctx, source)
+        prepared = steps.prepare_step(ctx, steps.feature_step(ctx))
+        plan, plan_uri = sweep.plan_sweep(ctx, prepared, sweep.sweep_spec(ctx, args.trials), 100)
+        store, device = ctx.platform.artifacts, pick_device()
+
+        started = time.perf_counter()
+        sweep.run_chunks(ctx, plan, plan_uri)
+        engine = time.perf_counter() - started
+        trials = plan.total_trials
+
+        started = time.perf_counter()
+        prepared_segments = [segment_tensors(store, plan, segment) for segment in plan.segments]
+        bare_prepare = time.perf_counter() - started
+        started = time.perf_counter()
+        for tensors in prepared_segments:
+            for parameters in plan.trials:
+                settings = base_settings(plan).with_parameters(parameters)
+                seed_everything(settings.seed)
+                network = _network(plan, tensors, parameters)
+                fit(network, tensors.train, tensors.valid, settings, device, None, task=plan.task)
+        bare = time.perf_counter() - started
+
+        base = TrainingRunSpec.model_validate_json(read_uri(prepared.spec_uri))
+        sample = [(s, t) for s in plan.segments for t in range(len(plan.trials))][: args.job_sample]
+        started = time.perf_counter()
+        for number, (segment, trial) in enumerate(sample):
+            parameters = plan.trials[trial]
+            settings = base_settings(plan).with_parameters(parameters)
+            training = base.training.model_copy(
+                update={
+                    "max_epochs": settings.max_epochs,
+                    "batch_size": settings.batch_size,
+                    "learning_rate": settings.learning_rate,
+                    "weight_decay": settings.weight_decay,
+                    "seed": settings.seed,
+                }
+            )
+            spec = base.model_copy(
+                update={
+                    "run_key": f"bench-trial-{number}",
+                    "run_prefix": f"bench/trial-{number}",
+                    "train_key": segment.train_key,
+                    "valid_key": segment.valid_key,
+                    "training": training,
+                }
+            )
+            run_job(store.put_bytes(f"bench/trial-{number}/run_spec.json", spec.model_dump_json().encode()))
+        job_per_trial = (time.perf_counter() - started) / len(sample)
+
+    rates = {
+        "engine": trials / engine,
+        "bare": trials / bare,
+        "job": 1 / job_per_trial,
+    }
+    lines = [
+        ("threads", budget.describe()),
+        (
+            "sweep",
+            f"{len(plan.segments)} segments x {len(plan.trials)} settings = {trials} trials "
+            f"in {len(plan.chunks)} chunks ({args.rows:,} rows; {len(plan.fallback)} segments on the global model)",
+        ),
+        ("engine (chunks through the compute port)", f"{engine:.1f} s, {rates['engine']:.2f} trials/s"),
+        (
+            "bare fits (tensors prepared once)",
+            f"{bare:.1f} s (+{bare_prepare:.1f} s preparing), {rates['bare']:.2f} trials/s",
+        ),
+        (
+            "today's job entry point per trial",
+            f"{job_per_trial:.2f} s per trial over {len(sample)}, {rates['job']:.2f} trials/s",
+        ),
+        ("engine / bare", f"{rates['engine'] / rates['bare']:.2f}x (goal >= 0.8)"),
+        ("engine / job per trial", f"{rates['engine'] / rates['job']:.1f}x (goal >= 50x)"),
+        ("20,000 trials at the engine's rate", f"{20_000 / rates['engine'] / 60:.0f} min on this machine"),
+    ]
+    report("sweep", lines, {"rates": rates, "trials": trials, "torch": torch.__version__})
+    return rates
+
+
+if __name__ == "__main__":
+    main()
