@@ -40,16 +40,16 @@ def _instant(value: pd.Timestamp) -> str:
 
 
 def _count(connection: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> int:
-    row = connection.execute(f"SELECT count(*) FROM {q(table)} WHERE {where}").fetchone()
-    return int(row[0]) if row else 0
+    rows = connection.execute(f"SELECT count(*) FROM {q(table)} WHERE {where}").fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def _drop_unobservable(connection: duckdb.DuckDBPyConnection, timestamp: str, horizon: float) -> None:
     """Leave out the spine rows whose label looks past the newest event (see `labelled_rows`)."""
     if not horizon:
         return
-    row = connection.execute(f"SELECT max({q(timestamp)}) FROM spine").fetchone()
-    if row is None or row[0] is None:
+    (row,) = connection.execute(f"SELECT max({q(timestamp)}) FROM spine").fetchall()
+    if row[0] is None:
         return
     newest = pd.Timestamp(row[0])
     # `t > cutoff` for microsecond times is `t > cutoff` floored to the microsecond.

@@ -2,8 +2,8 @@
 batch, with only the primary-key columns held between chunks.
 
 Row-level expectations add up: counts are summed and the first examples (in row order) kept, then
-GE's summary is derived again from the totals. Uniqueness needs the whole key, so the key columns are
-gathered and checked once at the end. A mean is the count-weighted mean of the chunks' means, which
+GE's summary is derived again from the totals. Uniqueness needs the whole key: the key columns go to
+a spilling DuckDB table (`keys.KeyTable`) and are checked once at the end. A mean is the count-weighted mean of the chunks' means, which
 may differ from the whole batch's in the last bits. `tests/unit/test_chunked_validation.py` holds the
 combination to the whole-batch evaluation on the ingest corpus.
 """
@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.validation.checks import PARTIAL_UNEXPECTED, CheckResult, evaluate, map_result, mostly_met
+from pipelines.validation.keys import KeyTable
 
 _KEYED = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
 _MEAN = "expect_column_mean_to_be_between"
@@ -32,7 +33,9 @@ class ChunkedChecks:
         self._row_level = [e for e in expectations if e.expectation_type not in _KEYED]
         self._parts: list[list[CheckResult]] = []  # per chunk, the row-level results
         self._means: list[dict[int, tuple[float, int]]] = []  # per chunk: expectation -> (mean, count)
-        self._keys: list[pd.DataFrame] = []
+        self._first_keys: pd.DataFrame | None = None  # one chunk: checked in memory, exactly as `evaluate`
+        self._table: KeyTable | None = None  # more: in a spilling DuckDB table
+        self._in_memory: list[pd.DataFrame] | None = None  # keys DuckDB cannot type (mixed values)
         self._key_names = list(
             dict.fromkeys(c for e in expectations if e.expectation_type in _KEYED for c in _key_columns(e))
         )
@@ -49,19 +52,51 @@ class ChunkedChecks:
                     int(column.count()),
                 )
         self._means.append(means)
-        present = [c for c in self._key_names if c in frame.columns]
-        self._keys.append(frame[present].copy())
+        self._add_keys(frame[[c for c in self._key_names if c in frame.columns]])
+
+    def _add_keys(self, keys: pd.DataFrame) -> None:
+        if len(self._parts) == 1:
+            self._first_keys = keys.copy()
+            return
+        if self._in_memory is not None:
+            self._in_memory.append(keys.copy())
+            return
+        try:
+            if self._table is None:
+                self._table = KeyTable(list(keys.columns))
+                assert self._first_keys is not None
+                self._table.add(self._first_keys)
+                self._first_keys = None
+            self._table.add(keys)
+        except Exception:  # values Arrow cannot type as one column: check this batch in memory
+            held = [self._table.frame()] if self._table is not None and self._table.rows else []
+            held += [self._first_keys] if self._first_keys is not None else []
+            if self._table is not None:
+                self._table.close()
+            self._table, self._first_keys = None, None
+            self._in_memory = [*held, keys.copy()]
 
     def results(self) -> list[CheckResult]:
         """Every expectation's result on the whole batch, in the suite's order."""
         if not self._parts:
             raise ValueError("no chunk was evaluated")
         combined = iter([self._combine(i, e) for i, e in enumerate(self._row_level)])
-        keys = pd.concat(self._keys, ignore_index=True) if len(self._keys) > 1 else self._keys[0]
-        return [
-            evaluate(keys, [e])[0] if e.expectation_type in _KEYED else next(combined)
-            for e in self.expectations
-        ]
+        try:
+            return [
+                self._keyed(e) if e.expectation_type in _KEYED else next(combined) for e in self.expectations
+            ]
+        finally:
+            if self._table is not None:
+                self._table.close()
+                self._table = None
+
+    def _keyed(self, expectation: Any) -> CheckResult:
+        if self._table is not None:
+            return self._table.unique(expectation)
+        held = self._in_memory if self._in_memory is not None else [self._first_keys]
+        keys = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
+        assert keys is not None
+        return evaluate(keys, [expectation])[0]
 
     def _combine(self, index: int, expectation: Any) -> CheckResult:
         parts = [chunk[index] for chunk in self._parts]
