@@ -48,8 +48,20 @@ def run_child(spec_uri: str, index: int) -> None:
     _handler(spec)(index, spec.payload)
 
 
+def run_stride(spec_uri: str, worker: int, workers: int) -> None:
+    """Children worker, worker + workers, ...: one of `workers` local processes sharing a fan-out."""
+    spec = FanoutSpec.model_validate_json(read_uri(spec_uri))
+    handler = _handler(spec)
+    for index in range(worker, spec.size, workers):
+        handler(index, spec.payload)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 3 and args[1] == "--stride":  # a local worker process: "--stride K/N"
+        worker, workers = (int(part) for part in args[2].split("/"))
+        run_stride(args[0], worker, workers)
+        return 0
     if len(args) != 2:
         print("usage: python -m pipelines.fanout SPEC_URI OFFSET", file=sys.stderr)
         return 2

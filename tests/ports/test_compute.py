@@ -244,3 +244,44 @@ def test_a_multi_node_run_without_multi_node_compute_says_what_to_configure() ->
     batch = boto3.client("batch", region_name="eu-west-1")
     with pytest.raises(TrainingJobFailed, match=r"no multi-node training: set compute\.distributed"):
         BatchCompute("q", "training", batch=batch, read_layout=lambda _: (2, 1)).run_training(SPEC)
+
+
+def fail_on_seven(index: int, payload: dict[str, Any]) -> None:
+    """A fan-out handler for the tests: child 7 fails, the others leave their file."""
+    if index == 7:
+        raise RuntimeError("child 7 broke")
+    record_index(index, payload)
+
+
+def test_a_failed_local_child_names_itself_and_the_others_finish(
+    platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.adapters.local import compute as local_compute
+    from pipelines.fanout import FanoutSpec
+
+    monkeypatch.setattr("models.threads.usable_cpus", lambda *_: 2.0)  # two workers on any machine
+    out = tmp_path / "out"
+    out.mkdir()
+    spec = tmp_path / "fanout.json"
+    spec.write_text(
+        FanoutSpec(handler="tests.ports.test_compute:fail_on_seven", size=10, payload={"out": str(out)}).model_dump_json()
+    )
+    with pytest.raises(local_compute.FanoutFailed, match="child 7 broke"):
+        platform.compute.run_array(spec.as_uri(), 10)
+    done = sorted(int(p.stem) for p in out.glob("*.done"))
+    assert 7 not in done and {0, 2, 4, 6, 8} <= set(done)  # the other worker's stride ran to its end
+
+
+def test_a_gpu_fanout_goes_to_the_gpu_queue_with_the_training_definition() -> None:
+    batch = boto3.client("batch", region_name="eu-west-1")
+    sent: dict[str, Any] = {}
+    batch.meta.events.register("provide-client-params.batch.SubmitJob", lambda params, **_: sent.update(params))
+    stubber = Stubber(batch)
+    stubber.add_response("submit_job", {"jobName": "fanout-0", "jobId": "j1"})
+    stubber.add_response("describe_jobs", _job("j1", "SUCCEEDED"))
+    with stubber:
+        BatchCompute(
+            "gpu-q", "training", batch=batch, array_queue="cpu-q", array_definition="fanout", first_poll_seconds=0.0
+        ).run_array(SPEC, 200, gpu=True)
+    assert (sent["jobQueue"], sent["jobDefinition"]) == ("gpu-q", "training")
+    assert sent["arrayProperties"] == {"size": 200}

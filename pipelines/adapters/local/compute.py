@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import uuid
+from pathlib import Path
 
+from models.threads import WORKERS_ENV
 from pipelines.ports import JobResult
 from pipelines.training.launch import LaunchError, run_local
 from pipelines.training.run_spec import result_uri_of
+
+
+class FanoutFailed(RuntimeError):
+    """A local fan-out worker process failed."""
+
+
+def _run_workers(spec_uri: str, workers: int) -> None:
+    """`python -m pipelines.fanout SPEC --stride K/N` for K in 0..N-1, waited for together."""
+    environment = {**os.environ, WORKERS_ENV: str(workers)}
+    with tempfile.TemporaryDirectory(prefix="mlops-fanout-") as scratch:
+        logs = [Path(scratch) / f"worker-{worker}.log" for worker in range(workers)]
+        processes = []
+        for worker, log_path in enumerate(logs):
+            with log_path.open("w") as log_file:
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "pipelines.fanout",
+                            spec_uri,
+                            "--stride",
+                            f"{worker}/{workers}",
+                        ],
+                        env=environment,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log_file,
+                    )
+                )
+        failures = [
+            f"worker {worker}/{workers} exited {code}: {logs[worker].read_text().strip()[-2000:]}"
+            for worker, code in enumerate(process.wait() for process in processes)
+            if code != 0
+        ]
+    if failures:
+        raise FanoutFailed("local fan-out failed (rerun to resume):\n" + "\n".join(failures))
 
 
 class InProcessCompute:
@@ -34,11 +76,20 @@ class InProcessCompute:
         )
 
     def run_array(self, spec_uri: str, size: int, gpu: bool = False) -> list[JobResult]:
-        """Every child of the fan-out, one after the other, in this process (on its GPU when it has one)."""
+        """Every child of the fan-out: on a GPU, or with one usable CPU, one after the other in this
+        process; otherwise in one worker process per usable CPU, each taking every N-th child with
+        one torch thread (small children are bound by per-step overhead, not by arithmetic)."""
+        import torch
+
+        from models.threads import affinity_cpus, cgroup_cpu_limit, usable_cpus
         from pipelines.fanout import run_child
 
-        for index in range(size):
-            run_child(spec_uri, index)
+        workers = min(size, int(usable_cpus(affinity_cpus(), cgroup_cpu_limit())))
+        if workers <= 1 or torch.cuda.is_available():
+            for index in range(size):
+                run_child(spec_uri, index)
+        else:
+            _run_workers(spec_uri, workers)
         return [
             JobResult(job_id=f"local-array-{uuid.uuid4().hex[:8]}", status="SUCCEEDED", result_uri=spec_uri)
         ]
