@@ -49,7 +49,7 @@ def sweep_spec(ctx: PipelineContext, trials: int | None = None) -> SweepSpec:
     if sweep is None:
         raise UseCaseError(
             f"{ctx.settings.pipeline.usecase} declares no sweep: add a `sweep:` section (segment column "
-            "and search space; see usecases/churn.yaml)"
+            "and search space; see the README's Sweeps section)"
         )
     per_segment = trials if trials is not None else ctx.settings.pipeline.sweep.trials_per_segment
     if per_segment is not None:
