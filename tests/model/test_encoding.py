@@ -28,7 +28,9 @@ def _frame(rows: int) -> pd.DataFrame:
 
 def test_large_frames_encode_as_the_whole_matrix_and_each_value_would(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     frame = _frame(5_003)
-    encoder = FeatureEncoder.fit(frame, ["amount", "visits", "empty"], {"plan": ["basic", "pro"], "code": None})
+    encoder = FeatureEncoder.fit(
+        frame, ["amount", "visits", "empty"], {"plan": ["basic", "pro"], "code": None}
+    )
     signed = encoding._signed_log(frame, ["amount", "visits"])
     assert np.allclose(encoder.means[:2], np.nanmean(signed, axis=0), rtol=1e-12)
     assert np.allclose(encoder.stds[:2], np.nanstd(signed, axis=0), rtol=1e-12)

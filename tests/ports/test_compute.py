@@ -264,7 +264,9 @@ def test_a_failed_local_child_names_itself_and_the_others_finish(
     out.mkdir()
     spec = tmp_path / "fanout.json"
     spec.write_text(
-        FanoutSpec(handler="tests.ports.test_compute:fail_on_seven", size=10, payload={"out": str(out)}).model_dump_json()
+        FanoutSpec(
+            handler="tests.ports.test_compute:fail_on_seven", size=10, payload={"out": str(out)}
+        ).model_dump_json()
     )
     with pytest.raises(local_compute.FanoutFailed, match="child 7 broke"):
         platform.compute.run_array(spec.as_uri(), 10)
@@ -275,13 +277,20 @@ def test_a_failed_local_child_names_itself_and_the_others_finish(
 def test_a_gpu_fanout_goes_to_the_gpu_queue_with_the_training_definition() -> None:
     batch = boto3.client("batch", region_name="eu-west-1")
     sent: dict[str, Any] = {}
-    batch.meta.events.register("provide-client-params.batch.SubmitJob", lambda params, **_: sent.update(params))
+    batch.meta.events.register(
+        "provide-client-params.batch.SubmitJob", lambda params, **_: sent.update(params)
+    )
     stubber = Stubber(batch)
     stubber.add_response("submit_job", {"jobName": "fanout-0", "jobId": "j1"})
     stubber.add_response("describe_jobs", _job("j1", "SUCCEEDED"))
     with stubber:
         BatchCompute(
-            "gpu-q", "training", batch=batch, array_queue="cpu-q", array_definition="fanout", first_poll_seconds=0.0
+            "gpu-q",
+            "training",
+            batch=batch,
+            array_queue="cpu-q",
+            array_definition="fanout",
+            first_poll_seconds=0.0,
         ).run_array(SPEC, 200, gpu=True)
     assert (sent["jobQueue"], sent["jobDefinition"]) == ("gpu-q", "training")
     assert sent["arrayProperties"] == {"size": 200}
