@@ -61,6 +61,8 @@ def test_a_killed_sweep_resumes_from_its_finished_chunks(
     assert rows["curated_snapshot_id"].nunique() == 1 and rows["sweep_key"].eq(plan.sweep_key).all()
     assert {"param_learning_rate", "param_hidden_width", "score", "best_epoch"} <= set(rows.columns)
 
-    again = sweep_flow(env="local", trials=TRIALS)  # everything done: nothing trains, nothing recorded
-    assert again["results_table"] == summary["results_table"]
+    # Run again, everything is done: no chunk trains, nothing is recorded twice.
+    assert sweep.run_chunks(ctx, plan, plan_uri) == 0
+    again = sweep.record(ctx, plan, sweep.gather(ctx, plan), dict(prepared.lineage["tables"]))
+    assert f"{table}@{again.snapshot_id}" == summary["results_table"]
     assert len(ctx.platform.lake.snapshots(table)) == 1

@@ -1,12 +1,12 @@
 """Child process of the flat-memory test: generate a batch file, or run the batch steps on one.
 
     python -m tests.scale.memory_probe generate ROWS PATH [PATH_OF_FIRST_N:N]
-    python -m tests.scale.memory_probe steps PATH
+    python -m tests.scale.memory_probe steps PATH [PATH ...]
 
-`steps` prints a JSON object: peak RSS (MB) after a warm-up on the file's first rows in a scratch
-environment (every library loaded), and after ingest, features and the training set of the whole
-file in another; the chunk and the engines' memory limits are set small, so growth past the warm-up
-is what the steps hold, whatever the file's size.
+`steps` prints a JSON object: the peak RSS (MB) after a warm-up on the first file's first rows in a
+scratch environment (every library loaded), then after ingest, features and the training set of
+each file in a fresh scratch environment of its own; the chunk and the engines' memory limits are
+set small, so growth past the warm-up is what the steps hold, whatever the file's size.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _generate(rows: int, path: Path, prefixes: list[str]) -> None:
         events.iloc[: int(count)].to_parquet(target, index=False)
 
 
-def _steps(source: Path) -> None:
+def _steps(sources: list[Path]) -> None:
     import pyarrow.parquet as pq
 
     from bench.common import peak_rss_mb, scratch_environment
@@ -56,16 +56,18 @@ def _steps(source: Path) -> None:
             steps.ingest_step(ctx, path)
             steps.prepare_step(ctx, steps.feature_step(ctx))
 
-    warm = source.with_name("warm-up.parquet")
-    pq.write_table(pq.ParquetFile(source).read_row_group(0).slice(0, 20_000), warm)
+    warm = sources[0].with_name("warm-up.parquet")
+    pq.write_table(pq.ParquetFile(sources[0]).read_row_group(0).slice(0, 20_000), warm)
     run(warm)
-    baseline = peak_rss_mb()
-    run(source)
-    print(json.dumps({"baseline_mb": baseline, "peak_mb": peak_rss_mb()}))
+    peaks = {"baseline_mb": peak_rss_mb()}
+    for source in sources:
+        run(source)
+        peaks[source.stem] = peak_rss_mb()
+    print(json.dumps(peaks))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "generate":
         _generate(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:])
     else:
-        _steps(Path(sys.argv[2]))
+        _steps([Path(arg) for arg in sys.argv[2:]])
