@@ -17,7 +17,7 @@ from pipelines.sweep.job import sweep_chunk
 from pipelines.training import steps
 
 pytestmark = [pytest.mark.slow]
-TRIALS = 2
+TRIALS = 1
 
 
 @pytest.mark.usefixtures("prefect_harness")
