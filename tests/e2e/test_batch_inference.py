@@ -15,10 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mlops.bootstrap import bring_up_local
 from mlops.cli import app
-from mlops.paths import PACKAGE_ROOT
-from mlops.settings import load_settings
 from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
 from pipelines.errors import BatchInferenceError
 from pipelines.faults import FAULT_VARIABLE
@@ -29,6 +26,7 @@ from pipelines.ports import ApprovalStatus
 from pipelines.training import steps
 from pipelines.training.bundles import load_bundle
 from pipelines.training.dataset import build_spine
+from tests.e2e.conftest import ingested_local_environment
 
 pytestmark = [pytest.mark.slow]
 
@@ -40,13 +38,7 @@ def trained(
     """A local environment with one approved model trained on the small example events."""
     root = tmp_path_factory.mktemp("batch-inference")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_LOCAL_ROOT", str(root / "local"))
-        patch.setenv("MLOPS_PROJECT_ROOT", str(PACKAGE_ROOT))
-        bring_up_local(load_settings("local"))
-        source = root / "events.parquet"
-        small_events.to_parquet(source, index=False)
-        ctx = steps.open_environment("local")
-        steps.ingest_step(ctx, source)
+        ctx = ingested_local_environment(root, small_events, patch)
         prepared = steps.prepare_step(ctx, steps.feature_step(ctx))
         result = steps.train_step(ctx, prepared)
         version = steps.register_step(ctx, prepared, result, steps.evaluate_step(ctx, prepared, result))

@@ -8,13 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops.bootstrap import bring_up_local
-from mlops.paths import PACKAGE_ROOT
-from mlops.settings import load_settings
 from pipelines.adapters.factory import file_uri_to_path
 from pipelines.sweep import steps as sweep
 from pipelines.sweep.job import sweep_chunk
 from pipelines.training import steps
+from tests.e2e.conftest import ingested_local_environment
 
 pytestmark = [pytest.mark.slow]
 TRIALS = 1
@@ -26,13 +24,7 @@ def test_a_killed_sweep_resumes_from_its_finished_chunks(
 ) -> None:
     from pipelines.flows.sweep import sweep_flow
 
-    monkeypatch.setenv("MLOPS_LOCAL_ROOT", str(tmp_path / "local"))
-    monkeypatch.setenv("MLOPS_PROJECT_ROOT", str(PACKAGE_ROOT))
-    bring_up_local(load_settings("local"))
-    source = tmp_path / "events.parquet"
-    small_events.to_parquet(source, index=False)
-    ctx = steps.open_environment("local")
-    steps.ingest_step(ctx, source)
+    ctx = ingested_local_environment(tmp_path, small_events, monkeypatch)
 
     # The first run dies after two chunks: what the flow would have planned, two children run.
     prepared = steps.prepare_step(ctx, steps.feature_step(ctx))
