@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipelines.features.compute import FEATURE_TIME
 from pipelines.features.sql import feature_query
 from pipelines.ports import QueryEnginePort, Snapshot
 from pipelines.usecase import UseCase
@@ -21,19 +20,6 @@ def total_rows(snapshot: Snapshot) -> int:
     """The rows of a table at a snapshot, from the snapshot's summary (no data read)."""
     value = snapshot.properties.get("total-records", "")
     return int(value) if value.isdigit() else 0
-
-
-def _sorted(rows: pa.Table, key: str) -> bool:
-    """Whether rows are in (key, feature time) order already (an engine may return them unordered)."""
-    import pyarrow.compute as pc
-
-    if rows.num_rows < 2:
-        return True
-    keys, times = rows.column(key), rows.column(FEATURE_TIME)
-    before, after = keys.slice(0, len(keys) - 1), keys.slice(1)
-    ahead = pc.less(before, after)
-    tied = pc.and_(pc.equal(before, after), pc.less_equal(times.slice(0, len(times) - 1), times.slice(1)))
-    return bool(pc.all(pc.or_(ahead, tied)).as_py())
 
 
 def engine_feature_batches(
@@ -51,13 +37,3 @@ def engine_feature_batches(
         index = schema.get_field_index(name)
         schema = schema.set(index, schema.field(index).with_type(pa.int64()))
     return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in rows))
-
-
-def engine_features(engine: QueryEnginePort, usecase: UseCase, table: str, snapshot_id: int) -> pa.Table:
-    """Every feature row of `table` at `snapshot_id`, whole, in the order `compute_window_features`
-    gives them (entity, then feature time)."""
-    rows = engine_feature_batches(engine, usecase, table, snapshot_id).read_all()
-    key = usecase.dataset.entity_key
-    if not _sorted(rows, key):
-        rows = rows.sort_by([(key, "ascending"), (FEATURE_TIME, "ascending")])
-    return rows

@@ -30,7 +30,7 @@ from pipelines.adapters.iceberg_lake import IcebergLake
 from pipelines.adapters.local.query import DuckDBQueryEngine
 from pipelines.datagen.examples import generate_example
 from pipelines.features.compute import FEATURE_TIME, compute_window_features
-from pipelines.features.engine import engine_features
+from pipelines.features.engine import engine_feature_batches
 from pipelines.ports import LakePort
 from pipelines.usecase import UseCase, load_usecase
 from tests.aws_emulator import aws_client, make_bucket, make_lake
@@ -62,6 +62,13 @@ def _expected(usecase: UseCase, events: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values([usecase.dataset.entity_key, FEATURE_TIME], kind="stable").reset_index(drop=True)
 
 
+def _engine_rows(engine: Any, usecase: UseCase, snapshot_id: int) -> pd.DataFrame:
+    """Every feature row the engine streams (in no particular order), ordered as the expected rows."""
+    rows = engine_feature_batches(engine, usecase, TABLE, snapshot_id).read_all().to_pandas()
+    order = [usecase.dataset.entity_key, FEATURE_TIME]
+    return rows.sort_values(order, kind="stable").reset_index(drop=True)
+
+
 def _same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     actual = actual.assign(**{FEATURE_TIME: pd.to_datetime(actual[FEATURE_TIME], utc=True)})
     expected = expected.assign(**{FEATURE_TIME: pd.to_datetime(expected[FEATURE_TIME], utc=True)})
@@ -75,7 +82,7 @@ def test_duckdb_reads_the_snapshot_asked_for(usecase: UseCase, tmp_path: Path) -
     )
     snapshot_id, first = _land(lake, usecase)
     engine = DuckDBQueryEngine(lake, memory_limit="256MB", spill_directory=tmp_path / "spill")
-    _same(engine_features(engine, usecase, TABLE, snapshot_id).to_pandas(), _expected(usecase, first))
+    _same(_engine_rows(engine, usecase, snapshot_id), _expected(usecase, first))
 
 
 class _EmulatedAthena:
@@ -146,7 +153,7 @@ def test_athena_unloads_the_trino_query_over_the_glue_snapshot(
         )
         stub.add_response("get_query_execution", _status("RUNNING"), {"QueryExecutionId": "q-1"})
         stub.add_response("get_query_execution", _status("SUCCEEDED"), {"QueryExecutionId": "q-1"})
-        features = engine_features(engine, usecase, TABLE, snapshot_id).to_pandas()
+        features = _engine_rows(engine, usecase, snapshot_id)
         stub.assert_no_pending_responses()
     _same(features, _expected(usecase, first))
     assert len(emulated.statements) == 1 and f"FOR VERSION AS OF {snapshot_id}" in emulated.statements[0]
