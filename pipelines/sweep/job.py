@@ -81,17 +81,21 @@ def train_winner(plan: SweepPlan, store: ArtifactStore, segment: SegmentData, tr
     """Train a segment's winning trial again (deterministic: the same weights) into a bundle."""
     tensors = segment_tensors(store, plan, segment)
     parameters = plan.trials[trial]
-    bundle = _bundle(plan, tensors, parameters)
-    network, _ = run_trial(
-        lambda: _network(plan, tensors, parameters),
+    built: list[ModelBundle] = []
+
+    def network() -> nn.Module:  # built after seeding, as in its chunk; trained in place
+        built.append(_bundle(plan, tensors, parameters))
+        return built[-1].network
+
+    run_trial(
+        network,
         tensors.train,
         tensors.valid,
         base_settings(plan).with_parameters(parameters),
         pick_device(),
         plan.task,
     )
-    bundle.network.load_state_dict(network.state_dict())
-    return bundle
+    return built[-1]
 
 
 def result_rows(plan: SweepPlan, chunk: int, outcomes: list[TrialOutcome]) -> list[dict[str, Any]]:
