@@ -29,6 +29,7 @@ from mlops.contract import (
 from pipelines.adapters.factory import AdapterUnavailable, artifact_store
 from pipelines.ports import (
     ArtifactStore,
+    CaptureSourcePort,
     ComputePort,
     DeployerPort,
     LakePort,
@@ -51,6 +52,7 @@ class Platform:
     metrics: MetricsPort
     deployer: DeployerPort
     query: QueryEnginePort
+    capture: CaptureSourcePort
 
     @property
     def environment(self) -> str:
@@ -155,6 +157,16 @@ def _deployer(contract: PlatformContract) -> DeployerPort:
     return LocalDeployer()
 
 
+def _capture(contract: PlatformContract, lake: LakePort) -> CaptureSourcePort:
+    if isinstance(contract.serving, AwsServing):
+        from pipelines.adapters.aws.capture import SageMakerCaptureLoader
+
+        return SageMakerCaptureLoader(contract.serving, lake, region=contract.region)
+    from pipelines.adapters.local.capture import EndpointCommitsCapture
+
+    return EndpointCommitsCapture()
+
+
 def _query(contract: PlatformContract, lake: LakePort) -> QueryEnginePort:
     section = contract.query
     if isinstance(section, LocalQuery):
@@ -191,4 +203,5 @@ def connect(contract: PlatformContract) -> Platform:
         metrics=_metrics(contract),
         deployer=_deployer(contract),
         query=_query(contract, lake),
+        capture=_capture(contract, lake),
     )

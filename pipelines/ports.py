@@ -221,6 +221,40 @@ class DeployerPort(Protocol):
         policy: Any = ...,
     ) -> Any: ...
 
+    def route(self, state: Any, registry: RegistryPort, store: ArtifactStore) -> str:
+        """Serve `state`'s variants (an `EndpointState`) with their weights, then record it in `store`;
+        returns what now serves. Raises `ExperimentError` when the endpoint does not take it."""
+        ...
+
+
+@dataclass(frozen=True)
+class CaptureSchema:
+    """What a captured request keeps: the entity key, the model's inputs (numbers and categories)
+    and the field that carries the event time the prediction is about."""
+
+    entity_key: str
+    event_time: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaptureSync:
+    """What one sync brought into the capture table: files read, rows added, records refused."""
+
+    files: int = 0
+    rows: int = 0
+    rejected: int = 0
+    skipped_files: int = 0  # listed but loaded by an earlier sync
+    errors: list[str] = field(default_factory=list)  # one line per refused record (the first few)
+
+
+class CaptureSourcePort(Protocol):
+    """Brings the endpoint's captured traffic into the lake table `capture.<model>`: the local
+    endpoint commits there itself; SageMaker writes JSON Lines to S3, loaded here once each."""
+
+    def sync(self, model_name: str, schema: CaptureSchema) -> CaptureSync: ...
+
 
 @dataclass(frozen=True)
 class MetricDatum:

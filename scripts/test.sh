@@ -7,7 +7,9 @@ export AWS_DEFAULT_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true DO_NOT_TRACK=
 echo "==> ruff"; .venv/bin/ruff check . || exit 1
 echo "==> mypy"; .venv/bin/mypy || exit 1
 echo "==> pytest"
-.venv/bin/python -m pytest "$@"
+# Two workers by default (TEST_WORKERS=0 runs in this process, for debugging); a worker takes a whole
+# test file, so module fixtures are built once.
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
 status=$?
 if [ "$status" -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi
 exit "$status"

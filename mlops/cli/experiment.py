@@ -45,6 +45,7 @@ def start(
     with friendly_errors(_expected()):
         ctx = open_environment(env)
         started = start_experiment(
+            ctx.platform.deployer,
             ctx.platform.artifacts,
             ctx.platform.registry,
             model or ctx.model_name,
@@ -99,7 +100,13 @@ def stop(
         ctx = open_environment(env)
         experiment, readout, uri = experiment_readout(ctx)
         decision = readout.decision if apply else "keep"
-        stopped = stop_experiment(ctx.platform.artifacts, experiment.model_name, decision)
+        stopped = stop_experiment(
+            ctx.platform.deployer,
+            ctx.platform.artifacts,
+            ctx.platform.registry,
+            experiment.model_name,
+            decision,
+        )
         console.print(f"stopped: {decision} ({readout.reason}); report: {uri}", highlight=False)
         if decision == "promote":
             from mlops.cli.errors import prepare_flows

@@ -123,6 +123,12 @@ class LocalDeployer:
             candidate, handler_for, registry, store, traffic, smoke, policy or CanaryPolicy()
         )
 
+    def route(self, state: EndpointState, registry: RegistryPort, store: ArtifactStore) -> str:
+        """The local server watches the state file: writing it shifts the traffic."""
+        write_state(store, state)
+        split = ", ".join(f"{v.name} {v.weight:.0%}" for v in state.variants if v.weight > 0)
+        return f"local endpoint serves {split}"
+
 
 def guarded_deploy(
     candidate: ModelVersion,

@@ -11,6 +11,7 @@ import pandas as pd
 from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome
 from pipelines.onnx_model import load_for_scoring
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
+from pipelines.serving.capture import capture_table
 from pipelines.serving.handler import InferenceHandler
 from pipelines.training.steps import SMOKE_FILE, PipelineContext
 
@@ -72,7 +73,7 @@ def smoke_case(ctx: PipelineContext, version: ModelVersion) -> tuple[pd.DataFram
 
 def replay_traffic(ctx: PipelineContext, version: ModelVersion, rows: int = 2_000) -> pd.DataFrame:
     """Recent captured requests if there are any, else the candidate's own test rows."""
-    table = f"capture.{version.model_name.replace('-', '_')}"
+    table = capture_table(version.model_name)
     if ctx.platform.lake.current_snapshot(table) is not None:
         captured = ctx.platform.lake.read(table).to_pandas()
         return captured.tail(rows)

@@ -1,5 +1,6 @@
 """An experiment's record and the endpoint state it sets: the live champion and a challenger on a
-sticky share of the entities (`experiments/<model>.json` in the artifact store)."""
+sticky share of the entities (`experiments/<model>.json` in the artifact store). The deployer
+applies the split: the local server's state file, or two SageMaker production variants."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import json
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
-from pipelines.deployment.endpoint import EndpointState, ServingVariant, read_state, write_state
+from pipelines.deployment.endpoint import EndpointState, ServingVariant, read_state
 from pipelines.errors import ExperimentError
 from pipelines.experiments.readout import DEFAULT_EFFECT, METRICS
-from pipelines.ports import ApprovalStatus, ArtifactStore, RegistryPort
+from pipelines.ports import ApprovalStatus, ArtifactStore, DeployerPort, RegistryPort
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ def read_experiment(store: ArtifactStore, model_name: str) -> Experiment | None:
 
 
 def start_experiment(
+    deployer: DeployerPort,
     store: ArtifactStore,
     registry: RegistryPort,
     model_name: str,
@@ -86,8 +88,7 @@ def start_experiment(
         effect or DEFAULT_EFFECT[metric],
         datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    write_state(
-        store,
+    deployer.route(
         EndpointState(
             model_name,
             [
@@ -96,18 +97,24 @@ def start_experiment(
             ],
             assignment="sticky",
         ),
+        registry,
+        store,
     )
     store.put_bytes(experiment_key(model_name), json.dumps(asdict(experiment), indent=2).encode())
     return experiment
 
 
-def stop_experiment(store: ArtifactStore, model_name: str, decision: str) -> Experiment:
+def stop_experiment(
+    deployer: DeployerPort, store: ArtifactStore, registry: RegistryPort, model_name: str, decision: str
+) -> Experiment:
     """End the running experiment: the champion takes all traffic again (a promotion then goes
     through the guarded deployment)."""
     running = read_experiment(store, model_name)
     if running is None or running.status != "running":
         raise ExperimentError(f"{model_name} has no running experiment (mlops experiment start)")
-    write_state(store, EndpointState(model_name, [ServingVariant(running.arms[0], running.champion, 1.0)]))
+    deployer.route(
+        EndpointState(model_name, [ServingVariant(running.arms[0], running.champion, 1.0)]), registry, store
+    )
     stopped = replace(
         running,
         status="stopped",

@@ -11,6 +11,7 @@ import pandas as pd
 
 from models.metrics import SELECTION_METRIC
 from pipelines.lake.ingest import curated_table
+from pipelines.monitoring.captured import NothingToMonitor, captured_traffic
 from pipelines.monitoring.quality import (
     LABEL,
     OVERALL,
@@ -21,7 +22,6 @@ from pipelines.monitoring.quality import (
     quality_tables,
 )
 from pipelines.monitoring.quality_report import render_quality_report
-from pipelines.monitoring.steps import NothingToMonitor
 from pipelines.ports import MetricDatum, RowFilter
 from pipelines.serving.capture import EVENT_TIME, INFERENCE_ID, MODEL_VERSION
 from pipelines.training.steps import PipelineContext
@@ -47,10 +47,8 @@ def labelled_predictions(
 ) -> tuple[pd.DataFrame, LabelCounts]:
     """The model's captured predictions made in the quality window (or since `since`), joined to
     the labels the lake has received, and the count of every prediction's fate."""
-    settings, dataset, model = ctx.settings.pipeline.quality, ctx.usecase.dataset, ctx.model_name
-    lake, table = ctx.platform.lake, f"capture.{model.replace('-', '_')}"
-    if lake.current_snapshot(table) is None:
-        raise NothingToMonitor(f"no traffic captured for {model} yet: serve it and send requests first")
+    settings, dataset = ctx.settings.pipeline.quality, ctx.usecase.dataset
+    lake, table = ctx.platform.lake, captured_traffic(ctx)
     if INFERENCE_ID not in lake.schema(table).names:
         raise NothingToMonitor(
             f"{table} holds no inference ids yet: traffic captured from now on will have them"

@@ -11,6 +11,7 @@ import pandas as pd
 
 from pipelines.deployment.endpoint import read_state
 from pipelines.evaluation.importance import IMPORTANCE_FILE, overall_importance
+from pipelines.monitoring.captured import NothingToMonitor, captured_traffic
 from pipelines.monitoring.drift import DriftImpact, DriftPolicy, DriftReport, compare, drift_impact
 from pipelines.monitoring.report import render_drift_report
 from pipelines.ports import MetricDatum
@@ -18,10 +19,6 @@ from pipelines.training.bundles import load_bundle
 from pipelines.training.steps import PipelineContext
 
 PREDICTION = "prediction"
-
-
-class NothingToMonitor(Exception):
-    """No model is live, or no traffic was captured yet."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +42,7 @@ def monitor_step(
     if live is None:
         raise NothingToMonitor(f"no version of {model} is deployed: run `mlops deploy` first")
     version = ctx.platform.registry.get(model, live)
-    table = f"capture.{model.replace('-', '_')}"
-    if ctx.platform.lake.current_snapshot(table) is None:
-        raise NothingToMonitor(f"no traffic captured for {model} yet: serve it and send requests first")
+    table = captured_traffic(ctx)
     current = ctx.platform.lake.read(table).to_pandas().tail(recent_rows)
     baseline = pd.read_parquet(
         io.BytesIO(ctx.platform.artifacts.get_bytes(f"runs/{model}/{version.run_key}/data/train.parquet"))

@@ -7,7 +7,6 @@ Several variants can serve with traffic weights (A/B or a canary); a request may
 from __future__ import annotations
 
 import gc
-import hashlib
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from pipelines.serving.assignment import sticky_choice
 from pipelines.serving.capture import LakeCapture
 from pipelines.serving.explain import EXPLAIN_HEADER, EXPLAIN_PARAMETER, explain, requested_features
 from pipelines.serving.handler import (
@@ -47,12 +47,6 @@ class Variant:
     version: str = ""  # the registry version it serves, for the service metrics
 
 
-def entity_share(key: object) -> float:
-    """Where an entity falls in [0, 1): the same for every request, process and restart."""
-    digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
 class VariantRouter:
     """Chooses the variant of each request by weight; weights can change while serving (canaries).
     Sticky routing (an experiment's) sends every request of one entity to the same variant."""
@@ -77,15 +71,9 @@ class VariantRouter:
             if requested not in self.variants:
                 raise BadRequest(f"{TARGET_VARIANT}: unknown variant {requested!r}")
             return self.variants[requested]
-        live = [v for v in self.variants.values() if v.weight > 0]
         if self.sticky and key is not None:
-            ordered = sorted(live, key=lambda v: v.name)
-            point = entity_share(key) * sum(v.weight for v in ordered)
-            for variant in ordered:
-                point -= variant.weight
-                if point < 0:
-                    return variant
-            return ordered[-1]
+            return self.variants[sticky_choice(key, [(v.name, v.weight) for v in self.variants.values()])]
+        live = [v for v in self.variants.values() if v.weight > 0]
         return self.random.choices(live, weights=[v.weight for v in live])[0]
 
 
@@ -183,6 +171,7 @@ def create_app(
             variant.handler.prediction_field,
             sources,
             explanation,
+            variant.version,
         )
         headers = {INVOKED_VARIANT: variant.name, **source_headers(sources)}
         if inference_id is not None:  # row i of the request is `<id>-<i>` in the capture table

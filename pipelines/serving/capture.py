@@ -52,10 +52,10 @@ class LakeCapture:
     ) -> None:
         if not 0 <= sampling <= 1:
             raise ValueError("sampling must be between 0 and 1")
-        self.lake, self.table = lake, f"capture.{model_name.replace('-', '_')}"
+        self.lake, self.table = lake, capture_table(model_name)
         self.sampling, self.flush_rows = sampling, flush_rows
         self.random = random.Random(seed)
-        self.buffer: list[_Pending] = []
+        self.buffer: list[CapturedRequest] = []
         self.pending_rows = 0
         self.lock = threading.Lock()
         self.writing = threading.Lock()  # one commit at a time
@@ -82,7 +82,9 @@ class LakeCapture:
             if self.random.random() >= self.sampling:
                 return None
             request_id = uuid.uuid4().hex
-            pending = _Pending(variant, rows, scores, extra_fields, datetime.now(UTC), version, request_id)
+            pending = CapturedRequest(
+                variant, rows, scores, extra_fields, datetime.now(UTC), version, request_id
+            )
             with self.lock:
                 self.buffer.append(pending)
                 self.pending_rows += len(scores)
@@ -111,7 +113,7 @@ class LakeCapture:
                 pending, self.buffer, self.pending_rows = self.buffer, [], 0
             if not pending:
                 return written
-            table = _arrow(pd.concat([p.frame() for p in pending], ignore_index=True))
+            table = capture_arrow(pd.concat([p.frame() for p in pending], ignore_index=True))
             try:
                 self.lake.append(self.table, table, {"mlops.capture": "endpoint"})
                 return written + len(table)
@@ -192,8 +194,9 @@ def default_spill_dir(lake: LakePort, table: str) -> Path:
 
 
 @dataclass(frozen=True)
-class _Pending:
-    """One captured request, as handed over: turned into rows by the writer, not the request."""
+class CapturedRequest:
+    """One captured request, as handed over: turned into rows by the writer, not the request (or by
+    the loader of SageMaker's capture files, which builds the same rows)."""
 
     variant: str
     rows: Mapping[str, Sequence[Any]] | pd.DataFrame
@@ -204,6 +207,7 @@ class _Pending:
     request_id: str = ""
 
     def frame(self) -> pd.DataFrame:
+        """The request's rows as the capture table stores them."""
         frame = pd.DataFrame(self.rows if isinstance(self.rows, pd.DataFrame) else dict(self.rows))
         frame["extra_fields"] = self.extra_fields
         frame["prediction"] = list(self.scores)
@@ -219,12 +223,18 @@ class _Pending:
         return frame
 
 
+def capture_table(model_name: str) -> str:
+    """The lake table holding `model_name`'s captured traffic."""
+    return f"capture.{model_name.replace('-', '_')}"
+
+
 INFERENCE_ID = "inference_id"
 MODEL_VERSION = "model_version"
 EVENT_TIME = CAPTURED_EVENT_TIME
 
 
-def _arrow(batch: pd.DataFrame) -> pa.Table:
+def capture_arrow(batch: pd.DataFrame) -> pa.Table:
+    """Captured rows as the capture table stores them."""
     for column in batch.columns:
         if batch[column].dtype == object:  # mixed client types become text; a null stays null
             batch[column] = [None if pd.isna(v) else str(v) for v in batch[column]]

@@ -29,6 +29,7 @@ from pipelines.ports import OnlineStorePort
 from pipelines.usecase import UseCase
 
 MAX_ROWS = 10_000
+MODEL_VERSION_FIELD = "model_version"  # in JSON answers
 CAPTURED_EVENT_TIME = "event_time"  # the capture table's column, whatever the use case calls it
 SOURCES = "feature_sources"  # the answer's key: {"request": [...], "online_store": [...], "ignored": [...]}
 
@@ -366,12 +367,18 @@ def response_body(
     field: str = "prediction",
     sources: dict[str, list[str]] | None = None,
     explanation: dict[str, Any] | None = None,
+    model_version: str = "",
 ) -> tuple[bytes, str]:
     """The answer as CSV (one value per line) or JSON ({"predictions": [{field: value}],
-    "feature_sources": ..., "explanation": ... when asked for})."""
+    "model_version": ..., "feature_sources": ..., "explanation": ... when asked for}).
+
+    The version travels in the body so that SageMaker's data capture, which keeps bodies and not
+    headers, records which version answered."""
     if "text/csv" in accept:
         return ("\n".join(f"{s:.6f}" for s in scores) + "\n").encode(), "text/csv"
     payload: dict[str, Any] = {"predictions": [{field: s} for s in scores]}
+    if model_version:
+        payload[MODEL_VERSION_FIELD] = model_version
     if sources is not None:
         payload[SOURCES] = sources
     if explanation is not None:

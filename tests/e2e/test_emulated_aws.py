@@ -9,6 +9,7 @@ spec. MLflow has no emulated SageMaker server: tracking goes to a temporary SQLi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from mlops.contract import (
 from pipelines.adapters.aws.batch import BatchCompute
 from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
 from pipelines.lake.ingest import BatchRejected
-from pipelines.ports import JobResult
+from pipelines.ports import JobResult, ModelCandidate
 from tests.aws_emulator import aws_client, make_batch_queue, make_bucket, make_lake
 
 pytestmark = [pytest.mark.slow]
@@ -200,6 +201,70 @@ def test_training_flow_runs_unchanged_against_emulated_aws(
         )
         == 1
     )
+    _live_quality_and_experiments_read_sagemaker_capture_from_s3(aws, small_events)
+
+
+def _live_quality_and_experiments_read_sagemaker_capture_from_s3(aws: str, events: pd.DataFrame) -> None:
+    """Traffic SageMaker captured to S3 (two variants of an experiment) reaches the quality flow and
+    the experiment readout through the capture loader, joined to the labels in the Glue lake."""
+    from dataclasses import asdict
+    from datetime import UTC, datetime, timedelta
+
+    from pipelines.deployment.endpoint import EndpointState, ServingVariant, write_state
+    from pipelines.experiments.state import Experiment, experiment_key
+    from pipelines.platform import connect
+    from pipelines.training.steps import open_environment
+    from tests.monitoring.test_sagemaker_capture import capture_record
+
+    platform = open_environment("dev").platform
+    champion = platform.registry.get("churn-model", 1)
+    challenger = platform.registry.register(
+        ModelCandidate("churn-model", "challenger", champion.artifact_uri, champion.metrics, {}, {})
+    )
+    assert challenger.version == 2
+    started = datetime.now(UTC) - timedelta(minutes=30)
+    # What `experiment start` leaves on AWS once SageMaker serves the split (its calls are pinned
+    # against botocore's model in tests/serving/test_sagemaker_experiment.py: moto lacks UpdateEndpoint).
+    write_state(
+        platform.artifacts,
+        EndpointState("churn-model", [ServingVariant("v1", 1, 0.5), ServingVariant("v2", 2, 0.5)], "sticky"),
+    )
+    experiment = Experiment(
+        "churn-model", 1, 2, 0.5, "auc", "higher", 0.02, started.isoformat(timespec="seconds")
+    )
+    platform.artifacts.put_bytes(experiment_key("churn-model"), json.dumps(asdict(experiment)).encode())
+
+    sample = events.sort_values("event_time").head(400).reset_index(drop=True)
+    labels = sample["churned_30d"].to_numpy(float)
+    s3, hour = aws_client(aws, "s3"), started.replace(minute=0, second=0, microsecond=0)
+    for arm, variant, version, noise in ((0, "AllTraffic", "1", 0.45), (1, "Challenger", "2", 0.2)):
+        rows = sample.iloc[arm::2].drop(columns=["churned_30d"])
+        scores = [float(min(max(y * (1 - noise) + noise / 2, 0), 1)) for y in labels[arm::2]]
+        lines = [
+            json.dumps(
+                capture_record(
+                    rows.iloc[[i]], [scores[i]], started + timedelta(seconds=i), f"{variant}-{i}", version
+                )
+            )
+            for i in range(len(rows))
+        ]
+        s3.put_object(
+            Bucket="mlops-dev-curated",
+            Key=f"data-capture/mlops-dev-endpoint/{variant}/{hour:%Y/%m/%d/%H}/capture-{variant}.jsonl",
+            Body="\n".join(lines).encode(),
+        )
+
+    status = CliRunner().invoke(app, ["experiment", "status", "--env", "dev"])
+    assert status.exit_code == 0, status.output
+    assert "v1: 200 labelled rows" in status.output and "v2: 200 labelled rows" in status.output
+    assert "report: s3://mlops-dev-artifacts/experiments/churn-model/" in status.output
+
+    quality = CliRunner().invoke(app, ["quality", "--env", "dev", "--no-retrain"])
+    assert quality.exit_code == 0, quality.output
+    assert "report: s3://mlops-dev-artifacts/monitoring/churn-model/" in quality.output
+    loaded = connect(platform.contract).lake.read("capture.churn_model", columns=["variant", "capture_file"])
+    assert loaded.num_rows == 400  # the second look loaded nothing again
+    assert sorted(set(loaded.column("variant").to_pylist())) == ["v1", "v2"]
 
 
 def _sweep_runs_its_chunks_as_one_gpu_array_job(aws: str) -> None:

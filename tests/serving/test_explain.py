@@ -80,9 +80,11 @@ def test_attributions_are_zero_for_features_at_the_baseline(trained: tuple[Any, 
     categorical = {name: test[name].tolist()[:10] for name in encoder.categorical}
     first_category = next(iter(encoder.categorical))
     categorical[first_category] = [None] * 10
-    result = integrated_gradients(bundle, numeric, categorical, steps=64)
+    # 256 points: the midpoint rule's error falls with the square of the points (at 64 it was up to
+    # 2.4e-3 for a model trained under other thread timings)
+    result = integrated_gradients(bundle, numeric, categorical, steps=256)
     names = bundle.feature_names
     assert np.abs(result.values[:, 0]).max() < 1e-6
     assert np.abs(result.values[:, names.index(first_category)]).max() < 1e-6
     completeness = result.values.sum(1) - (result.predictions - result.baseline)
-    assert np.abs(completeness).max() < 2e-3
+    assert np.abs(completeness).max() < 1e-3

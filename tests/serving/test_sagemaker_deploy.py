@@ -13,6 +13,7 @@ from botocore.stub import ANY, Stubber
 
 from mlops.contract import AwsServing
 from pipelines.adapters.aws.endpoint import SageMakerDeployer, deployment_config
+from pipelines.deployment.endpoint import read_state
 from pipelines.deployment.guarded import CanaryPolicy
 from pipelines.ports import ApprovalStatus, ModelVersion
 from pipelines.serving.handler import InferenceHandler
@@ -133,8 +134,8 @@ def _stubbed_update(final_config: str | None, status: str = "InService") -> tupl
 class ConfigRecorder(SageMakerDeployer):
     """Remembers the config it created so the stubbed endpoint can report it as live."""
 
-    def _create_config(self, version: ModelVersion) -> str:
-        self.created = super()._create_config(version)
+    def _create_config(self, name: str, variants: list[tuple[str, str, float]]) -> str:
+        self.created = super()._create_config(name, variants)
         return self.created
 
 
@@ -155,19 +156,22 @@ def test_blue_green_update_with_canary_and_alarm_rollback_is_promoted(
     outcome = _deploy(deployer, platform, approved)
     assert outcome.decision == "rolled_back" and "rolled back by SageMaker" in outcome.reason
     assert platform.registry.get("churn-model", 1).status == ApprovalStatus.REJECTED
+    assert read_state(platform.artifacts, "churn-model").live_version() is None
     stub.assert_no_pending_responses()
 
 
 def test_blue_green_update_that_completes_is_promoted(platform: Any, approved: dict[str, Any]) -> None:
     class Fixed(SageMakerDeployer):
-        def _create_config(self, version: ModelVersion) -> str:
-            super()._create_config(version)
+        def _create_config(self, name: str, variants: list[tuple[str, str, float]]) -> str:
+            super()._create_config(name, variants)
             return "new-config"
 
     sagemaker, stub = _stubbed_update(final_config="new-config")
     outcome = _deploy(Fixed(SERVING, ALARMS, sagemaker=sagemaker, sleep=lambda _: None), platform, approved)
     assert outcome.decision == "promoted" and "new-config" in outcome.reason
     assert platform.registry.get("churn-model", 1).status == ApprovalStatus.APPROVED
+    # Recorded for monitoring and experiments, which read which version is live.
+    assert read_state(platform.artifacts, "churn-model").live_version() == 1
     stub.assert_no_pending_responses()
 
 

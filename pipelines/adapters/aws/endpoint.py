@@ -17,8 +17,11 @@ import pandas as pd
 
 from mlops.contract import AwsServing
 from pipelines.adapters.aws.session import client
+from pipelines.deployment.endpoint import EndpointState, ServingVariant, write_state
 from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome, gate_on_smoke_test
+from pipelines.errors import ExperimentError
 from pipelines.ports import ApprovalStatus, ArtifactStore, ModelVersion, RegistryPort
+from pipelines.serving.assignment import sticky_choice
 from pipelines.serving.handler import InferenceHandler
 
 VARIANT = "AllTraffic"
@@ -66,8 +69,7 @@ class SageMakerDeployer:
         except self.sagemaker.exceptions.ClientError:
             return False
 
-    def _create_config(self, version: ModelVersion) -> str:
-        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    def _create_model(self, version: ModelVersion, stamp: str) -> str:
         model = f"{self.serving.endpoint_name}-v{version.version}-{stamp}"
         self.sagemaker.create_model(
             ModelName=model,
@@ -89,17 +91,23 @@ class SageMakerDeployer:
                 },
             },
         )
-        config = f"{model}-config"
+        return model
+
+    def _create_config(self, name: str, variants: list[tuple[str, str, float]]) -> str:
+        """An endpoint config serving (variant name, model, weight) each, with data capture on."""
+        config = f"{name}-config"
         self.sagemaker.create_endpoint_config(
             EndpointConfigName=config,
             KmsKeyId=self.serving.kms_key_id,
             ProductionVariants=[
                 {
-                    "VariantName": VARIANT,
+                    "VariantName": variant,
                     "ModelName": model,
                     "InitialInstanceCount": self.serving.instance_count,
                     "InstanceType": self.serving.instance_type,
+                    "InitialVariantWeight": weight,
                 }
+                for variant, model, weight in variants
             ],
             DataCaptureConfig={
                 "EnableCapture": True,
@@ -107,6 +115,11 @@ class SageMakerDeployer:
                 "DestinationS3Uri": self.serving.data_capture_uri,
                 "KmsKeyId": self.serving.kms_key_id,
                 "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                # Bodies kept as text (not base64) so the capture files are readable as they are.
+                "CaptureContentTypeHeader": {
+                    "CsvContentTypes": ["text/csv"],
+                    "JsonContentTypes": ["application/json"],
+                },
             },
         )
         return config
@@ -138,7 +151,9 @@ class SageMakerDeployer:
         failed = gate_on_smoke_test(candidate, handler_for(candidate), registry, smoke, policy)
         if failed is not None:
             return failed
-        config = self._create_config(candidate)
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        model = self._create_model(candidate, stamp)
+        config = self._create_config(model, [(VARIANT, model, 1.0)])
         if self._exists():
             self.sagemaker.update_endpoint(
                 EndpointName=self.serving.endpoint_name,
@@ -149,6 +164,14 @@ class SageMakerDeployer:
             self.sagemaker.create_endpoint(EndpointName=self.serving.endpoint_name, EndpointConfigName=config)
         endpoint = self._settle()
         if endpoint.get("EndpointConfigName") == config and endpoint["EndpointStatus"] == "InService":
+            # The record monitoring and experiments read: which version is live.
+            write_state(
+                store,
+                EndpointState(
+                    candidate.model_name,
+                    [ServingVariant(f"v{candidate.version}", candidate.version, 1.0)],
+                ),
+            )
             return DeploymentOutcome(
                 candidate.model_name,
                 candidate.version,
@@ -160,3 +183,52 @@ class SageMakerDeployer:
             reason += f" ({endpoint['FailureReason']})"
         registry.set_status(candidate.model_name, candidate.version, ApprovalStatus.REJECTED, reason)
         return DeploymentOutcome(candidate.model_name, candidate.version, "rolled_back", reason)
+
+    def route(self, state: EndpointState, registry: RegistryPort, store: ArtifactStore) -> str:
+        """Serve `state`'s variants as production variants with its weights (an experiment's split),
+        all at once: SageMaker's guarded updates need the same variant names on both sides, so they
+        are kept for deployments. The first variant (the champion) keeps the name `AllTraffic` the
+        alarms and the dashboard watch."""
+        if not self._exists():
+            raise ExperimentError(
+                f"endpoint {self.serving.endpoint_name} does not exist: deploy a champion first (mlops deploy)"
+            )
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        names = variant_names(state)
+        served = [
+            (names[v.name], self._create_model(registry.get(state.model_name, v.version), stamp), v.weight)
+            for v in state.variants
+            if v.weight > 0
+        ]
+        config = self._create_config(f"{served[0][1]}-split", served)
+        self.sagemaker.update_endpoint(EndpointName=self.serving.endpoint_name, EndpointConfigName=config)
+        endpoint = self._settle()
+        if endpoint.get("EndpointConfigName") != config or endpoint["EndpointStatus"] != "InService":
+            raise ExperimentError(
+                f"endpoint {self.serving.endpoint_name} did not take {config}: it is "
+                f"{endpoint['EndpointStatus']} on {endpoint.get('EndpointConfigName')}"
+                + (f" ({endpoint['FailureReason']})" if endpoint.get("FailureReason") else "")
+            )
+        write_state(store, state)
+        split = ", ".join(
+            f"{names[v.name]} v{v.version} {v.weight:.0%}" for v in state.variants if v.weight > 0
+        )
+        return f"endpoint {self.serving.endpoint_name} serves {config}: {split}"
+
+
+def variant_names(state: EndpointState) -> dict[str, str]:
+    """SageMaker's name for each of `state`'s variants: the first (the champion) `AllTraffic`, the
+    others `Challenger`, `Challenger2`, ..."""
+    names = {}
+    for position, variant in enumerate(state.variants):
+        names[variant.name] = (
+            VARIANT if position == 0 else "Challenger" + (str(position) if position > 1 else "")
+        )
+    return names
+
+
+def target_variant(state: EndpointState, key: object) -> str:
+    """The `TargetVariant` a client names in InvokeEndpoint so that entity `key` sees the arm the
+    experiment assigns it: SageMaker splits by weight per request, not by entity."""
+    chosen = sticky_choice(key, [(v.name, v.weight) for v in state.variants])
+    return variant_names(state)[chosen]
