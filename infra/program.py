@@ -96,6 +96,7 @@ def build(config: StackConfig) -> Platform:
                 registry.group_prefix,
                 monitoring.namespace,
             ),
+            *serving_permissions(ctx, key_arn, monitoring.endpoint_name, monitoring.endpoint_role.arn),
             *query_engine.permissions(ctx, results.arn),
         ],
     )
@@ -163,6 +164,49 @@ def distributed_submit_targets(compute: BatchCompute) -> list[pulumi.Output[str]
         compute.distributed.queue.arn,
         definition.arn_prefix,
         pulumi.Output.concat(definition.arn_prefix, ":*"),
+    ]
+
+
+def serving_permissions(
+    ctx: StackContext, key_arn: pulumi.Input[str], endpoint_name: str, endpoint_role_arn: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """What the flows need to deploy to the endpoint and run experiments on it (the calls of
+    `pipelines.adapters.aws.endpoint` and the capture loader): its models and configs by name
+    prefix, the endpoint itself, handing SageMaker the endpoint's role, and the key its volumes use."""
+    return [
+        {
+            "Sid": "Endpoint",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeModel",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:CreateEndpoint",
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:DescribeEndpoint",
+            ],
+            "Resource": [
+                ctx.arn("sagemaker", f"model/{endpoint_name}-*"),
+                ctx.arn("sagemaker", f"endpoint-config/{endpoint_name}-*"),
+                ctx.arn("sagemaker", f"endpoint/{endpoint_name}"),
+            ],
+        },
+        {
+            "Sid": "PassEndpointRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": endpoint_role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        },
+        {
+            # The endpoint config names the key for the instances' volumes; SageMaker takes a grant on it.
+            "Sid": "EndpointVolumeKey",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": key_arn,
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
     ]
 
 

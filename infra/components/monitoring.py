@@ -210,10 +210,28 @@ class Monitoring(pulumi.ComponentResource):
             "endpoint-execution",
             "sagemaker.amazonaws.com",
             {
+                # Each version's bundle is `runs/<model>/<run>/model/`, read as an S3 prefix.
                 "Sid": "ModelArtifacts",
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
-                "Resource": pulumi.Output.concat(artifacts_arn, "/models/*"),
+                "Resource": pulumi.Output.concat(artifacts_arn, "/runs/*/model/*"),
+            },
+            {
+                "Sid": "ModelArtifactListing",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": artifacts_arn,
+                "Condition": {"StringLike": {"s3:prefix": ["runs/*/model/*"]}},
+            },
+            {
+                # SageMaker reads the auto-rollback alarms with this role during a guarded update.
+                "Sid": "RollbackAlarms",
+                "Effect": "Allow",
+                "Action": "cloudwatch:DescribeAlarms",
+                "Resource": [
+                    ctx.arn("cloudwatch", f"alarm:{self.alarm_names[name]}")
+                    for name in ("endpoint_5xx_rate", "endpoint_p99_latency")
+                ],
             },
             {
                 "Sid": "DataCapture",
