@@ -170,6 +170,10 @@ class ModelBundle:
         meta = json.loads(files[META_FILE])
         if meta.get("format") != BUNDLE_FORMAT:
             raise ValueError(f"unsupported model bundle format {meta.get('format')!r}")
+        if "segmented" in meta:  # a model per segment and a fallback (models/segmented.py)
+            from models.segmented import SegmentedBundle
+
+            return SegmentedBundle.from_segmented_files(files)
         target = Target(**meta["target"]) if "target" in meta else Target()  # older bundles: binary
         bundle = cls.build(
             FeatureEncoder.from_dict(meta["encoder"]), meta["architecture"], meta["label"], target

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -20,12 +20,15 @@ from torch import nn
 
 from models.bundle import ModelBundle
 
+if TYPE_CHECKING:
+    from models.segmented import SegmentedBundle
+
 
 @dataclass(frozen=True)
 class Attributions:
     values: np.ndarray  # rows x features, in the bundle's feature order
     features: list[str]
-    baseline: float  # the model's answer at the baseline input
+    baseline: float | list[float]  # the model's answer at the baseline input (per row, segmented)
     predictions: np.ndarray  # the model's answer per row
     steps: int
 
@@ -37,6 +40,10 @@ def integrated_gradients(
     steps: int = 32,
 ) -> Attributions:
     """Attributions of each row's answer to each feature (numbers raw, categories as values)."""
+    from models.segmented import SegmentedBundle
+
+    if isinstance(bundle, SegmentedBundle):  # each row by its segment's model
+        return _segmented(bundle, numeric, categorical, steps)
     network = bundle.network
     if network.training:
         network.eval()
@@ -65,4 +72,19 @@ def integrated_gradients(
     values = torch.cat(columns, dim=1).detach().cpu().double().numpy()
     with torch.no_grad():
         predictions = bundle.answer(network.head(encoded, embedded)).cpu().double().numpy()
+    return Attributions(values, bundle.feature_names, baseline, predictions, steps)
+
+
+def _segmented(
+    bundle: SegmentedBundle, numeric: np.ndarray, categorical: Mapping[str, Sequence[object]], steps: int
+) -> Attributions:
+    values = np.zeros((len(numeric), len(bundle.feature_names)))
+    predictions, baselines = np.zeros(len(numeric)), np.zeros(len(numeric))
+    groups = 0
+    for model, rows, numbers, categories in bundle.route_arrays(numeric, categorical):
+        part = integrated_gradients(model, numbers, categories, steps)
+        values[rows], predictions[rows] = part.values, part.predictions
+        baselines[rows] = part.baseline
+        groups += 1
+    baseline: float | list[float] = float(baselines[0]) if groups == 1 else baselines.tolist()
     return Attributions(values, bundle.feature_names, baseline, predictions, steps)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.bundle import ModelBundle
 from models.metrics import selection_score
 from pipelines.adapters.factory import read_uri
 from pipelines.fanout import FanoutSpec
@@ -59,7 +60,7 @@ def sweep_spec(ctx: PipelineContext, trials: int | None = None) -> SweepSpec:
     return sweep
 
 
-def _read(ctx: PipelineContext, key: str) -> pd.DataFrame:
+def read_split(ctx: PipelineContext, key: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(ctx.platform.artifacts.get_bytes(key)))
 
 
@@ -69,7 +70,7 @@ def _segments(frame: pd.DataFrame, column: str) -> Iterator[tuple[str | None, pd
         yield (None if value == "\0" else str(value)), rows
 
 
-def _judgeable(rows: pd.DataFrame | None, label: str, task: str) -> bool:
+def judgeable(rows: pd.DataFrame | None, label: str, task: str) -> bool:
     """Whether a segment's rows can score a model: enough of them, and both classes for a binary label
     (AUC is undefined on one class)."""
     if rows is None or len(rows) < MIN_VALID_ROWS:
@@ -95,7 +96,7 @@ def plan_sweep(
     plan_key = f"{prefix}/plan.json"
     if store.exists(plan_key):
         return SweepPlan.model_validate_json(store.get_bytes(plan_key)), store.uri(plan_key)
-    train, valid = _read(ctx, spec.train_key), _read(ctx, spec.valid_key)
+    train, valid = read_split(ctx, spec.train_key), read_split(ctx, spec.valid_key)
     valid_by_segment = dict(_segments(valid, sweep.segment))
     segments: list[SegmentData] = []
     fallback: list[str | None] = []
@@ -104,7 +105,7 @@ def plan_sweep(
         if (
             checked is None
             or len(rows) < sweep.min_segment_rows
-            or not _judgeable(checked, spec.label, spec.task)
+            or not judgeable(checked, spec.label, spec.task)
         ):
             fallback.append(name)
             continue
@@ -277,23 +278,36 @@ class SegmentEvaluation:
     parameters: dict[str, Any]
 
 
-def evaluate_winners(
-    ctx: PipelineContext, plan: SweepPlan, best: pd.DataFrame, test_key: str, global_uri: str
-) -> list[SegmentEvaluation]:
-    """Each winner retrained (the same weights, same seed) and scored on its segment's test rows,
-    beside the global model on the same rows."""
+def train_winners(ctx: PipelineContext, plan: SweepPlan, best: pd.DataFrame) -> dict[str | None, ModelBundle]:
+    """Each segment's winning trial trained again into a bundle (deterministic: the weights its
+    chunk found)."""
     from pipelines.sweep.job import train_winner
 
-    test = _read(ctx, test_key)
+    segments = {segment.name: segment for segment in plan.segments}
+    return {
+        row.segment: train_winner(plan, ctx.platform.artifacts, segments[row.segment], row.trial)
+        for row in winner_list(best)
+    }
+
+
+def evaluate_winners(
+    ctx: PipelineContext,
+    plan: SweepPlan,
+    best: pd.DataFrame,
+    members: dict[str | None, ModelBundle],
+    test_key: str,
+    global_uri: str,
+) -> list[SegmentEvaluation]:
+    """Each winner scored on its segment's test rows, beside the global model on the same rows."""
+    test = read_split(ctx, test_key)
     by_segment = dict(_segments(test, plan.segment_column))
     global_model = load_bundle(global_uri)
-    segments = {segment.name: segment for segment in plan.segments}
     evaluations = []
     for row in winner_list(best):
         rows = by_segment.get(row.segment)
-        if rows is None or not _judgeable(rows, plan.label, plan.task):
+        if rows is None or not judgeable(rows, plan.label, plan.task):
             continue
-        bundle = train_winner(plan, ctx.platform.artifacts, segments[row.segment], row.trial)
+        bundle = members[row.segment]
         labels = rows[plan.label].to_numpy(dtype="float64")
         evaluations.append(
             SegmentEvaluation(
@@ -345,7 +359,8 @@ def publish(
     page = render_sweep_report(plan, results, best, evaluations, summary)
     summary["report"] = ctx.platform.artifacts.put_bytes(f"{plan.prefix}/report.html", page.encode())
     track = tracker(ctx.platform.contract.tracking, f"{ctx.platform.environment}-{plan.model_name}")
-    with track.run(run_name=f"sweep-{plan.sweep_key}"), tempfile.TemporaryDirectory() as scratch:
+    with track.run(run_name=f"sweep-{plan.sweep_key}") as run_id, tempfile.TemporaryDirectory() as scratch:
+        summary["tracking_run_id"] = run_id
         track.log_params(
             {
                 "kind": "sweep",

@@ -32,7 +32,7 @@ from mlops.contract import (
 from pipelines.adapters.aws.batch import BatchCompute
 from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
 from pipelines.lake.ingest import BatchRejected
-from pipelines.ports import JobResult, ModelCandidate
+from pipelines.ports import JobResult
 from tests.aws_emulator import aws_client, make_batch_queue, make_bucket, make_lake
 
 pytestmark = [pytest.mark.slow]
@@ -185,6 +185,11 @@ def test_training_flow_runs_unchanged_against_emulated_aws(
     _batch_inference_runs_on_the_cpu_queue_and_commits_to_glue(aws, emulated)
     _sweep_runs_its_chunks_as_one_gpu_array_job(aws)
 
+    registered = len(
+        sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-churn-model")[
+            "ModelPackageSummaryList"
+        ]
+    )
     bad = generate_churn_events(
         usecase.dataset, ChurnDataConfig(rows=2_000, seed=3, faults=("out_of_range",))
     )
@@ -199,7 +204,7 @@ def test_training_flow_runs_unchanged_against_emulated_aws(
                 "ModelPackageSummaryList"
             ]
         )
-        == 1
+        == registered  # the rejected batch registered nothing
     )
     _live_quality_and_experiments_read_sagemaker_capture_from_s3(aws, small_events)
 
@@ -217,11 +222,8 @@ def _live_quality_and_experiments_read_sagemaker_capture_from_s3(aws: str, event
     from tests.monitoring.test_sagemaker_capture import capture_record
 
     platform = open_environment("dev").platform
-    champion = platform.registry.get("churn-model", 1)
-    challenger = platform.registry.register(
-        ModelCandidate("churn-model", "challenger", champion.artifact_uri, champion.metrics, {}, {})
-    )
-    assert challenger.version == 2
+    # The challenger: the sweep's segmented model (v2), against the training run's v1.
+    assert platform.registry.get("churn-model", 2).run_key.count("-sweep-") == 1
     started = datetime.now(UTC) - timedelta(minutes=30)
     # What `experiment start` leaves on AWS once SageMaker serves the split (its calls are pinned
     # against botocore's model in tests/serving/test_sagemaker_experiment.py: moto lacks UpdateEndpoint).
@@ -283,6 +285,38 @@ def _sweep_runs_its_chunks_as_one_gpu_array_job(aws: str) -> None:
     assert len(chunks) == summary["chunks"]
     glue = aws_client(aws, "glue").get_table(DatabaseName="mlops_dev_lake", Name="sweeps__churn_model")
     assert glue["Table"]["Name"] == "sweeps__churn_model"
+    # The segmented model (each segment's winner, the global model for the rest) is in SageMaker's registry.
+    assert summary["registered"].startswith("churn-model v2 (segmented): ")
+    sagemaker = aws_client(aws, "sagemaker")
+    packages = sagemaker.list_model_packages(ModelPackageGroupName="mlops-dev-churn-model")[
+        "ModelPackageSummaryList"
+    ]
+    segmented = sagemaker.describe_model_package(
+        ModelPackageName=next(p["ModelPackageArn"] for p in packages if p["ModelPackageVersion"] == 2)
+    )
+    assert "-sweep-" in segmented["CustomerMetadataProperties"]["mlops:run-key"]
+    assert summary["registered"] == "churn-model v2 (segmented): Approved", summary["registration_note"]
+
+    # Deployed to the SageMaker endpoint through the guarded deployment (its smoke test replays the
+    # segmented answers), then served from the registered files as the container serves them.
+    from pipelines.deployment.steps import handler_for
+    from pipelines.flows.deployment import deployment_flow
+    from pipelines.training.steps import open_environment
+
+    assert deployment_flow(env="dev", version=2)["decision"] == "promoted"
+    endpoint = sagemaker.describe_endpoint(EndpointName="mlops-dev-endpoint")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"]["Environment"]["MLOPS_MODEL_VERSION"] == "2"
+    ctx = open_environment("dev")
+    handler = handler_for(ctx, ctx.platform.registry.get("churn-model", 2))
+    smoke = json.loads(
+        ctx.platform.artifacts.get_bytes(
+            f"runs/churn-model/{segmented['CustomerMetadataProperties']['mlops:run-key']}/smoke.json"
+        )
+    )
+    _, scores = handler.predict(json.dumps(smoke["rows"]).encode(), "application/json")
+    assert scores == pytest.approx(smoke["expected"], abs=1e-6)
 
 
 def _batch_inference_runs_on_the_cpu_queue_and_commits_to_glue(aws: str, contract: PlatformContract) -> None:

@@ -4,6 +4,7 @@ records one results snapshot, tests each segment's winner against the global mod
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -53,8 +54,55 @@ def test_a_killed_sweep_resumes_from_its_finished_chunks(
     assert rows["curated_snapshot_id"].nunique() == 1 and rows["sweep_key"].eq(plan.sweep_key).all()
     assert {"param_learning_rate", "param_hidden_width", "score", "best_epoch"} <= set(rows.columns)
 
+    _the_segmented_model_is_registered_deployed_and_served(ctx, plan, prepared, summary)
+
     # Run again, everything is done: no chunk trains, nothing is recorded twice.
     assert sweep.run_chunks(ctx, plan, plan_uri) == 0
     again = sweep.record(ctx, plan, sweep.gather(ctx, plan), dict(prepared.lineage["tables"]))
     assert f"{table}@{again.snapshot_id}" == summary["results_table"]
     assert len(ctx.platform.lake.snapshots(table)) == 1
+
+
+def _the_segmented_model_is_registered_deployed_and_served(
+    ctx: Any, plan: Any, prepared: Any, summary: dict[str, Any]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from models.segmented import SegmentedBundle
+    from pipelines.deployment.steps import handler_for
+    from pipelines.flows.deployment import deployment_flow
+    from pipelines.serving.app import Variant, VariantRouter, create_app
+    from pipelines.sweep.segmented import segmented_run_key
+    from pipelines.training.bundles import load_bundle
+
+    (version,) = ctx.platform.registry.versions(plan.model_name)
+    assert summary["registered"] == f"{plan.model_name} v{version.version} (segmented): Approved"
+    assert version.run_key == segmented_run_key(prepared, plan)
+    assert (
+        version.lineage["sweep_key"] == plan.sweep_key
+        and version.lineage["global_run_key"] == prepared.run_key
+    )
+    bundle = load_bundle(version.artifact_uri)
+    assert isinstance(bundle, SegmentedBundle) and bundle.column == plan.segment_column
+    # Segments whose winner does not beat the global model on validation rows stay on the fallback.
+    assert 1 <= len(bundle.segments) <= len(plan.segments)
+    assert version.lineage["segments"] == len(bundle.segments)
+
+    # The guarded deployment takes it unchanged (its smoke test replays the segmented answers).
+    assert deployment_flow(env="local")["decision"] == "promoted"
+    client = TestClient(create_app(VariantRouter([Variant("v1", handler_for(ctx, version), version="1")])))
+    test = pd.read_parquet(file_uri_to_path(ctx.platform.artifacts.uri(prepared.test_key)))
+    member = bundle.segments[0]
+    mixed = pd.concat(
+        [
+            test[test[plan.segment_column] == member].head(3),
+            test[~test[plan.segment_column].isin(bundle.segments)].head(2),
+        ]
+    )
+    assert len(mixed) == 5
+    body = mixed[["customer_id", *bundle.feature_names]].to_json(orient="records")
+    answer = client.post("/invocations", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    served = [row[ctx.usecase.prediction_field] for row in answer.json()["predictions"]]
+    expected = [*bundle.members[member].predict(mixed.head(3)), *bundle.fallback.predict(mixed.tail(2))]
+    assert served == pytest.approx(expected, abs=1e-6)
