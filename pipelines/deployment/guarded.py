@@ -40,7 +40,7 @@ class CanaryPolicy:
 class DeploymentOutcome:
     model_name: str
     version: int
-    decision: str  # promoted | rolled_back | smoke_test_failed | already_live
+    decision: str  # promoted | rolled_back | smoke_test_failed | already_live | refused
     reason: str = ""
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
 

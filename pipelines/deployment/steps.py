@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.deployment.guarded import CanaryPolicy, DeploymentOutcome
+from pipelines.experiments.state import read_experiment
 from pipelines.onnx_model import load_for_scoring
 from pipelines.ports import ApprovalStatus, MetricDatum, ModelVersion
 from pipelines.serving.capture import capture_table
@@ -87,6 +88,17 @@ def deploy_step(
     ctx: PipelineContext, version: int | None = None, policy: CanaryPolicy = CanaryPolicy()
 ) -> DeploymentOutcome:
     candidate = candidate_version(ctx, version)
+    running = read_experiment(ctx.platform.artifacts, candidate.model_name)
+    if running is not None and running.status == "running":
+        # A deployment replaces the endpoint's variants: it would end the split under a running
+        # experiment (and SageMaker's guarded update refuses a change of variant names).
+        return DeploymentOutcome(
+            candidate.model_name,
+            candidate.version,
+            "refused",
+            f"an experiment is running on {candidate.model_name} (v{running.champion} vs v{running.challenger}): "
+            "stop it first (mlops experiment stop)",
+        )
     handlers: dict[int, InferenceHandler] = {}
 
     def handler_of(v: ModelVersion) -> InferenceHandler:

@@ -115,3 +115,17 @@ def test_stop_deploys_a_winning_challenger_through_the_guarded_deployment(
     assert deployed == [2] and "guarded deployment of v2: promoted" in stopped.output
     record = json.loads(two_versions.artifacts.get_bytes("experiments/churn-model.json"))
     assert record["status"] == "stopped" and record["decision"] == "promote"
+
+
+def test_a_deployment_under_a_running_experiment_is_refused_and_changes_nothing(two_versions: Any) -> None:
+    from pipelines.deployment.steps import deploy_step
+
+    assert _run("start", "--challenger", "2").exit_code == 0
+    split = read_state(two_versions.artifacts, "churn-model")
+    outcome = deploy_step(steps.open_environment("local"), 2)
+    assert outcome.decision == "refused"
+    assert outcome.reason == (
+        "an experiment is running on churn-model (v1 vs v2): stop it first (mlops experiment stop)"
+    )
+    assert read_state(two_versions.artifacts, "churn-model") == split
+    assert _run("stop", "--keep-champion").exit_code == 0
