@@ -37,6 +37,10 @@ def generate(
         [], help="Data-quality fault to inject: null_keys, out_of_range, wrong_types, duplicates."
     ),
     fault_fraction: float = typer.Option(0.01, help="Share of rows each fault touches."),
+    segments: int | None = typer.Option(
+        None,
+        help="How many values of the sweep's segment column to generate (e.g. 200 for a 200-segment sweep).",
+    ),
 ) -> None:
     """Generate the example data of the environment's use case (its spec's example.generator)."""
     from mlops.settings import load_settings
@@ -52,7 +56,7 @@ def generate(
         drift = Drift(drift_column, start, drift_factor)
     try:
         with friendly_errors():
-            frame = generate_example(usecase, rows, seed, drift, tuple(fault), fault_fraction)
+            frame = generate_example(usecase, rows, seed, drift, tuple(fault), fault_fraction, segments)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ class ChurnDataConfig:
     faults: tuple[str, ...] = ()
     fault_fraction: float = 0.01
     extra: dict[str, float] = field(default_factory=dict)
+    countries: int = 60  # the first N of the spec's allowed countries (200 for a 200-segment sweep)
 
 
 def _country_effects(countries: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -100,9 +101,14 @@ def generate_churn_events(spec: DatasetSpec, cfg: ChurnDataConfig) -> pd.DataFra
     """Generate exactly `cfg.rows` events, deterministic for a given seed."""
     if not 1_000 <= cfg.rows <= 10_000_000:
         raise ValueError(f"rows must be between 1,000 and 10,000,000, got {cfg.rows:,}")
-    countries = spec.categorical_vocabulary("country") or []
-    if not countries:
+    allowed = spec.categorical_vocabulary("country") or []
+    if not allowed:
         raise ValueError("the churn example needs country's allowed set in the spec")
+    if not 1 <= cfg.countries <= len(allowed):
+        raise ValueError(
+            f"countries must be between 1 and {len(allowed)} (the spec's allowed countries), got {cfg.countries}"
+        )
+    countries = allowed[: cfg.countries]
     rng = np.random.default_rng(cfg.seed)
     customers = max(50, cfg.rows // 60)
     while True:

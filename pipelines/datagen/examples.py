@@ -14,25 +14,44 @@ import pandas as pd
 from pipelines.datagen.perturb import Drift, inject_drift, inject_faults
 from pipelines.usecase import UseCase, UseCaseError
 
-Generator = Callable[[UseCase, int, int], pd.DataFrame]
+Generator = Callable[[UseCase, int, int, int | None], pd.DataFrame]  # use case, rows, seed, segments
 MIN_ROWS, MAX_ROWS = 1_000, 10_000_000
 
 
-def _churn(usecase: UseCase, rows: int, seed: int) -> pd.DataFrame:
+def _churn(usecase: UseCase, rows: int, seed: int, segments: int | None) -> pd.DataFrame:
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
 
-    return generate_churn_events(usecase.dataset, ChurnDataConfig(rows=rows, seed=seed))
+    config = ChurnDataConfig(rows=rows, seed=seed)
+    if segments is not None:  # its sweep segments by country
+        if usecase.sweep is None or usecase.sweep.segment != "country":
+            raise UseCaseError(
+                "--segments: this generator varies countries, and the spec's sweep.segment is not country"
+            )
+        allowed = len(usecase.dataset.categorical_vocabulary("country") or [])
+        if not 1 <= segments <= allowed:
+            raise UseCaseError(
+                f"--segments {segments}: must be between 1 and {allowed} (the spec's allowed countries)"
+            )
+        config = ChurnDataConfig(rows=rows, seed=seed, countries=segments)
+    return generate_churn_events(usecase.dataset, config)
 
 
-def _store_demand(usecase: UseCase, rows: int, seed: int) -> pd.DataFrame:
+def _fixed_segments(name: str, segments: int | None) -> None:
+    if segments is not None:
+        raise UseCaseError(f"--segments {segments}: example.generator {name!r} does not vary its segments")
+
+
+def _store_demand(usecase: UseCase, rows: int, seed: int, segments: int | None) -> pd.DataFrame:
     from pipelines.datagen.store_demand import generate_store_demand
 
+    _fixed_segments("store_demand", segments)
     return generate_store_demand(usecase, rows, seed)
 
 
-def _firm_distress(usecase: UseCase, rows: int, seed: int) -> pd.DataFrame:
+def _firm_distress(usecase: UseCase, rows: int, seed: int, segments: int | None) -> pd.DataFrame:
     from pipelines.datagen.firm_distress import generate_firm_distress
 
+    _fixed_segments("firm_distress", segments)
     return generate_firm_distress(usecase, rows, seed)
 
 
@@ -50,8 +69,10 @@ def generate_example(
     drift: Drift | None = None,
     faults: tuple[str, ...] = (),
     fault_fraction: float = 0.01,
+    segments: int | None = None,
 ) -> pd.DataFrame:
-    """`rows` rows of the use case's example data, with optional drift and faults (seeded)."""
+    """`rows` rows of the use case's example data, with optional drift and faults (seeded);
+    `segments` asks for that many values of the sweep's segment column, where the generator can."""
     if usecase.example is None:
         raise UseCaseError(
             f"use case {usecase.dataset.name!r} names no example data generator (example.generator): "
@@ -65,7 +86,7 @@ def generate_example(
     if not MIN_ROWS <= rows <= MAX_ROWS:
         raise ValueError(f"rows must be between {MIN_ROWS:,} and {MAX_ROWS:,}, got {rows:,}")
     try:
-        frame = GENERATORS[name](usecase, rows, seed)
+        frame = GENERATORS[name](usecase, rows, seed, segments)
     except KeyError as exc:
         raise UseCaseError(
             f"example.generator {name!r} cannot produce column {exc}: it generates its own example's columns"

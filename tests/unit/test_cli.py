@@ -170,3 +170,14 @@ def _serve_invoke_and_monitor(env: dict[str, str], local_root: Path) -> None:
         .strip()
     )
     assert Path(report.removeprefix("file://")).read_text().startswith("<!doctype html>")
+
+
+def test_data_generate_makes_as_many_segments_as_asked(tmp_path: Path) -> None:
+    out = tmp_path / "segments.parquet"
+    result = runner.invoke(
+        app, ["data", "generate", "--rows", "100000", "--segments", "80", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out, columns=["country"])["country"].nunique() > 60
+    refused = runner.invoke(app, ["data", "generate", "--segments", "400", "--out", str(out)])
+    assert refused.exit_code == 1 and "--segments 400: must be between 1 and 249" in refused.output

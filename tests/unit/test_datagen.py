@@ -100,3 +100,13 @@ def test_faults_break_what_they_say(usecase) -> None:
     assert (broken["session_minutes"] < 0).sum() >= 20
     assert (broken["amount"] == "n/a").sum() >= 20
     assert broken["event_id"].duplicated().sum() == 20
+
+
+def test_the_generator_varies_its_countries_on_request(usecase) -> None:
+    allowed = usecase.dataset.categorical_vocabulary("country")
+    default = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=20_000, seed=5))
+    assert set(default["country"]) <= set(allowed[:60])  # the default data is what it always was
+    many = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=400_000, seed=11, countries=200))
+    assert set(many["country"]) == set(allowed[:200])
+    with pytest.raises(ValueError, match=f"countries must be between 1 and {len(allowed)}"):
+        generate_churn_events(usecase.dataset, ChurnDataConfig(rows=2_000, countries=0))
