@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from models.metrics import SELECTION_METRIC
 from pipelines.lake.ingest import curated_table
@@ -53,10 +54,16 @@ def labelled_predictions(
         raise NothingToMonitor(
             f"{table} holds no inference ids yet: traffic captured from now on will have them"
         )
-    captured = lake.read(table, columns=[dataset.entity_key, *CAPTURED, "captured_at"]).to_pandas()
-    made = captured["captured_at"]  # the window is of predictions made, whatever time they are about
-    start = since if since is not None else made.max() - pd.Timedelta(days=settings.window_days)
-    captured = captured[made >= start]
+    # The window is of predictions made, whatever time they are about: its start comes from one
+    # column, and only the window's rows are read (the table holds all traffic ever captured).
+    if since is None:
+        newest = pd.Timestamp(pc.max(lake.read(table, columns=["captured_at"]).column(0)).as_py())
+        since = newest - pd.Timedelta(days=settings.window_days)
+    window = RowFilter(at_least={"captured_at": since.to_pydatetime()})
+    captured = lake.read(
+        table, columns=[dataset.entity_key, *CAPTURED, "captured_at"], where=window
+    ).to_pandas()
+    captured = captured[captured["captured_at"] >= since]
     match_window = pd.Timedelta(hours=settings.match_window_hours)
     curated = curated_table(dataset)
     if lake.current_snapshot(curated) is None:  # no label has arrived at all: every prediction waits

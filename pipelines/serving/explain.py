@@ -16,7 +16,9 @@ from pipelines.serving.handler import BadRequest, InferenceHandler, ValidatedRow
 EXPLAIN_PARAMETER = "explain"
 EXPLAIN_HEADER = "x-explain"
 MAX_EXPLAINED_ROWS = 100  # an explained row costs STEPS forward and backward passes
-STEPS = 32
+# Attributions add up to the answer minus the baseline within the midpoint rule's error, which falls
+# with the square of the steps: at 32 it reached 6e-3 on the example model, at 64 a quarter of that.
+STEPS = 64
 _ALL = {"true", "1", "yes", "all"}
 _NONE = {"", "false", "0", "no"}
 
