@@ -95,17 +95,21 @@ def run_trials(
     device: torch.device,
     task: str,
     on_trial: Callable[[TrialOutcome], None] | None = None,
+    on_model: Callable[[TrialOutcome, nn.Module], None] | None = None,
 ) -> list[TrialOutcome]:
-    """Every trial (index, parameters) on one segment's tensors, in order."""
+    """Every trial (index, parameters) on one segment's tensors, in order; `on_model` sees each
+    trained network (with its best weights) before the next trial starts."""
     outcomes = []
     for index, parameters in trials:
 
         def build(chosen: dict[str, Any] = parameters) -> nn.Module:
             return network(chosen)
 
-        _, outcome = run_trial(build, train, valid, base.with_parameters(parameters), device, task)
+        model, outcome = run_trial(build, train, valid, base.with_parameters(parameters), device, task)
         outcome = replace(outcome, trial=index)
         outcomes.append(outcome)
+        if on_model is not None:
+            on_model(outcome, model)
         if on_trial is not None:
             on_trial(outcome)
     return outcomes

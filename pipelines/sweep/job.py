@@ -9,10 +9,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
+import torch
 from torch import nn
 
 from models.bundle import ModelBundle, Target
@@ -77,6 +79,27 @@ def base_settings(plan: SweepPlan) -> TrialSettings:
     return TrialSettings(**plan.base)
 
 
+def winner_bundle(
+    plan: SweepPlan, store: ArtifactStore, segment: SegmentData, trial: int, chunk: int
+) -> ModelBundle:
+    """A segment's winning trial as a bundle: the weights its chunk kept, or (for chunks run before
+    chunks kept them) trained again, deterministically to the same weights."""
+    key = plan.best_key(chunk)
+    if store.exists(key):
+        kept = torch.load(io.BytesIO(store.get_bytes(key)), map_location="cpu", weights_only=True)
+        if kept["trial"] == trial:
+            train = _split(store, segment.train_key, plan)
+            encoder = FeatureEncoder.fit(train, plan.numeric_features, plan.categorical_features)
+            target = Target.fit(plan.task, train[plan.label].to_numpy(dtype="float64"))
+            bundle = ModelBundle.build(
+                encoder, architecture_for(plan, plan.trials[trial]), plan.label, target
+            )
+            bundle.network.load_state_dict(kept["state"])
+            bundle.network.eval()
+            return bundle
+    return train_winner(plan, store, segment, trial)
+
+
 def train_winner(plan: SweepPlan, store: ArtifactStore, segment: SegmentData, trial: int) -> ModelBundle:
     """Train a segment's winning trial again (deterministic: the same weights) into a bundle."""
     tensors = segment_tensors(store, plan, segment)
@@ -127,6 +150,7 @@ def sweep_chunk(index: int, payload: dict[str, Any]) -> None:
     tensors = segment_tensors(store, plan, segment)
     progress = Progress(chunk.trials, "trials", log)
     trials = [(t, plan.trials[t]) for t in range(chunk.first_trial, chunk.first_trial + chunk.trials)]
+    best = BestTrial()
     outcomes = run_trials(
         lambda parameters: _network(plan, tensors, parameters),
         tensors.train,
@@ -136,5 +160,27 @@ def sweep_chunk(index: int, payload: dict[str, Any]) -> None:
         pick_device(),
         plan.task,
         on_trial=lambda _: progress.advance(1),
+        on_model=best.offer,
     )
+    if best.state is not None:  # the winner's weights, so picking it never trains it again
+        store.put_bytes(plan.best_key(index), best.payload())
     store.put_bytes(key, json.dumps(result_rows(plan, index, outcomes)).encode())
+
+
+class BestTrial:
+    """The best trial of a chunk so far (by validation score; the lower index on a tie, as
+    `winners` picks) and a copy of its weights."""
+
+    def __init__(self) -> None:
+        self.trial, self.score = -1, -math.inf
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def offer(self, outcome: TrialOutcome, model: nn.Module) -> None:
+        if math.isfinite(outcome.score) and outcome.score > self.score:
+            self.trial, self.score = outcome.trial, outcome.score
+            self.state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    def payload(self) -> bytes:
+        buffer = io.BytesIO()
+        torch.save({"trial": self.trial, "state": self.state}, buffer)
+        return buffer.getvalue()

@@ -54,6 +54,10 @@ class SweepPlan(_Frozen):
     def result_key(self, chunk: int) -> str:
         return f"{self.prefix}/chunks/{chunk:05d}.json"
 
+    def best_key(self, chunk: int) -> str:
+        """The weights of the chunk's best trial (written before its results)."""
+        return f"{self.prefix}/chunks/{chunk:05d}.best.pt"
+
 
 def cut_chunks(segments: int, trials: int, chunk_trials: int) -> list[Chunk]:
     """Each segment's trials in runs of at most `chunk_trials`, segment by segment."""

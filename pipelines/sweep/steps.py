@@ -279,14 +279,14 @@ class SegmentEvaluation:
 
 
 def train_winners(ctx: PipelineContext, plan: SweepPlan, best: pd.DataFrame) -> dict[str | None, ModelBundle]:
-    """Each segment's winning trial trained again into a bundle (deterministic: the weights its
-    chunk found)."""
-    from pipelines.sweep.job import train_winner
+    """Each segment's winning trial as a bundle, with the weights its chunk kept (trained again
+    only for chunks that kept none)."""
+    from pipelines.sweep.job import winner_bundle
 
     segments = {segment.name: segment for segment in plan.segments}
     return {
-        row.segment: train_winner(plan, ctx.platform.artifacts, segments[row.segment], row.trial)
-        for row in winner_list(best)
+        row.segment: winner_bundle(plan, ctx.platform.artifacts, segments[row.segment], row.trial, chunk)
+        for row, chunk in zip(winner_list(best), best["chunk"].astype(int).tolist(), strict=True)
     }
 
 

@@ -55,6 +55,7 @@ def test_a_killed_sweep_resumes_from_its_finished_chunks(
     assert {"param_learning_rate", "param_hidden_width", "score", "best_epoch"} <= set(rows.columns)
 
     _the_segmented_model_is_registered_deployed_and_served(ctx, plan, prepared, summary)
+    _winners_come_from_the_weights_their_chunks_kept(ctx, plan, prepared)
 
     # Run again, everything is done: no chunk trains, nothing is recorded twice.
     assert sweep.run_chunks(ctx, plan, plan_uri) == 0
@@ -106,3 +107,20 @@ def _the_segmented_model_is_registered_deployed_and_served(
     served = [row[ctx.usecase.prediction_field] for row in answer.json()["predictions"]]
     expected = [*bundle.members[member].predict(mixed.head(3)), *bundle.fallback.predict(mixed.tail(2))]
     assert served == pytest.approx(expected, abs=1e-6)
+
+
+def _winners_come_from_the_weights_their_chunks_kept(ctx: Any, plan: Any, prepared: Any) -> None:
+    """Picking a winner trains nothing again: its chunk kept its weights, the very ones a retrain
+    (deterministic) would give."""
+    from pipelines.sweep.job import train_winner, winner_bundle
+
+    best = sweep.winners(sweep.gather(ctx, plan))
+    row = best.iloc[0]
+    segment = next(s for s in plan.segments if s.name == row["segment"])
+    assert ctx.platform.artifacts.exists(plan.best_key(int(row["chunk"])))
+    kept = winner_bundle(plan, ctx.platform.artifacts, segment, int(row["trial"]), int(row["chunk"]))
+    again = train_winner(plan, ctx.platform.artifacts, segment, int(row["trial"]))
+    test = pd.read_parquet(file_uri_to_path(ctx.platform.artifacts.uri(prepared.test_key)))
+    rows = test[test[plan.segment_column] == row["segment"]]
+    assert len(rows) > 0
+    assert kept.predict(rows) == pytest.approx(again.predict(rows), abs=1e-6)
