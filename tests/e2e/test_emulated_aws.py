@@ -286,7 +286,8 @@ def _sweep_runs_its_chunks_as_one_gpu_array_job(aws: str) -> None:
     assert submitted["jobDefinition"].split("/")[-1].startswith("mlops-dev-training")
     assert submitted["arrayProperties"]["size"] == summary["chunks"]
     chunks = [k for k in _keys(aws, "mlops-dev-artifacts") if f"/{summary['sweep_key']}/chunks/" in k]
-    assert len(chunks) == summary["chunks"]
+    assert len([k for k in chunks if k.endswith(".json")]) == summary["chunks"]  # each chunk's results
+    assert len([k for k in chunks if k.endswith(".best.pt")]) == summary["chunks"]  # and its best weights
     glue = aws_client(aws, "glue").get_table(DatabaseName="mlops_dev_lake", Name="sweeps__churn_model")
     assert glue["Table"]["Name"] == "sweeps__churn_model"
     # The segmented model (each segment's winner, the global model for the rest) is in SageMaker's registry.
