@@ -347,17 +347,18 @@ class InferenceHandler:
         JSON types a client used."""
         columns: dict[str, Any] = {}
         if rows.keys is not None:
-            columns[self.entity_key] = _as_text(rows.keys)
+            columns[self.entity_key] = as_text(rows.keys)
         for position, name in enumerate(self.bundle.encoder.numeric):
             columns[name] = rows.numeric[:, position]
         for name, values in rows.categorical.items():
-            columns[name] = _as_text(values)
+            columns[name] = as_text(values)
         if rows.event_times is not None:  # what the quality flow matches labels by
-            columns[CAPTURED_EVENT_TIME] = _as_text(rows.event_times)
+            columns[CAPTURED_EVENT_TIME] = as_text(rows.event_times)
         return columns
 
 
-def _as_text(values: list[Any]) -> list[str | None]:
+def as_text(values: Sequence[Any]) -> list[str | None]:
+    """Values as the capture table stores text: strings as sent, others as their text, nulls null."""
     return [None if _is_null(v) else v if isinstance(v, str) else str(v) for v in values]
 
 

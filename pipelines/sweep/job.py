@@ -45,11 +45,16 @@ def _split(store: ArtifactStore, key: str, plan: SweepPlan) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(store.get_bytes(key)), columns=columns)
 
 
+def _encoding(plan: SweepPlan, train_frame: pd.DataFrame) -> tuple[FeatureEncoder, Target]:
+    """A segment's encoder and target, fitted on its training rows as a standalone model fits them."""
+    encoder = FeatureEncoder.fit(train_frame, plan.numeric_features, plan.categorical_features)
+    return encoder, Target.fit(plan.task, train_frame[plan.label].to_numpy(dtype="float64"))
+
+
 def segment_tensors(store: ArtifactStore, plan: SweepPlan, segment: SegmentData) -> SegmentTensors:
     """A segment's splits, encoded as a standalone model of that segment encodes them."""
     train_frame, valid_frame = _split(store, segment.train_key, plan), _split(store, segment.valid_key, plan)
-    encoder = FeatureEncoder.fit(train_frame, plan.numeric_features, plan.categorical_features)
-    target = Target.fit(plan.task, train_frame[plan.label].to_numpy(dtype="float64"))
+    encoder, target = _encoding(plan, train_frame)
     return SegmentTensors(
         encoder,
         target,
@@ -67,12 +72,14 @@ def architecture_for(plan: SweepPlan, parameters: dict[str, Any]) -> dict[str, A
     return {**plan.architecture, "hidden_sizes": hidden}
 
 
-def _bundle(plan: SweepPlan, tensors: SegmentTensors, parameters: dict[str, Any]) -> ModelBundle:
-    return ModelBundle.build(tensors.encoder, architecture_for(plan, parameters), plan.label, tensors.target)
+def _bundle(
+    plan: SweepPlan, encoder: FeatureEncoder, target: Target, parameters: dict[str, Any]
+) -> ModelBundle:
+    return ModelBundle.build(encoder, architecture_for(plan, parameters), plan.label, target)
 
 
 def _network(plan: SweepPlan, tensors: SegmentTensors, parameters: dict[str, Any]) -> nn.Module:
-    return _bundle(plan, tensors, parameters).network
+    return _bundle(plan, tensors.encoder, tensors.target, parameters).network
 
 
 def base_settings(plan: SweepPlan) -> TrialSettings:
@@ -88,12 +95,8 @@ def winner_bundle(
     if store.exists(key):
         kept = torch.load(io.BytesIO(store.get_bytes(key)), map_location="cpu", weights_only=True)
         if kept["trial"] == trial:
-            train = _split(store, segment.train_key, plan)
-            encoder = FeatureEncoder.fit(train, plan.numeric_features, plan.categorical_features)
-            target = Target.fit(plan.task, train[plan.label].to_numpy(dtype="float64"))
-            bundle = ModelBundle.build(
-                encoder, architecture_for(plan, plan.trials[trial]), plan.label, target
-            )
+            encoder, target = _encoding(plan, _split(store, segment.train_key, plan))
+            bundle = _bundle(plan, encoder, target, plan.trials[trial])
             bundle.network.load_state_dict(kept["state"])
             bundle.network.eval()
             return bundle
@@ -107,7 +110,7 @@ def train_winner(plan: SweepPlan, store: ArtifactStore, segment: SegmentData, tr
     built: list[ModelBundle] = []
 
     def network() -> nn.Module:  # built after seeding, as in its chunk; trained in place
-        built.append(_bundle(plan, tensors, parameters))
+        built.append(_bundle(plan, tensors.encoder, tensors.target, parameters))
         return built[-1].network
 
     run_trial(

@@ -29,11 +29,11 @@ def segmented_run_key(prepared: PreparedRun, plan: SweepPlan) -> str:
 
 
 def segments_beating_global(
-    ctx: PipelineContext, plan: SweepPlan, best: pd.DataFrame, global_uri: str
+    ctx: PipelineContext, plan: SweepPlan, best: pd.DataFrame, fallback: ModelBundle
 ) -> list[str]:
     """The segments whose winner scores better than the global model on the segment's validation
     rows: only they get their own model (choosing on validation, so the test split stays unseen)."""
-    fallback, chosen = load_bundle(global_uri), []
+    chosen = []
     segments = {segment.name: segment for segment in plan.segments}
     for row in winner_list(best):
         if row.segment is None:  # rows without a segment value go to the fallback anyway
@@ -63,7 +63,7 @@ def register_segmented(
             f"sweep.segment {plan.segment_column!r} is not a feature of the model, so a request cannot be "
             "routed by it: add it to features.latest to register a segmented model"
         )
-    chosen = segments_beating_global(ctx, plan, best, global_model["model_uri"])
+    chosen = segments_beating_global(ctx, plan, best, fallback)
     named = {segment: members[segment] for segment in chosen}
     if not named:
         return (

@@ -14,21 +14,14 @@ import pandas as pd
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from mlops.contract import AwsServing
 from pipelines.adapters.aws.capture import CAPTURE_FILE, SageMakerCaptureLoader
 from pipelines.adapters.iceberg_lake import IcebergLake
 from pipelines.monitoring.captured import capture_schema
 from pipelines.serving.capture import capture_table
 from pipelines.serving.handler import response_body
 from tests.aws_emulator import aws_client, make_bucket
+from tests.serving.test_sagemaker_deploy import SERVING
 
-SERVING = AwsServing(
-    endpoint_name="mlops-dev-endpoint",
-    execution_role_arn="arn:aws:iam::123456789012:role/mlops-dev-endpoint-execution-role",
-    image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev-serving:1",
-    data_capture_uri="s3://mlops-dev-curated/data-capture",
-    kms_key_id="arn:aws:kms:eu-west-1:123456789012:key/k",
-)
 MODEL = "churn-model"
 HOUR = datetime(2026, 11, 30, 10, tzinfo=UTC)
 

@@ -16,10 +16,11 @@ A record that cannot be read is counted and named, never silently dropped.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,8 +30,8 @@ import pandas as pd
 from mlops.contract import AwsServing
 from pipelines.adapters.aws.session import client
 from pipelines.ports import CaptureSchema, CaptureSync, LakePort, RowFilter
-from pipelines.serving.capture import CapturedRequest, capture_arrow, capture_table
-from pipelines.serving.handler import MODEL_VERSION_FIELD, BadRequest, parse_body
+from pipelines.serving.capture import EVENT_TIME, CapturedRequest, capture_arrow, capture_table
+from pipelines.serving.handler import MODEL_VERSION_FIELD, BadRequest, as_text, parse_body
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +99,11 @@ def _numbers(values: list[Any]) -> list[float]:
     return out
 
 
-def _text(values: list[Any]) -> list[str | None]:
-    return [None if value is None or value == "" else str(value) for value in values]
-
-
 def request_rows(
-    record: dict[str, Any], schema: CaptureSchema, versions: dict[str, str], variant: str
+    record: dict[str, Any], schema: CaptureSchema, version_of: Callable[[str], str], variant: str
 ) -> CapturedRequest:
-    """One capture record as the rows the local endpoint would have captured for it."""
+    """One capture record as the rows the local endpoint would have captured for it; `version_of`
+    names a variant's model version when the answer does not carry it (CSV answers)."""
     try:
         data, metadata = record["captureData"], record.get("eventMetadata", {})
         request_body, request_type = _body(data["endpointInput"], "endpointInput")
@@ -119,7 +117,7 @@ def request_rows(
     scores, version = _scores(answer_body, answer_type)
     if len(scores) != rows.size:
         raise CaptureRecordError(f"{rows.size} rows in the request, {len(scores)} predictions in the answer")
-    version = version or versions.get(variant, "")
+    version = version or version_of(variant)
     if not version:
         raise CaptureRecordError(f"variant {variant!r}: no model version in the answer or the endpoint")
     try:
@@ -129,13 +127,13 @@ def request_rows(
     sent = rows.columns
     columns: dict[str, Any] = {}
     if schema.entity_key in sent:
-        columns[schema.entity_key] = _text(sent[schema.entity_key])
+        columns[schema.entity_key] = as_text(sent[schema.entity_key])
     for name in schema.numeric:
         columns[name] = _numbers(sent.get(name, [None] * rows.size))
     for name in schema.categorical:
-        columns[name] = _text(sent.get(name, [None] * rows.size))
+        columns[name] = as_text(sent.get(name, [None] * rows.size))
     if schema.event_time in sent:
-        columns["event_time"] = _text(sent[schema.event_time])
+        columns[EVENT_TIME] = as_text(sent[schema.event_time])
     known = {schema.entity_key, schema.event_time, *schema.numeric, *schema.categorical}
     request_id = str(metadata.get("inferenceId") or metadata.get("eventId") or "")
     if not request_id:
@@ -206,7 +204,11 @@ class SageMakerCaptureLoader:
             self._listed(start), key=lambda key: (_hour_of(key) or datetime.min.replace(tzinfo=UTC), key)
         )
         fresh = [key for key in listed if key not in loaded]
-        versions: dict[str, str] | None = None
+        versions = functools.cache(self._variant_versions)  # asked once, only if an answer lacks it
+
+        def version_of(variant: str) -> str:
+            return versions().get(variant, "")
+
         total = _Loaded()
         for first in range(0, len(fresh), self.files_per_commit):
             group, batch = fresh[first : first + self.files_per_commit], _Loaded()
@@ -214,9 +216,7 @@ class SageMakerCaptureLoader:
                 variant = key[len(self.root) :].split("/", 1)[0]
                 for number, record in self._records(key, batch):
                     try:
-                        if versions is None:
-                            versions = self._variant_versions()
-                        request = request_rows(record, schema, versions, variant)
+                        request = request_rows(record, schema, version_of, variant)
                     except CaptureRecordError as exc:
                         batch.refuse(f"s3://{self.bucket}/{key} line {number}", exc)
                         continue

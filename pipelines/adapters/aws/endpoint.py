@@ -178,9 +178,7 @@ class SageMakerDeployer:
                 "promoted",
                 f"endpoint {self.serving.endpoint_name} serves {config}",
             )
-        reason = f"rolled back by SageMaker: endpoint is {endpoint['EndpointStatus']} on {endpoint.get('EndpointConfigName')}"
-        if endpoint.get("FailureReason"):
-            reason += f" ({endpoint['FailureReason']})"
+        reason = f"rolled back by SageMaker: endpoint is {_status(endpoint)}"
         registry.set_status(candidate.model_name, candidate.version, ApprovalStatus.REJECTED, reason)
         return DeploymentOutcome(candidate.model_name, candidate.version, "rolled_back", reason)
 
@@ -205,15 +203,19 @@ class SageMakerDeployer:
         endpoint = self._settle()
         if endpoint.get("EndpointConfigName") != config or endpoint["EndpointStatus"] != "InService":
             raise ExperimentError(
-                f"endpoint {self.serving.endpoint_name} did not take {config}: it is "
-                f"{endpoint['EndpointStatus']} on {endpoint.get('EndpointConfigName')}"
-                + (f" ({endpoint['FailureReason']})" if endpoint.get("FailureReason") else "")
+                f"endpoint {self.serving.endpoint_name} did not take {config}: it is {_status(endpoint)}"
             )
         write_state(store, state)
         split = ", ".join(
             f"{names[v.name]} v{v.version} {v.weight:.0%}" for v in state.variants if v.weight > 0
         )
         return f"endpoint {self.serving.endpoint_name} serves {config}: {split}"
+
+
+def _status(endpoint: dict[str, Any]) -> str:
+    """Where a described endpoint stands: its status, its config, and SageMaker's reason if any."""
+    status = f"{endpoint['EndpointStatus']} on {endpoint.get('EndpointConfigName')}"
+    return status + (f" ({endpoint['FailureReason']})" if endpoint.get("FailureReason") else "")
 
 
 def variant_names(state: EndpointState) -> dict[str, str]:
