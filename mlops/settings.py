@@ -195,6 +195,11 @@ class SweepSettings(_Strict):
     chunk_trials: int = Field(
         default=100, ge=1, le=10_000, description="Trials per chunk: the unit of work, retry and resume."
     )
+    stack_trials: bool = Field(
+        default=True,
+        description="Train a chunk's trials of one network shape side by side as one batched computation "
+        "(false: one after another; the metrics agree to float32 rounding).",
+    )
 
 
 class QualitySettings(_Strict):

@@ -47,7 +47,13 @@ def sweep_flow(env: str = "local", trials: int | None = None) -> dict[str, Any]:
     spec = sweep.sweep_spec(ctx, trials)  # a bad search space fails here, before any work
     prepared = prepare(ctx, build_features(ctx))
     global_model = train_global(ctx, prepared)
-    plan, plan_uri = plan_sweep(ctx, prepared, spec, ctx.settings.pipeline.sweep.chunk_trials)
+    plan, plan_uri = plan_sweep(
+        ctx,
+        prepared,
+        spec,
+        ctx.settings.pipeline.sweep.chunk_trials,
+        ctx.settings.pipeline.sweep.stack_trials,
+    )
     run_chunks(ctx, plan, plan_uri)
     results = gather(ctx, plan)
     snapshot = record(ctx, plan, results, dict(prepared.lineage["tables"]))

@@ -164,6 +164,7 @@ def sweep_chunk(index: int, payload: dict[str, Any]) -> None:
         plan.task,
         on_trial=lambda _: progress.advance(1),
         on_model=best.offer,
+        stacked=plan.stacked,
     )
     if best.state is not None:  # the winner's weights, so picking it never trains it again
         store.put_bytes(plan.best_key(index), best.payload())

@@ -46,6 +46,7 @@ class SweepPlan(_Frozen):
     chunks: list[Chunk]
     base: dict[str, Any]  # batch_size, patience, seed, learning_rate, weight_decay, max_epochs
     architecture: dict[str, Any]  # embedding_dim, dropout (width and depth come from the trial)
+    stacked: bool = True  # trials of one shape train side by side (models.sweep)
 
     @property
     def total_trials(self) -> int:

@@ -79,7 +79,7 @@ def judgeable(rows: pd.DataFrame | None, label: str, task: str) -> bool:
 
 
 def plan_sweep(
-    ctx: PipelineContext, prepared: PreparedRun, sweep: SweepSpec, chunk_trials: int
+    ctx: PipelineContext, prepared: PreparedRun, sweep: SweepSpec, chunk_trials: int, stacked: bool = True
 ) -> tuple[SweepPlan, str]:
     """Cut the prepared training set into segments and the trials into chunks; returns the plan and
     its URI. A plan already stored under the same key (same data, spec and settings) is reused."""
@@ -90,6 +90,7 @@ def plan_sweep(
         "run": prepared.run_key,
         "sweep": sweep.model_dump(mode="json"),
         "chunk_trials": chunk_trials,
+        "stacked": stacked,
     }
     sweep_key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     prefix = f"sweeps/{spec.model_name}/{sweep_key}"
@@ -150,6 +151,7 @@ def plan_sweep(
             "hidden_sizes": list(training.hidden_sizes),
             "dropout": training.dropout,
         },
+        stacked=stacked,
     )
     return plan, store.put_bytes(plan_key, plan.model_dump_json(indent=2).encode())
 
