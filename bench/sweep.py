@@ -10,7 +10,7 @@ sweep planned (every segment with enough rows x `--trials` settings). Then, side
 - job per trial: today's training job entry point (`run_job`: spec, tracking run, checkpoints,
   bundle) for a sample of the same trials, per trial.
 
-    python -m bench.sweep [--rows 60000] [--trials 20] [--bare-segments 6] [--job-sample 6]
+    python -m bench.sweep [--rows 60000] [--trials 100] [--bare-segments 2] [--job-sample 6]
 """
 
 from __future__ import annotations
@@ -25,8 +25,13 @@ from bench.common import report, scratch_environment
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=60_000)
-    parser.add_argument("--trials", type=int, default=20, help="trial settings per segment")
-    parser.add_argument("--bare-segments", type=int, default=6, help="segments whose trials are fitted bare")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=100,
+        help="trial settings per segment (the 20,000-trial workload has 100)",
+    )
+    parser.add_argument("--bare-segments", type=int, default=2, help="segments whose trials are fitted bare")
     parser.add_argument("--job-sample", type=int, default=6, help="trials timed through the job entry point")
     args = parser.parse_args(argv)
 

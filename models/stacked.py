@@ -55,6 +55,7 @@ class StackedNetworks:
         self.flat = torch.stack(
             [torch.cat([state[name].detach().reshape(-1) for name in names]) for state in states]
         ).to(device)
+        self._gradient = torch.empty(0)  # reused step to step (`gradient`)
 
     @property
     def trials(self) -> int:
@@ -73,12 +74,15 @@ class StackedNetworks:
 
     def gradient(self, leaves: list[torch.Tensor]) -> torch.Tensor:
         """The leaves' gradients as one buffer shaped like `flat` (zeros where a leaf got none)."""
+        if self._gradient.shape != self.flat.shape:
+            self._gradient = torch.empty_like(self.flat)
         return torch.cat(
             [
                 (leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)).reshape(self.trials, -1)
                 for leaf in leaves
             ],
             dim=1,
+            out=self._gradient,
         )
 
     def forward(
@@ -238,6 +242,7 @@ class StackedAdamW:
         self.weight_decays = list(weight_decays)
         self.exp_avg = torch.zeros_like(flat)
         self.exp_avg_sq = torch.zeros_like(flat)
+        self._denom = self._update = torch.empty(0)
 
     def _per_trial(self, values: list[float], like: torch.Tensor) -> torch.Tensor:
         # From Python floats (double precision, as torch computes its scalars), rounded once.
@@ -250,12 +255,17 @@ class StackedAdamW:
         bias_correction2_sqrt = (1 - self.beta2**self.steps) ** 0.5
         decay = [1 - lr * wd for lr, wd in zip(self.learning_rates, self.weight_decays, strict=True)]
         step_size = [-(lr / bias_correction1) for lr in self.learning_rates]
+        if self._denom.shape != flat.shape:  # scratch reused step to step: no fresh buffers per step
+            self._denom, self._update = torch.empty_like(flat), torch.empty_like(flat)
+        denom, update = self._denom, self._update
         with torch.no_grad():
             flat.mul_(self._per_trial(decay, flat))
             self.exp_avg.lerp_(grad, 1 - self.beta1)
             self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-            denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            flat.add_(self._per_trial(step_size, flat) * self.exp_avg / denom)
+            torch.sqrt(self.exp_avg_sq, out=denom).div_(bias_correction2_sqrt).add_(self.eps)
+            # param + (-step * exp_avg) / denom, in the order torch's addcdiv_ computes it
+            torch.mul(self.exp_avg, self._per_trial(step_size, flat), out=update).div_(denom)
+            flat.add_(update)
 
     def keep(self, rows: torch.Tensor) -> None:
         """Keep only the trials at `rows` (in that order), as `StackedNetworks.keep` does."""

@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,19 +49,24 @@ def run_child(spec_uri: str, index: int) -> None:
     _handler(spec)(index, spec.payload)
 
 
-def run_stride(spec_uri: str, worker: int, workers: int) -> None:
-    """Children worker, worker + workers, ...: one of `workers` local processes sharing a fan-out."""
+def run_claimed(spec_uri: str, claims: Path) -> None:
+    """Every child not yet claimed, in order: one of several local worker processes sharing a
+    fan-out. A worker claims a child by creating `claims/<index>` exclusively, so a worker that
+    finishes its child early takes the next one and children of uneven size balance out."""
     spec = FanoutSpec.model_validate_json(read_uri(spec_uri))
     handler = _handler(spec)
-    for index in range(worker, spec.size, workers):
+    for index in range(spec.size):
+        try:
+            os.close(os.open(claims / str(index), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
         handler(index, spec.payload)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) == 3 and args[1] == "--stride":  # a local worker process: "--stride K/N"
-        worker, workers = (int(part) for part in args[2].split("/"))
-        run_stride(args[0], worker, workers)
+    if len(args) == 3 and args[1] == "--claims":  # a local worker process sharing the children
+        run_claimed(args[0], Path(args[2]))
         return 0
     if len(args) != 2:
         print("usage: python -m pipelines.fanout SPEC_URI OFFSET", file=sys.stderr)

@@ -8,6 +8,10 @@ missing one). Inside it: the signed log and standardisation of the numerics, eac
 or the value in the target's units. Nothing of this project is needed to score it:
 `model.schema.json` names the inputs and the output.
 
+A segmented bundle (a sweep's model) is one graph with the same inputs: the segment column's value
+picks a member (ONNX-ML's LabelEncoder; any other value, or none, picks the fallback), each member
+scores only its rows (Compress), and ScatterElements puts every answer back in its row's place.
+
 The graph is written from the network's weights with ONNX's helpers rather than traced by torch's
 exporter: the string lookups have no torch counterpart, and the network is a fixed architecture
 (embeddings, linear layers with ReLU; dropout is the identity when scoring). Any other module stops
@@ -25,6 +29,7 @@ from torch import nn
 
 from models.bundle import ModelBundle
 from models.encoding import FeatureEncoder
+from models.segmented import SegmentedBundle
 from pipelines.training.bundles import MODEL_AS_DATA_FILES, bundle_files
 
 MODEL_FILE, SCHEMA_FILE = MODEL_AS_DATA_FILES
@@ -89,104 +94,187 @@ def schema(bundle: ModelBundle) -> dict[str, Any]:
     }
 
 
-def to_onnx(bundle: ModelBundle) -> bytes:
-    """The bundle as a serialized ONNX model (see the module docstring for its inputs)."""
-    from onnx import TensorProto, checker, helper, numpy_helper
+class _Graph:
+    """Nodes and initializers of a graph being written; every name a model adds carries its prefix."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(value, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], **attributes: Any) -> None:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, outputs, **attributes))
+
+
+def _write_model(
+    graph: _Graph, bundle: ModelBundle, feeds: Mapping[str, str], output: str, prefix: str = ""
+) -> None:
+    """Nodes that score `bundle` from the graph values `feeds` (input name -> value name) into `output`."""
+    from onnx import TensorProto
 
     encoder, network = bundle.encoder, bundle.network
-    nodes, inputs, initializers = [], [], []
 
-    def constant(name: str, value: np.ndarray) -> str:
-        initializers.append(numpy_helper.from_array(value, name))
-        return name
+    def named(name: str) -> str:
+        return f"{prefix}{name}"
 
     parts: list[str] = []
     if encoder.numeric:
-        inputs.append(
-            helper.make_tensor_value_info(NUMERIC_INPUT, TensorProto.DOUBLE, ["rows", len(encoder.numeric)])
+        numeric = feeds[NUMERIC_INPUT]
+        graph.node("Abs", [numeric], [named("abs")])
+        graph.node(
+            "Add", [named("abs"), graph.constant(named("one"), np.array(1.0))], [named("abs_plus_one")]
         )
-        one = constant("one", np.array(1.0))
-        nodes += [
-            helper.make_node("Abs", [NUMERIC_INPUT], ["abs"]),
-            helper.make_node("Add", ["abs", one], ["abs_plus_one"]),
-            helper.make_node("Log", ["abs_plus_one"], ["log_magnitude"]),
-            helper.make_node("Sign", [NUMERIC_INPUT], ["sign"]),
-            helper.make_node("Mul", ["sign", "log_magnitude"], ["signed_log"]),
-            helper.make_node(
-                "Sub", ["signed_log", constant("means", np.asarray(encoder.means))], ["centred"]
-            ),
-            helper.make_node(
-                "Div", ["centred", constant("stds", np.asarray(encoder.stds))], ["standardised"]
-            ),
-            helper.make_node("IsNaN", ["standardised"], ["missing"]),
-            helper.make_node(
-                "Where", ["missing", constant("zero", np.array(0.0)), "standardised"], ["filled"]
-            ),
-            helper.make_node("Cast", ["filled"], ["numeric_features"], to=TensorProto.FLOAT),
-        ]
-        parts.append("numeric_features")
+        graph.node("Log", [named("abs_plus_one")], [named("log_magnitude")])
+        graph.node("Sign", [numeric], [named("sign")])
+        graph.node("Mul", [named("sign"), named("log_magnitude")], [named("signed_log")])
+        graph.node(
+            "Sub",
+            [named("signed_log"), graph.constant(named("means"), np.asarray(encoder.means))],
+            [named("centred")],
+        )
+        graph.node(
+            "Div",
+            [named("centred"), graph.constant(named("stds"), np.asarray(encoder.stds))],
+            [named("standardised")],
+        )
+        graph.node("IsNaN", [named("standardised")], [named("missing")])
+        graph.node(
+            "Where",
+            [named("missing"), graph.constant(named("zero"), np.array(0.0)), named("standardised")],
+            [named("filled")],
+        )
+        graph.node("Cast", [named("filled")], [named("numeric_features")], to=TensorProto.FLOAT)
+        parts.append(named("numeric_features"))
     embeddings = getattr(network, "embeddings", [])
     if len(embeddings) != len(encoder.categorical):
         raise UnsupportedNetwork("the network's embeddings do not match the encoder's categorical features")
     for position, ((name, vocab), embedding) in enumerate(
         zip(encoder.categorical.items(), embeddings, strict=True)
     ):
-        inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["rows"]))
-        index, table = f"index_{position}", f"embedding_{position}"
-        nodes += [
-            helper.make_node(
-                "LabelEncoder",
-                [name],
-                [index],
-                domain="ai.onnx.ml",
-                keys_strings=list(vocab),
-                values_int64s=list(range(1, len(vocab) + 1)),
-                default_int64=0,
-            ),
-            helper.make_node(
-                "Gather",
-                [constant(f"{table}_weights", embedding.weight.detach().numpy().astype(np.float32)), index],
-                [table],
-                axis=0,
-            ),
-        ]
-        parts.append(table)
-    nodes.append(helper.make_node("Concat", parts, ["hidden_0"], axis=1))
-    hidden = "hidden_0"
-    for number, (weight, bias, relu) in enumerate(_layers(network), start=1):
-        linear = f"linear_{number}"
-        nodes.append(
-            helper.make_node(
-                "Gemm",
-                [hidden, constant(f"w_{number}", weight), constant(f"b_{number}", bias)],
-                [linear],
-                transB=1,
-            )
+        index, table = named(f"index_{position}"), named(f"embedding_{position}")
+        graph.node(
+            "LabelEncoder",
+            [feeds[name]],
+            [index],
+            domain="ai.onnx.ml",
+            keys_strings=list(vocab),
+            values_int64s=list(range(1, len(vocab) + 1)),
+            default_int64=0,
         )
+        weights = graph.constant(f"{table}_weights", embedding.weight.detach().numpy().astype(np.float32))
+        graph.node("Gather", [weights, index], [table], axis=0)
+        parts.append(table)
+    graph.node("Concat", parts, [named("hidden_0")], axis=1)
+    hidden = named("hidden_0")
+    for number, (weight, bias, relu) in enumerate(_layers(network), start=1):
+        linear = named(f"linear_{number}")
+        weights, biases = (
+            graph.constant(named(f"w_{number}"), weight),
+            graph.constant(named(f"b_{number}"), bias),
+        )
+        graph.node("Gemm", [hidden, weights, biases], [linear], transB=1)
         hidden = linear
         if relu:
-            nodes.append(helper.make_node("Relu", [linear], [f"relu_{number}"]))
-            hidden = f"relu_{number}"
-    nodes.append(
-        helper.make_node("Reshape", [hidden, constant("flat", np.array([-1], dtype=np.int64))], ["logit"])
-    )
+            graph.node("Relu", [linear], [named(f"relu_{number}")])
+            hidden = named(f"relu_{number}")
+    flat = graph.constant(named("flat"), np.array([-1], dtype=np.int64))
+    graph.node("Reshape", [hidden, flat], [named("logit")])
     if bundle.task == "binary":
-        nodes.append(helper.make_node("Sigmoid", ["logit"], [OUTPUT]))
-        output = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["rows"])
+        graph.node("Sigmoid", [named("logit")], [output])
     else:
-        nodes += [
-            helper.make_node("Cast", ["logit"], ["logit_64"], to=TensorProto.DOUBLE),
-            helper.make_node(
-                "Mul", ["logit_64", constant("target_std", np.array(bundle.target.std))], ["spread"]
-            ),
-            helper.make_node(
-                "Add", ["spread", constant("target_mean", np.array(bundle.target.mean))], [OUTPUT]
-            ),
-        ]
-        output = helper.make_tensor_value_info(OUTPUT, TensorProto.DOUBLE, ["rows"])
-    graph = helper.make_graph(nodes, f"{bundle.label}_model", inputs, [output], initializers)
+        graph.node("Cast", [named("logit")], [named("logit_64")], to=TensorProto.DOUBLE)
+        std = graph.constant(named("target_std"), np.array(bundle.target.std))
+        graph.node("Mul", [named("logit_64"), std], [named("spread")])
+        graph.node(
+            "Add",
+            [named("spread"), graph.constant(named("target_mean"), np.array(bundle.target.mean))],
+            [output],
+        )
+
+
+def _write_segmented(graph: _Graph, bundle: SegmentedBundle, names: list[str]) -> None:
+    """Nodes that route each row by its segment value to its member (any other value, or none, to
+    the fallback), score each member's rows only, and put every answer back in its row's place."""
+    from onnx import TensorProto, helper
+
+    models = [*bundle.models, bundle.fallback]
+    graph.node(
+        "LabelEncoder",
+        [bundle.column],
+        ["route"],
+        domain="ai.onnx.ml",
+        keys_strings=list(bundle.segments),
+        values_int64s=list(range(len(bundle.segments))),
+        default_int64=len(bundle.segments),
+    )
+    graph.node("Shape", ["route"], ["rows"])
+    graph.node("Squeeze", ["rows"], ["row_count"])
+    graph.node(
+        "Range",
+        [
+            graph.constant("first_row", np.array(0, dtype=np.int64)),
+            "row_count",
+            graph.constant("step", np.array(1, dtype=np.int64)),
+        ],
+        ["row_ids"],
+    )
+    answer_type = TensorProto.FLOAT if bundle.task == "binary" else TensorProto.DOUBLE
+    graph.node(
+        "ConstantOfShape", ["rows"], ["answers_0"], value=helper.make_tensor("empty", answer_type, [1], [0])
+    )
+    for number, model in enumerate(models):
+        prefix = f"m{number}_"
+        graph.node(
+            "Equal",
+            ["route", graph.constant(f"{prefix}route", np.array(number, dtype=np.int64))],
+            [f"{prefix}mask"],
+        )
+        feeds = {}
+        for name in names:
+            graph.node("Compress", [name, f"{prefix}mask"], [f"{prefix}{name}_rows"], axis=0)
+            feeds[name] = f"{prefix}{name}_rows"
+        graph.node("Compress", ["row_ids", f"{prefix}mask"], [f"{prefix}row_ids"], axis=0)
+        _write_model(graph, model, feeds, f"{prefix}answers", prefix)
+        graph.node(
+            "ScatterElements",
+            [f"answers_{number}", f"{prefix}row_ids", f"{prefix}answers"],
+            [f"answers_{number + 1}" if number + 1 < len(models) else OUTPUT],
+            axis=0,
+        )
+
+
+def to_onnx(bundle: ModelBundle) -> bytes:
+    """The bundle as a serialized ONNX model (see the module docstring for its inputs). A segmented
+    bundle is one graph that routes each row to its segment's model, as `SegmentedBundle` does."""
+    from onnx import TensorProto, checker, helper
+
+    encoder = bundle.encoder
+    inputs = []
+    if encoder.numeric:
+        inputs.append(
+            helper.make_tensor_value_info(NUMERIC_INPUT, TensorProto.DOUBLE, ["rows", len(encoder.numeric)])
+        )
+    inputs += [
+        helper.make_tensor_value_info(name, TensorProto.STRING, ["rows"]) for name in encoder.categorical
+    ]
+    names = [value.name for value in inputs]
+    graph = _Graph()
+    if isinstance(bundle, SegmentedBundle):
+        _write_segmented(graph, bundle, names)
+    else:
+        _write_model(graph, bundle, {name: name for name in names}, OUTPUT)
+    answer_type = TensorProto.FLOAT if bundle.task == "binary" else TensorProto.DOUBLE
+    output = helper.make_tensor_value_info(OUTPUT, answer_type, ["rows"])
+    onnx_graph = helper.make_graph(graph.nodes, f"{bundle.label}_model", inputs, [output], graph.initializers)
     model = helper.make_model(
-        graph,
+        onnx_graph,
         opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
         producer_name="mlops-blueprint",
     )

@@ -13,6 +13,7 @@ import pandas as pd
 from models.bundle import ModelBundle
 from models.metrics import selection_score
 from models.segmented import SegmentedBundle
+from pipelines.onnx_model import model_files
 from pipelines.ports import ModelVersion
 from pipelines.sweep.plan import SweepPlan
 from pipelines.sweep.steps import judgeable, read_split, winner_list
@@ -73,7 +74,7 @@ def register_segmented(
     model = SegmentedBundle(fallback, plan.segment_column, named)
     store, run_key = ctx.platform.artifacts, segmented_run_key(prepared, plan)
     prefix, source = f"runs/{ctx.model_name}/{run_key}", f"runs/{ctx.model_name}/{prepared.run_key}"
-    for name, payload in model.to_files().items():
+    for name, payload in {**model.to_files(), **model_files(model)}.items():
         store.put_bytes(f"{prefix}/model/{name}", payload)
     for split in COPIED_SPLITS:
         store.put_bytes(f"{prefix}/data/{split}.parquet", store.get_bytes(f"{source}/data/{split}.parquet"))

@@ -123,6 +123,8 @@ def plan_sweep(
         raise UseCaseError(
             f"no {sweep.segment} segment has sweep.min_segment_rows ({sweep.min_segment_rows}) training rows"
         )
+    # Largest first: workers take the next chunk when free, so the big ones do not come last.
+    segments.sort(key=lambda segment: -segment.train_rows)
     training = spec.training
     plan = SweepPlan(
         sweep_key=sweep_key,

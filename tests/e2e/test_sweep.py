@@ -72,6 +72,7 @@ def _the_segmented_model_is_registered_deployed_and_served(
     from models.segmented import SegmentedBundle
     from pipelines.deployment.steps import handler_for
     from pipelines.flows.deployment import deployment_flow
+    from pipelines.onnx_model import OnnxScorer, load_for_scoring
     from pipelines.serving.app import Variant, VariantRouter, create_app
     from pipelines.sweep.segmented import segmented_run_key
     from pipelines.training.bundles import load_bundle
@@ -88,6 +89,9 @@ def _the_segmented_model_is_registered_deployed_and_served(
     # Segments whose winner does not beat the global model on validation rows stay on the fallback.
     assert 1 <= len(bundle.segments) <= len(plan.segments)
     assert version.lineage["segments"] == len(bundle.segments)
+    # Model as data: the segmented model is one ONNX file too, and that is what the endpoint scores.
+    _, scorer = load_for_scoring(version.artifact_uri)
+    assert isinstance(scorer, OnnxScorer)
 
     # The guarded deployment takes it unchanged (its smoke test replays the segmented answers).
     assert deployment_flow(env="local")["decision"] == "promoted"
@@ -106,7 +110,7 @@ def _the_segmented_model_is_registered_deployed_and_served(
     assert answer.status_code == 200, answer.text
     served = [row[ctx.usecase.prediction_field] for row in answer.json()["predictions"]]
     expected = [*bundle.members[member].predict(mixed.head(3)), *bundle.fallback.predict(mixed.tail(2))]
-    assert served == pytest.approx(expected, abs=1e-6)
+    assert served == pytest.approx(expected, abs=1e-5)  # the ONNX file's float32 parity
 
 
 def _winners_come_from_the_weights_their_chunks_kept(ctx: Any, plan: Any, prepared: Any) -> None:

@@ -99,3 +99,35 @@ def test_members_it_could_not_route_to_are_refused() -> None:
     other = ModelBundle.build(FeatureEncoder.fit(data, ["spend"], VOCABULARY), ARCHITECTURE, "churned")
     with pytest.raises(ValueError, match="segment 'DE': its model's features or task differ"):
         SegmentedBundle(fallback, "country", {"DE": other})
+
+
+def test_the_onnx_file_routes_as_the_bundle_does(segmented: SegmentedBundle) -> None:
+    import onnxruntime
+
+    from pipelines.onnx_model import OnnxScorer, to_onnx
+
+    frame = _frame(10_000, 11)
+    frame["country"] = frame["country"].astype(object)
+    frame.loc[::13, "country"] = None  # no segment: the fallback answers
+    frame.loc[5::29, "country"] = "never-seen"
+    numeric = frame[NUMERIC].to_numpy(np.float64, copy=True)
+    numeric[::31, 0] = np.nan
+    categorical = {name: frame[name].tolist() for name in CATEGORICAL}
+    expected = segmented.predict_arrays(numeric, categorical)
+
+    scorer = OnnxScorer(to_onnx(segmented), segmented.encoder)
+    assert np.abs(scorer.predict_arrays(numeric, categorical) - expected).max() < 1e-5
+    for row in (0, 1, 5, 13):  # a request of one row, whatever its segment
+        one = scorer.predict_arrays(
+            numeric[row : row + 1], {k: v[row : row + 1] for k, v in categorical.items()}
+        )
+        assert one[0] == pytest.approx(expected[row], abs=1e-5)
+    empty = scorer.predict_arrays(numeric[:0], {k: v[:0] for k, v in categorical.items()})
+    assert empty.shape == (0,)
+    # Plain onnxruntime, no project code: the same inputs any caller would give.
+    session = onnxruntime.InferenceSession(to_onnx(segmented), providers=["CPUExecutionProvider"])
+    feeds = {
+        "numeric": numeric,
+        **{k: np.array(["" if v is None else v for v in vs], dtype=object) for k, vs in categorical.items()},
+    }
+    assert np.abs(session.run(["score"], feeds)[0] - expected).max() < 1e-5

@@ -20,12 +20,15 @@ class FanoutFailed(RuntimeError):
 
 
 def _run_workers(spec_uri: str, workers: int) -> None:
-    """`python -m pipelines.fanout SPEC --stride K/N` for K in 0..N-1, waited for together."""
+    """N processes of `python -m pipelines.fanout SPEC --claims DIR`, waited for together: each
+    takes the next unclaimed child when it is free (`pipelines.fanout.run_claimed`)."""
     environment = {**os.environ, WORKERS_ENV: str(workers)}
     with tempfile.TemporaryDirectory(prefix="mlops-fanout-") as scratch:
         logs = [Path(scratch) / f"worker-{worker}.log" for worker in range(workers)]
+        claims = Path(scratch) / "claims"
+        claims.mkdir()
         processes = []
-        for worker, log_path in enumerate(logs):
+        for log_path in logs:
             with log_path.open("w") as log_file:
                 processes.append(
                     subprocess.Popen(
@@ -34,8 +37,8 @@ def _run_workers(spec_uri: str, workers: int) -> None:
                             "-m",
                             "pipelines.fanout",
                             spec_uri,
-                            "--stride",
-                            f"{worker}/{workers}",
+                            "--claims",
+                            str(claims),
                         ],
                         env=environment,
                         stdout=subprocess.DEVNULL,
@@ -77,8 +80,8 @@ class InProcessCompute:
 
     def run_array(self, spec_uri: str, size: int, gpu: bool = False) -> list[JobResult]:
         """Every child of the fan-out: on a GPU, or with one usable CPU, one after the other in this
-        process; otherwise in one worker process per usable CPU, each taking every N-th child with
-        one torch thread (small children are bound by per-step overhead, not by arithmetic)."""
+        process; otherwise in one worker process per usable CPU, each taking the next unclaimed
+        child with one torch thread (small children are bound by per-step overhead, not by arithmetic)."""
         import torch
 
         from models.threads import affinity_cpus, cgroup_cpu_limit, usable_cpus
