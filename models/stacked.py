@@ -55,22 +55,25 @@ class StackedNetworks:
         self.flat = torch.stack(
             [torch.cat([state[name].detach().reshape(-1) for name in names]) for state in states]
         ).to(device)
-        self._gradient = torch.empty(0)  # reused step to step (`gradient`)
+        self._gradient = torch.empty(0)  # reused step to step (`gradient`, `training_gradient`)
+        self._offset_cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 
     @property
     def trials(self) -> int:
         return int(self.flat.shape[0])
 
-    def leaves(self) -> list[torch.Tensor]:
-        """Fresh leaf views of the buffer, one per parameter (trials x its shape), for one step."""
+    def views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        """A (trials x parameters) buffer as one view per parameter (trials x its shape)."""
         views, offset = [], 0
         for _, shape in self.layout:
             size = math.prod(shape)
-            views.append(
-                self.flat[:, offset : offset + size].view(self.trials, *shape).detach().requires_grad_()
-            )
+            views.append(buffer[:, offset : offset + size].view(self.trials, *shape))
             offset += size
         return views
+
+    def leaves(self) -> list[torch.Tensor]:
+        """Fresh leaf views of the buffer, one per parameter, for a step through autograd."""
+        return [view.detach().requires_grad_() for view in self.views(self.flat)]
 
     def gradient(self, leaves: list[torch.Tensor]) -> torch.Tensor:
         """The leaves' gradients as one buffer shaped like `flat` (zeros where a leaf got none)."""
@@ -84,6 +87,79 @@ class StackedNetworks:
             dim=1,
             out=self._gradient,
         )
+
+    def _split(
+        self, tensors: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Per-parameter tensors (layout order) as embeddings, weights and biases."""
+        layers = (len(tensors) - self.embedding_count) // 2
+        return (
+            tensors[: self.embedding_count],
+            tensors[self.embedding_count : self.embedding_count + layers],
+            tensors[self.embedding_count + layers :],
+        )
+
+    def _offsets(self, size: int, device: torch.device) -> torch.Tensor:
+        key = (self.trials, size, device)
+        if key not in self._offset_cache:
+            self._offset_cache[key] = torch.arange(self.trials, device=device).unsqueeze(1) * size
+        return self._offset_cache[key]
+
+    def training_gradient(
+        self,
+        numeric: torch.Tensor,
+        categorical: torch.Tensor,
+        labels: torch.Tensor,
+        task: str,
+        masks: list[torch.Tensor] | None,
+    ) -> torch.Tensor:
+        """The gradient (shaped like `flat`) of each trial's mean loss over one full batch.
+
+        Backpropagation written out, each step the kernel torch's autograd runs for one network
+        (`threshold_backward` for ReLU, the mask product for dropout, `embedding_dense_backward`,
+        the products of `_BatchedLinear`): the same numbers, without building a graph each step."""
+        with torch.no_grad():
+            embeddings, weights, biases = self._split(self.views(self.flat))
+            trials, rows = self.trials, numeric.shape[0]
+            indices, parts = [], [numeric.unsqueeze(0).expand(trials, rows, numeric.shape[1])]
+            for i, weight in enumerate(embeddings):
+                size = weight.shape[1]
+                index = categorical[:, i].unsqueeze(0) + self._offsets(size, weight.device)
+                indices.append(index)
+                parts.append(torch.embedding(weight.reshape(trials * size, -1), index))
+            hidden = torch.cat(parts, dim=2)
+            inputs, activations = [], []
+            for layer, (weight, bias) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
+                inputs.append(hidden)
+                hidden = _batched_product(hidden, weight, bias).relu()
+                activations.append(hidden)
+                if masks is not None:
+                    hidden = hidden * masks[layer]
+            inputs.append(hidden)
+            logits = _batched_product(hidden, weights[-1], biases[-1]).squeeze(2)
+
+            if self._gradient.shape != self.flat.shape:
+                self._gradient = torch.empty_like(self.flat)
+            grad_embeddings, grad_weights, grad_biases = self._split(self.views(self._gradient))
+            grad = loss_gradient(logits, labels, task).unsqueeze(2)
+            for layer in reversed(range(len(weights))):
+                grad_weights[layer].copy_(torch.bmm(grad.transpose(1, 2), inputs[layer]))
+                grad_biases[layer].copy_(grad.sum(1))
+                if layer == 0 and not embeddings:
+                    break
+                grad = torch.bmm(grad, weights[layer])
+                if layer > 0:
+                    if masks is not None:
+                        grad = grad * masks[layer - 1]
+                    grad = torch.ops.aten.threshold_backward(grad, activations[layer - 1], 0)
+            width = numeric.shape[1]
+            for weight, index, target in zip(embeddings, indices, grad_embeddings, strict=True):
+                size, dim = weight.shape[1], weight.shape[2]
+                piece = grad[:, :, width : width + dim]
+                width += dim
+                summed = torch.ops.aten.embedding_dense_backward(piece, index, trials * size, -1, False)
+                target.copy_(summed.reshape(trials, size, dim))
+            return self._gradient
 
     def forward(
         self,
@@ -104,7 +180,7 @@ class StackedNetworks:
         parts = [numeric.unsqueeze(0).expand(trials, rows, numeric.shape[1])]
         for i, weight in enumerate(embeddings):
             size = weight.shape[1]
-            offsets = torch.arange(trials, device=weight.device).unsqueeze(1) * size
+            offsets = self._offsets(size, weight.device)
             parts.append(
                 torch.embedding(weight.reshape(trials * size, -1), categorical[:, i].unsqueeze(0) + offsets)
             )
@@ -138,6 +214,13 @@ class StackedNetworks:
         return state
 
 
+def _batched_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x @ W^T + b per trial, as `F.linear` sums it for one network (`W @ x^T` for one output)."""
+    if weight.shape[1] == 1:
+        return torch.baddbmm(bias.unsqueeze(2), weight, x.transpose(1, 2)).transpose(1, 2)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
 class _BatchedLinear(torch.autograd.Function):
     """x @ W^T + b for every trial at once, each product in the orientation torch uses for one
     network's linear layer, so that it sums in the same order: forward as `x @ W^T` (`W @ x^T` for
@@ -150,9 +233,7 @@ class _BatchedLinear(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        if weight.shape[1] == 1:
-            return torch.baddbmm(bias.unsqueeze(2), weight, x.transpose(1, 2)).transpose(1, 2)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        return _batched_product(x, weight, bias)
 
     @staticmethod
     def backward(
@@ -186,41 +267,17 @@ def dropout_masks(
     ]
 
 
-class _TrialMeans(torch.autograd.Function):
-    """Each trial's mean loss over the batch, with the gradient torch's losses compute:
-    `(sigmoid(x) - y) * g / n` for binary cross-entropy on logits, `2/n * (x - y) * g` for squared error."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor, labels: torch.Tensor, binary: bool
-    ) -> torch.Tensor:
-        ctx.save_for_backward(logits, labels)
-        ctx.binary = binary  # type: ignore[attr-defined]
-        targets = labels.expand_as(logits)
-        if binary:
-            pointwise = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        else:
-            pointwise = (logits - targets) ** 2
-        return pointwise.mean(dim=1)
-
-    @staticmethod
-    def backward(
-        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
-    ) -> tuple[torch.Tensor, None, None]:
-        logits, labels = ctx.saved_tensors  # type: ignore[attr-defined]
-        rows = logits.shape[1]
-        if ctx.binary:  # type: ignore[attr-defined]
-            grad_logits = ((logits.sigmoid() - labels) * grad.unsqueeze(1)).div_(rows)
-        else:
-            grad_logits = ((logits - labels) * (2.0 / rows)) * grad.unsqueeze(1)
-        return grad_logits, None, None
-
-
-def trial_losses(logits: torch.Tensor, labels: torch.Tensor, task: str) -> torch.Tensor:
-    """Per-trial mean loss (trials,) of logits (trials x rows) against one set of labels (rows,)."""
+def loss_gradient(logits: torch.Tensor, labels: torch.Tensor, task: str) -> torch.Tensor:
+    """The gradient of each trial's mean loss over the batch with respect to its logits (trials x
+    rows), as torch's losses compute it: `(sigmoid(x) - y) / n` for binary cross-entropy on logits
+    (`binary_cross_entropy_with_logits`), `2/n * (x - y)` for squared error (`mse_loss`)."""
     if task not in ("binary", "regression"):
         raise ValueError(f"unknown task {task!r}")
-    return _TrialMeans.apply(logits, labels, task == "binary")
+    rows = logits.shape[1]
+    with torch.no_grad():
+        if task == "binary":
+            return (logits.sigmoid() - labels).div_(rows)
+        return (logits - labels) * (2.0 / rows)
 
 
 class StackedAdamW:

@@ -24,7 +24,7 @@ import torch
 
 from models.metrics import log_loss, selection_score
 from models.network import TabularNet
-from models.stacked import StackedAdamW, StackedNetworks, dropout_masks, trial_losses
+from models.stacked import StackedAdamW, StackedNetworks, dropout_masks, loss_gradient
 from models.train import EpochStats, LoopSettings, TensorSplit, TrainingState
 
 
@@ -100,10 +100,14 @@ def fit_stack(
             categorical = train.categorical[index].to(device, non_blocking=True)
             labels = train.labels[index].to(device, non_blocking=True)
             masks = dropout_masks(len(index), stack.hidden_sizes, stack.dropout, masks_from, device)
-            leaves = stack.leaves()
-            logits = stack.forward(leaves, numeric, categorical, masks, batched=len(index) == batch_size)
-            trial_losses(logits, labels, task).sum().backward()
-            optimiser.step(stack.flat, stack.gradient(leaves))
+            if len(index) == batch_size:
+                gradient = stack.training_gradient(numeric, categorical, labels, task, masks)
+            else:  # a last few rows: each trial's layers as a single network runs them, through autograd
+                leaves = stack.leaves()
+                logits = stack.forward(leaves, numeric, categorical, masks, batched=False)
+                logits.backward(loss_gradient(logits.detach(), labels, task))
+                gradient = stack.gradient(leaves)
+            optimiser.step(stack.flat, gradient)
         seconds = time.perf_counter() - started
         for position, (trial, (val_loss, val_score)) in enumerate(
             zip(active, _validate(stack, valid, device, batch_size, task), strict=True)
