@@ -8,10 +8,10 @@ sweep planned (every segment with enough rows x `--trials` settings). Then, side
   prepared once per segment, one after another: the unstacked floor. Its rate is compared with the
   engine's training seconds on the same trials (the per-trial seconds in the chunks' results);
 - job per trial: today's training job entry point (`run_job`: spec, tracking run, checkpoints,
-  bundle) for the first few trials of the same sampled segments, against what the engine charged
-  those very trials.
+  bundle) for a few trials spread over the segments, against what the engine charged those very
+  trials.
 
-    python -m bench.sweep [--rows 60000] [--trials 100] [--bare-segments 2] [--job-sample 6]
+    python -m bench.sweep [--rows 60000] [--trials 100] [--bare-segments 2] [--job-sample 8]
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="trial settings per segment (the 20,000-trial workload has 100)",
     )
     parser.add_argument("--bare-segments", type=int, default=2, help="segments whose trials are fitted bare")
-    parser.add_argument("--job-sample", type=int, default=6, help="trials timed through the job entry point")
+    parser.add_argument(
+        "--job-sample",
+        type=int,
+        default=8,
+        help="trials timed through the job entry point, spread over the segments",
+    )
     args = parser.parse_args(argv)
 
     import json
@@ -89,8 +94,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         bare_trials = len(sampled) * len(plan.trials)
 
         base = TrainingRunSpec.model_validate_json(read_uri(prepared.spec_uri))
-        per_segment = -(-args.job_sample // len(sampled))
-        sample = [(s, t) for s in sampled for t in range(min(per_segment, len(plan.trials)))]
+        # Spread over the segments as the sweep's own trials are (each segment, the same trial count).
+        sample = [
+            (number * len(plan.segments) // args.job_sample, (number * 37) % len(plan.trials))
+            for number in range(args.job_sample)
+        ]
         engine_on_job_sample = sum(engine_trial_seconds[pair] for pair in sample)
         started = time.perf_counter()
         for number, (position_in_plan, trial) in enumerate(sample):
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
         (
             "today's job entry point per trial",
-            f"{job_per_trial:.2f} s per trial over {len(sample)} of the sampled trials "
+            f"{job_per_trial:.2f} s per trial over {len(sample)} trials spread over the segments "
             f"(the engine: {engine_on_job_sample / len(sample):.3f} s for the same trials)",
         ),
         (
