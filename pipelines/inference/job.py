@@ -135,7 +135,7 @@ def _score_and_commit(spec: BatchInferenceSpec, lake: LakePort) -> dict[str, Any
     from pipelines.features.as_of import as_of_batches
     from pipelines.onnx_model import load_for_scoring
 
-    bundle, scorer = load_for_scoring(spec.model_uri)
+    bundle, scorer = load_for_scoring(spec.model_uri, batch=True)
     numeric, categorical = list(bundle.encoder.numeric), list(bundle.encoder.categorical)
     available = set(lake.schema(spec.features_table).names)
     missing = [c for c in [*numeric, *categorical] if c not in available]

@@ -89,9 +89,11 @@ def _the_segmented_model_is_registered_deployed_and_served(
     # Segments whose winner does not beat the global model on validation rows stay on the fallback.
     assert 1 <= len(bundle.segments) <= len(plan.segments)
     assert version.lineage["segments"] == len(bundle.segments)
-    # Model as data: the segmented model is one ONNX file too, and that is what the endpoint scores.
-    _, scorer = load_for_scoring(version.artifact_uri)
-    assert isinstance(scorer, OnnxScorer)
+    # Model as data: the segmented model is one ONNX file too. Batch work scores with it; a server
+    # routes with the bundle (the graph runs every member's nodes on each small request).
+    _, batch_scorer = load_for_scoring(version.artifact_uri, batch=True)
+    _, served_by = load_for_scoring(version.artifact_uri)
+    assert isinstance(batch_scorer, OnnxScorer) and isinstance(served_by, SegmentedBundle)
 
     # The guarded deployment takes it unchanged (its smoke test replays the segmented answers).
     assert deployment_flow(env="local")["decision"] == "promoted"
@@ -110,7 +112,7 @@ def _the_segmented_model_is_registered_deployed_and_served(
     assert answer.status_code == 200, answer.text
     served = [row[ctx.usecase.prediction_field] for row in answer.json()["predictions"]]
     expected = [*bundle.members[member].predict(mixed.head(3)), *bundle.fallback.predict(mixed.tail(2))]
-    assert served == pytest.approx(expected, abs=1e-5)  # the ONNX file's float32 parity
+    assert served == pytest.approx(expected, abs=1e-6)
 
 
 def _winners_come_from_the_weights_their_chunks_kept(ctx: Any, plan: Any, prepared: Any) -> None:
