@@ -117,7 +117,8 @@ class StackedNetworks:
 
         Backpropagation written out, each step the kernel torch's autograd runs for one network
         (`threshold_backward` for ReLU, the mask product for dropout, `embedding_dense_backward`,
-        the products of `_BatchedLinear`): the same numbers, without building a graph each step."""
+        the products' orientations of `_batched_product`): the same numbers, without building a
+        graph each step."""
         with torch.no_grad():
             embeddings, weights, biases = self._split(self.views(self.flat))
             trials, rows = self.trials, numeric.shape[0]
@@ -215,32 +216,15 @@ class StackedNetworks:
 
 
 def _batched_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """x @ W^T + b per trial, as `F.linear` sums it for one network (`W @ x^T` for one output)."""
+    """x @ W^T + b for every trial at once, each product in the orientation torch uses for one
+    network's linear layer so that it sums in the same order (`W @ x^T` for one output). Measured on
+    the reference machine's CPU kernels: bit for bit equal to `F.linear` per trial for full batches
+    of 48, 64 and 256 rows and the example's layer shapes; a few odd rows can round
+    differently. (The backward of `training_gradient` keeps the weight's gradient as `g^T @ x` for
+    the same reason.)"""
     if weight.shape[1] == 1:
         return torch.baddbmm(bias.unsqueeze(2), weight, x.transpose(1, 2)).transpose(1, 2)
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-
-class _BatchedLinear(torch.autograd.Function):
-    """x @ W^T + b for every trial at once, each product in the orientation torch uses for one
-    network's linear layer, so that it sums in the same order: forward as `x @ W^T` (`W @ x^T` for
-    one output), the weight's gradient as `g^T @ x`. Measured on the reference machine's CPU
-    kernels: bit for bit equal to `F.linear` per trial for full batches of 48, 64 and 256 rows and
-    the layer shapes of the example; a batch of a few odd rows can round differently."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
-    ) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
-        return _batched_product(x, weight, bias)
-
-    @staticmethod
-    def backward(
-        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, weight = ctx.saved_tensors  # type: ignore[attr-defined]
-        return torch.bmm(grad, weight), torch.bmm(grad.transpose(1, 2), x), grad.sum(1)
 
 
 def stacked_linear(
@@ -250,7 +234,7 @@ def stacked_linear(
     product for all trials; otherwise one `F.linear` per trial, exactly what a single network
     computes, at the cost of a call per trial (the loop uses it for a batch's last few rows)."""
     if batched:
-        return _BatchedLinear.apply(x, weight, bias)
+        return _batched_product(x, weight, bias)
     return torch.stack([nn.functional.linear(x[t], weight[t], bias[t]) for t in range(x.shape[0])])
 
 
