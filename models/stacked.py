@@ -4,11 +4,12 @@ A stack holds T copies of a `TabularNet` shape: each parameter gets a leading tr
 layer is one batched matmul over the trials, and one optimiser step updates every trial with its
 own learning rate and weight decay. Each piece repeats what torch does for one network, operation
 for operation, so a trial in a stack follows the path it follows alone:
-- the loss gradient is the one torch's own losses hand back (`trial_losses`);
+- the loss gradient is the one torch's own losses hand back (`loss_gradient`);
+- backpropagation runs the kernels autograd runs for one network (`training_gradient`);
 - the AdamW update is torch's single-tensor AdamW with the per-trial scalars as tensors;
 - dropout takes a mask per step that the caller draws as torch's CPU dropout draws it.
-What can differ is rounding inside a batched matmul against a single one, so results agree with
-the one-network loop to within float32 rounding, not bit for bit.
+Products keep the orientation torch uses for one network, so they sum in the same order: bit for
+bit equal on the reference machine's kernels in the shapes tested (`tests/model/test_stacked.py`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class StackedNetworks:
     """T networks of one shape, their parameters side by side in one (trials x parameters) buffer.
 
     One buffer makes the optimiser step a handful of operations over every parameter at once,
-    whatever the depth; `leaves()` hands out per-parameter views for a forward pass."""
+    whatever the depth; `views` and `leaves` hand out one tensor per parameter."""
 
     def __init__(self, networks: list[TabularNet], device: torch.device) -> None:
         template = networks[0]
@@ -75,17 +76,21 @@ class StackedNetworks:
         """Fresh leaf views of the buffer, one per parameter, for a step through autograd."""
         return [view.detach().requires_grad_() for view in self.views(self.flat)]
 
-    def gradient(self, leaves: list[torch.Tensor]) -> torch.Tensor:
-        """The leaves' gradients as one buffer shaped like `flat` (zeros where a leaf got none)."""
+    def _gradient_buffer(self) -> torch.Tensor:
+        """The gradient's (trials x parameters) buffer, reused step to step while the stack keeps its size."""
         if self._gradient.shape != self.flat.shape:
             self._gradient = torch.empty_like(self.flat)
+        return self._gradient
+
+    def gradient(self, leaves: list[torch.Tensor]) -> torch.Tensor:
+        """The leaves' gradients as one buffer shaped like `flat` (zeros where a leaf got none)."""
         return torch.cat(
             [
                 (leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)).reshape(self.trials, -1)
                 for leaf in leaves
             ],
             dim=1,
-            out=self._gradient,
+            out=self._gradient_buffer(),
         )
 
     def _split(
@@ -105,6 +110,20 @@ class StackedNetworks:
             self._offset_cache[key] = torch.arange(self.trials, device=device).unsqueeze(1) * size
         return self._offset_cache[key]
 
+    def _input(
+        self, embeddings: list[torch.Tensor], numeric: torch.Tensor, categorical: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The first layer's input (trials x rows x features: the numerics, then each embedding, as
+        `TabularNet` concatenates them) and each embedding's row indices into its flattened table."""
+        trials, rows = self.trials, numeric.shape[0]
+        indices, parts = [], [numeric.unsqueeze(0).expand(trials, rows, numeric.shape[1])]
+        for i, weight in enumerate(embeddings):
+            size = weight.shape[1]
+            index = categorical[:, i].unsqueeze(0) + self._offsets(size, weight.device)
+            indices.append(index)
+            parts.append(torch.embedding(weight.reshape(trials * size, -1), index))
+        return torch.cat(parts, dim=2), indices
+
     def training_gradient(
         self,
         numeric: torch.Tensor,
@@ -121,14 +140,7 @@ class StackedNetworks:
         graph each step."""
         with torch.no_grad():
             embeddings, weights, biases = self._split(self.views(self.flat))
-            trials, rows = self.trials, numeric.shape[0]
-            indices, parts = [], [numeric.unsqueeze(0).expand(trials, rows, numeric.shape[1])]
-            for i, weight in enumerate(embeddings):
-                size = weight.shape[1]
-                index = categorical[:, i].unsqueeze(0) + self._offsets(size, weight.device)
-                indices.append(index)
-                parts.append(torch.embedding(weight.reshape(trials * size, -1), index))
-            hidden = torch.cat(parts, dim=2)
+            hidden, indices = self._input(embeddings, numeric, categorical)
             inputs, activations = [], []
             for layer, (weight, bias) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
                 inputs.append(hidden)
@@ -139,9 +151,8 @@ class StackedNetworks:
             inputs.append(hidden)
             logits = _batched_product(hidden, weights[-1], biases[-1]).squeeze(2)
 
-            if self._gradient.shape != self.flat.shape:
-                self._gradient = torch.empty_like(self.flat)
-            grad_embeddings, grad_weights, grad_biases = self._split(self.views(self._gradient))
+            gradient = self._gradient_buffer()
+            grad_embeddings, grad_weights, grad_biases = self._split(self.views(gradient))
             grad = loss_gradient(logits, labels, task).unsqueeze(2)
             for layer in reversed(range(len(weights))):
                 grad_weights[layer].copy_(torch.bmm(grad.transpose(1, 2), inputs[layer]))
@@ -158,37 +169,26 @@ class StackedNetworks:
                 size, dim = weight.shape[1], weight.shape[2]
                 piece = grad[:, :, width : width + dim]
                 width += dim
-                summed = torch.ops.aten.embedding_dense_backward(piece, index, trials * size, -1, False)
-                target.copy_(summed.reshape(trials, size, dim))
-            return self._gradient
+                summed = torch.ops.aten.embedding_dense_backward(piece, index, self.trials * size, -1, False)
+                target.copy_(summed.reshape(self.trials, size, dim))
+            return gradient
 
     def forward(
         self,
-        leaves: list[torch.Tensor],
+        parameters: list[torch.Tensor],
         numeric: torch.Tensor,
         categorical: torch.Tensor,
         masks: list[torch.Tensor] | None = None,
         batched: bool = True,
     ) -> torch.Tensor:
-        """Logits (trials x rows). `masks`: one scaled dropout mask (rows x width) per hidden layer.
-        `batched=False` runs each trial's linear layers as its own network runs them (see
+        """Logits (trials x rows) from per-parameter tensors (`views` or `leaves`). `masks`: one
+        scaled dropout mask (rows x width) per hidden layer. `batched=False` runs each trial's linear layers as its own network runs them (see
         `stacked_linear`)."""
-        embeddings = leaves[: self.embedding_count]
-        layers = (len(leaves) - self.embedding_count) // 2
-        weights = leaves[self.embedding_count : self.embedding_count + layers]
-        biases = leaves[self.embedding_count + layers :]
-        trials, rows = self.trials, numeric.shape[0]
-        parts = [numeric.unsqueeze(0).expand(trials, rows, numeric.shape[1])]
-        for i, weight in enumerate(embeddings):
-            size = weight.shape[1]
-            offsets = self._offsets(size, weight.device)
-            parts.append(
-                torch.embedding(weight.reshape(trials * size, -1), categorical[:, i].unsqueeze(0) + offsets)
-            )
-        hidden = torch.cat(parts, dim=2)
+        embeddings, weights, biases = self._split(parameters)
+        hidden, _ = self._input(embeddings, numeric, categorical)
         for layer, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
             hidden = stacked_linear(hidden, weight, bias, batched)
-            if layer < layers - 1:
+            if layer < len(weights) - 1:
                 hidden = hidden.relu()
                 if masks is not None:
                     hidden = hidden * masks[layer]
@@ -199,7 +199,7 @@ class StackedNetworks:
     ) -> torch.Tensor:
         """Logits (trials x rows) without dropout, for evaluation."""
         with torch.no_grad():
-            return self.forward(self.leaves(), numeric, categorical, batched=batched)
+            return self.forward(self.views(self.flat), numeric, categorical, batched=batched)
 
     def keep(self, rows: torch.Tensor) -> None:
         """Keep only the trials at `rows` (in that order)."""

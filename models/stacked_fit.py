@@ -7,10 +7,10 @@ step, and dropout is its only consumer). Learning rate, weight decay, epochs and
 epoch validates each trial, keeps its best weights and applies its early stopping; a trial that
 stops leaves the stack, and the others go on without it.
 
-Exactness: on CPU a trial's metrics match its standalone run to float32 rounding (a batched
-matmul may sum in another order than a single one). On CUDA the standalone loop uses mixed
-precision and CUDA's generator; the stack runs float32 with masks drawn on the CPU, so there the
-results are deterministic but not the standalone's.
+Exactness: on CPU a trial's metrics match its standalone run, bit for bit in the shapes tested
+(`tests/model/test_stacked.py`; a batched product could sum in another order on other kernels).
+On CUDA the standalone loop uses mixed precision and CUDA's generator; the stack runs float32 with
+masks drawn on the CPU, so there the results are deterministic but not the standalone's.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.metrics import log_loss, selection_score
 from models.network import TabularNet
 from models.stacked import StackedAdamW, StackedNetworks, dropout_masks, loss_gradient
-from models.train import EpochStats, LoopSettings, TensorSplit, TrainingState
+from models.train import EpochStats, LoopSettings, TensorSplit, TrainingState, answers, validation_metrics
 
 
 @dataclass
@@ -54,17 +53,10 @@ def _validate(
                 split.categorical[start:stop].to(device),
                 batched=rows == batch_size * 4,
             )
-            outputs.append((torch.sigmoid(raw.float()) if task == "binary" else raw.float()).cpu().numpy())
+            outputs.append(answers(raw, task))
     predictions = np.concatenate(outputs, axis=1) if outputs else np.zeros((stack.trials, 0))
     labels = split.labels.numpy()
-    results = []
-    for row in predictions:
-        if task == "binary":
-            loss = log_loss(labels, row)
-        else:
-            loss = float(np.mean((labels - row) ** 2)) if labels.size else float("nan")
-        results.append((loss, selection_score(task, labels, row)))
-    return results
+    return [validation_metrics(task, labels, row) for row in predictions]
 
 
 def fit_stack(
@@ -82,15 +74,15 @@ def fit_stack(
         raise ValueError("trials in a stack must share their seed and batch size")
     trials = [_Trial(n, s, TrainingState()) for n, s in zip(networks, settings, strict=True)]
     active = [t for t in trials if not t.done]
-    stack = StackedNetworks([t.network for t in active], device) if active else None
+    if not active:  # no epochs to train: the networks stay as built, as `fit` leaves them
+        return [t.state for t in trials]
+    stack = StackedNetworks([t.network for t in active], device)
     optimiser = StackedAdamW(
-        stack.flat if stack else torch.zeros(0, 0),
-        [t.settings.learning_rate for t in active],
-        [t.settings.weight_decay for t in active],
+        stack.flat, [t.settings.learning_rate for t in active], [t.settings.weight_decay for t in active]
     )
     masks_from = torch.Generator().manual_seed(seed)
     epoch = 0
-    while stack is not None and active:
+    while active:
         epoch += 1
         started = time.perf_counter()
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed * 1000 + epoch))

@@ -131,9 +131,18 @@ def _evaluate(
         for start in range(0, len(split), batch_size * 4):
             stop = start + batch_size * 4
             raw = network(split.numeric[start:stop].to(device), split.categorical[start:stop].to(device))
-            outputs.append((torch.sigmoid(raw.float()) if task == "binary" else raw.float()).cpu().numpy())
+            outputs.append(answers(raw, task))
     predictions = np.concatenate(outputs) if outputs else np.zeros(0)
-    labels = split.labels.numpy()
+    return validation_metrics(task, split.labels.numpy(), predictions)
+
+
+def answers(raw: torch.Tensor, task: str) -> np.ndarray:
+    """What a network's raw outputs are scored as: probabilities (binary) or values, in float32."""
+    return (torch.sigmoid(raw.float()) if task == "binary" else raw.float()).cpu().numpy()
+
+
+def validation_metrics(task: str, labels: np.ndarray, predictions: np.ndarray) -> tuple[float, float]:
+    """Validation loss (log loss, or squared error) and selection score (AUC or R^2)."""
     if task == "binary":
         loss = log_loss(labels, predictions)
     else:

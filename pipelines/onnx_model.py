@@ -199,10 +199,17 @@ def _write_model(
         )
 
 
+def _answer_type(bundle: ModelBundle) -> int:
+    """The output's ONNX type: float32 probabilities, or float64 values in the target's units."""
+    from onnx import TensorProto
+
+    return int(TensorProto.FLOAT if bundle.task == "binary" else TensorProto.DOUBLE)
+
+
 def _write_segmented(graph: _Graph, bundle: SegmentedBundle, names: list[str]) -> None:
     """Nodes that route each row by its segment value to its member (any other value, or none, to
     the fallback), score each member's rows only, and put every answer back in its row's place."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     models = [*bundle.models, bundle.fallback]
     graph.node(
@@ -225,9 +232,11 @@ def _write_segmented(graph: _Graph, bundle: SegmentedBundle, names: list[str]) -
         ],
         ["row_ids"],
     )
-    answer_type = TensorProto.FLOAT if bundle.task == "binary" else TensorProto.DOUBLE
     graph.node(
-        "ConstantOfShape", ["rows"], ["answers_0"], value=helper.make_tensor("empty", answer_type, [1], [0])
+        "ConstantOfShape",
+        ["rows"],
+        ["answers_0"],
+        value=helper.make_tensor("empty", _answer_type(bundle), [1], [0]),
     )
     for number, model in enumerate(models):
         prefix = f"m{number}_"
@@ -270,8 +279,7 @@ def to_onnx(bundle: ModelBundle) -> bytes:
         _write_segmented(graph, bundle, names)
     else:
         _write_model(graph, bundle, {name: name for name in names}, OUTPUT)
-    answer_type = TensorProto.FLOAT if bundle.task == "binary" else TensorProto.DOUBLE
-    output = helper.make_tensor_value_info(OUTPUT, answer_type, ["rows"])
+    output = helper.make_tensor_value_info(OUTPUT, _answer_type(bundle), ["rows"])
     onnx_graph = helper.make_graph(graph.nodes, f"{bundle.label}_model", inputs, [output], graph.initializers)
     model = helper.make_model(
         onnx_graph,
