@@ -9,6 +9,8 @@ entity's previous instants) with their differences.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -18,30 +20,89 @@ FEATURE_TIME = "feature_time"
 _SECONDS_BITS = 34  # ~544 years of seconds per entity slot
 
 
-def _sorted_keys(events: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, np.ndarray]:
-    # Ties at one instant are ordered by primary key, not by file order (which a lake does not keep).
-    tie_break = [k for k in spec.primary_key if k in events.columns and k != spec.entity_key]
-    order = [spec.entity_key, spec.event_time, *tie_break]
-    ordered = events.sort_values(order, kind="stable").reset_index(drop=True)
-    codes = pd.factorize(ordered[spec.entity_key])[0].astype(np.int64)
-    times = ordered[spec.event_time].to_numpy(dtype="datetime64[s]").astype(np.int64)
-    seconds = times - (times.min() if len(times) else 0)
-    return ordered, (codes << _SECONDS_BITS) + seconds
+@dataclass(frozen=True)
+class _Order:
+    """The events in feature order (entity, time, then primary key for ties at one instant), as
+    positions into the events and the sorted rows' entity codes and instants."""
+
+    positions: np.ndarray
+    entities: np.ndarray  # each sorted row's entity, as its rank among the entities
+    entity_values: pd.Index  # the distinct entities, in that rank order
+    instants: np.ndarray  # each sorted row's time in nanoseconds
+
+    def keys(self) -> np.ndarray:
+        """Each sorted row's window key: its entity in the high bits, its second in the low ones."""
+        seconds = self.instants // 1_000_000_000
+        seconds = seconds - (seconds.min() if len(seconds) else 0)
+        return (self.entities << _SECONDS_BITS) + seconds
+
+    def feature_rows(self) -> np.ndarray:
+        """The sorted rows that give a feature row: the last event of each (entity, instant)."""
+        last = np.ones(len(self.positions), dtype=bool)
+        last[:-1] = (self.entities[1:] != self.entities[:-1]) | (self.instants[1:] != self.instants[:-1])
+        return np.flatnonzero(last)
+
+    def sorted(self, values: np.ndarray) -> np.ndarray:
+        """Values of the events, in feature order."""
+        return values.take(self.positions)
 
 
-def compute_window_features(events: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
-    """One feature row per (entity, event time): every feature the use case declares."""
+def _feature_order(events: pd.DataFrame, spec: DatasetSpec) -> _Order:
+    """The events' feature order, sorted as integers: a string sort of every row cost 0.8 s of 1.3 s
+    at 500,000 rows. Ties at one instant are ordered by primary key, not by file order (which a lake
+    does not keep)."""
+    codes, entity_values = pd.factorize(events[spec.entity_key], sort=True)
+    entities = _missing_last(codes.astype(np.int64))
+    instants = events[spec.event_time].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    order = np.lexsort((instants, entities))
+    tied = _tied_rows(entities[order], instants[order])
+    if tied.any():
+        tie_break = [k for k in spec.primary_key if k in events.columns and k != spec.entity_key]
+        ranks = [np.zeros(len(events), dtype=np.int64) for _ in tie_break]
+        for rank, column in zip(ranks, tie_break, strict=True):
+            rank[order[tied]] = _missing_last(pd.factorize(events[column].iloc[order[tied]], sort=True)[0])
+        order = np.lexsort((*reversed(ranks), instants, entities))
+    return _Order(order, entities[order], pd.Index(entity_values), instants[order])
+
+
+def _missing_last(codes: np.ndarray) -> np.ndarray:
+    """Sort codes with missing values (-1) after every value, where a sort puts them."""
+    codes = codes.astype(np.int64)
+    codes[codes < 0] = codes.max() + 1 if len(codes) else 0
+    return codes
+
+
+def _tied_rows(entities: np.ndarray, instants: np.ndarray) -> np.ndarray:
+    """Which of the sorted rows share their entity and instant with a neighbour."""
+    same = (entities[1:] == entities[:-1]) & (instants[1:] == instants[:-1])
+    tied = np.zeros(len(entities), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    return tied
+
+
+def compute_window_features(
+    events: pd.DataFrame, usecase: UseCase, since: pd.Series | None = None
+) -> pd.DataFrame:
+    """One feature row per (entity, event time): every feature the use case declares.
+
+    With `since` (a time per entity), only the rows of those entities at or after their time are
+    returned; the events before it still count in their windows and lags."""
     dataset, view = usecase.dataset, usecase.features
-    ordered, keys = _sorted_keys(events, dataset)
-    last_tie = np.searchsorted(keys, keys, side="right") - 1
-    out = {
-        dataset.entity_key: ordered[dataset.entity_key].to_numpy(),
-        FEATURE_TIME: ordered[dataset.event_time],
+    order = _feature_order(events, dataset)
+    keys = order.keys()
+    rows = order.feature_rows()  # every feature row: lags look back along them
+    out_rows = rows if since is None else rows[_at_or_after(order, rows, since)]
+    wanted = order.positions[out_rows]  # the events the returned rows come from
+    last_tie = np.searchsorted(keys, keys[out_rows], side="right") - 1
+    out: dict[str, object] = {
+        dataset.entity_key: events[dataset.entity_key].take(wanted).to_numpy(),
+        FEATURE_TIME: events[dataset.event_time].take(wanted).reset_index(drop=True),
     }
     cumulative_sums: dict[str, np.ndarray] = {}  # per source, shared by every window
 
     def window_total(source: str, values: np.ndarray, first: np.ndarray) -> np.ndarray:
-        """The sum of `values` over each row's window (a missing value adds nothing)."""
+        """The sum of `values` over each returned row's window (a missing value adds nothing)."""
         if source not in cumulative_sums:
             cumulative_sums[source] = np.concatenate(([0.0], np.cumsum(np.nan_to_num(values, nan=0.0))))
         cumulative = cumulative_sums[source]
@@ -49,15 +110,16 @@ def compute_window_features(events: pd.DataFrame, usecase: UseCase) -> pd.DataFr
 
     # Per source, once: the numbers a window sums, and which events carry each counted value.
     numbers = {
-        c: _as_float(ordered[c]) for c in dict.fromkeys(a.column for a in view.aggregations if a.column)
+        c: order.sorted(_as_float(events[c]))
+        for c in dict.fromkeys(a.column for a in view.aggregations if a.column)
     }
     hits: dict[tuple[CategoryCountSpec, str], np.ndarray] = {}
     for counted in view.category_counts:
-        text = ordered[counted.column].astype(str).to_numpy()
+        text = order.sorted(events[counted.column].astype(str).to_numpy())
         for value in counted.values:
             hits[(counted, value)] = (text == value).astype(np.float64)
     for window in view.windows_days:
-        first = np.searchsorted(keys, keys - window * 86_400, side="right")
+        first = np.searchsorted(keys, keys[out_rows] - window * 86_400, side="right")
         count = (last_tie + 1 - first).astype(np.float64)
         for agg in view.aggregations:
             name = agg.feature_name(window)
@@ -68,41 +130,62 @@ def compute_window_features(events: pd.DataFrame, usecase: UseCase) -> pd.DataFr
             if agg.function in ("sum", "mean"):
                 total = window_total(agg.column, values, first)
                 out[name] = total if agg.function == "sum" else total / np.maximum(count, 1)
-            else:  # max over a window: the rolling implementation is clearer than a sparse table here
-                grouped = (
-                    ordered.assign(_v=values)
-                    .groupby(dataset.entity_key, sort=False)
-                    .rolling(f"{window}D", on=dataset.event_time)
-                )
-                out[name] = grouped["_v"].max().to_numpy()
+            else:
+                out[name] = _window_max(order, values, window)[out_rows]
         for (counted, value), indicator in hits.items():
             out[counted.feature_name(value, window)] = window_total(
                 f"{counted.column}={value}", indicator, first
             )
     for column in view.latest:
-        spec = dataset.columns[column]
-        out[column] = ordered[column].to_numpy() if spec.is_categorical else _as_float(ordered[column])
-    lag_sources = {lag.column for lag in view.lags}
-    for column in lag_sources:
-        out[f"_lag_source_{column}"] = _as_float(ordered[column])
-    features = pd.DataFrame(out)
-    # Several events at one instant give identical rows (ties are included): keep one.
-    features = features.drop_duplicates([dataset.entity_key, FEATURE_TIME], keep="last").reset_index(
-        drop=True
-    )
-    by_entity = features.groupby(dataset.entity_key, sort=False)
+        latest = events[column].take(wanted)
+        out[column] = latest.to_numpy() if dataset.columns[column].is_categorical else _as_float(latest)
     for lag in view.lags:
-        source = f"_lag_source_{lag.column}"
+        source = order.sorted(_as_float(events[lag.column]))[rows]
         for period in lag.periods:
-            lagged = by_entity[source].shift(period)
-            features[f"{lag.column}_lag{period}"] = lagged
+            lagged = _lagged(order.entities[rows], source, period, np.searchsorted(rows, out_rows))
+            out[f"{lag.column}_lag{period}"] = lagged
             if lag.difference:
-                features[f"{lag.column}_diff{period}"] = features[source] - lagged
-    features = features.drop(columns=[f"_lag_source_{c}" for c in lag_sources])
+                out[f"{lag.column}_diff{period}"] = source[np.searchsorted(rows, out_rows)] - lagged
+    features = pd.DataFrame(out)
     for name, kind in usecase.value_types().items():
         if kind == "integral":
             features[name] = features[name].astype(np.int64)
     return features
+
+
+def _at_or_after(order: _Order, rows: np.ndarray, since: pd.Series) -> np.ndarray:
+    """Which feature `rows` are at or after their entity's time in `since` (no time: not wanted)."""
+    never = np.iinfo(np.int64).max
+    starts = since.reindex(order.entity_values).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    starts = np.append(np.where(starts == np.iinfo(np.int64).min, never, starts), never)  # NaT, missing
+    return np.asarray(order.instants[rows] >= starts[order.entities[rows]])
+
+
+def _window_max(order: _Order, values: np.ndarray, window: int) -> np.ndarray:
+    """The max of `values` over each sorted row's window (the last of a tie sees the whole instant)."""
+    frame = pd.DataFrame(
+        {"entity": order.entities, "time": pd.to_datetime(order.instants, unit="ns"), "value": values}
+    )
+    rolling = frame.groupby("entity", sort=False).rolling(f"{window}D", on="time")
+    return np.asarray(rolling["value"].max().to_numpy())
+
+
+def _lagged(entities: np.ndarray, source: np.ndarray, period: int, at: np.ndarray) -> np.ndarray:
+    """`source` `period` feature rows back along the same entity, at the feature rows `at` (NaN
+    where the entity has fewer rows before)."""
+    back = at - period
+    valid = back >= 0
+    back = np.where(valid, back, 0)
+    valid &= entities[back] == entities[at]
+    return np.where(valid, source[back], np.nan)
+
+
+def view_columns(usecase: UseCase) -> list[str]:
+    """The event columns the feature view reads: the entity, the time and every source column."""
+    dataset, view = usecase.dataset, usecase.features
+    sources = [a.column for a in view.aggregations if a.column] + [c.column for c in view.category_counts]
+    sources += [*view.latest, *(lag.column for lag in view.lags)]
+    return list(dict.fromkeys([dataset.entity_key, dataset.event_time, *sources]))
 
 
 def _as_float(column: pd.Series) -> np.ndarray:

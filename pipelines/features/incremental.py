@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow.compute as pc
 
-from pipelines.features.compute import FEATURE_TIME, compute_window_features
+from pipelines.features.compute import compute_window_features, view_columns
 from pipelines.ports import LakePort, RowFilter
 from pipelines.usecase import UseCase
 
@@ -53,32 +53,25 @@ def incremental_features(
         snapshot_id=snapshot_id,
         where=RowFilter(any_of={dataset.entity_key: touched}, at_least=lookback),
     ).to_pandas()
-    first_new = new.groupby(dataset.entity_key)[dataset.event_time].min()
-    is_new = history.set_index(list(dataset.primary_key)).index.isin(
-        new.set_index(list(dataset.primary_key)).index
-    )
-    known_last = history[~is_new].groupby(dataset.entity_key)[dataset.event_time].max()
-    late = known_last.reindex(first_new.index) >= first_new
-    if late.any():
-        entity = late[late].index[0]
+    since = new.groupby(dataset.entity_key)[dataset.event_time].min()
+    # The history holds every new event; any other event at or after its entity's first new one is late.
+    recent = history.loc[
+        history[dataset.event_time] >= history[dataset.entity_key].map(since), dataset.entity_key
+    ]
+    extra = recent.value_counts().sub(new[dataset.entity_key].value_counts(), fill_value=0)
+    late = extra[extra > 0]
+    if len(late):
         return Increment(
             None,
-            reason=f"{int(late.sum())} entities (e.g. {entity!r}) got events at or before their latest known one",
+            reason=f"{len(late)} entities (e.g. {late.index[0]!r}) got events at or before their latest known one",
         )
-    features = compute_window_features(history, usecase)
-    starts = features[dataset.entity_key].map(first_new)
-    rows = features[features[FEATURE_TIME] >= starts].reset_index(drop=True)
+    rows = compute_window_features(history, usecase, since=since)
     return Increment(rows, new_events=len(new), history_rows=len(history))
 
 
 def source_columns(usecase: UseCase) -> list[str]:
     """The curated columns the feature view reads (keys, time and its sources), nothing else."""
-    dataset, view = usecase.dataset, usecase.features
-    sources = [a.column for a in view.aggregations if a.column]
-    sources += (
-        [c.column for c in view.category_counts] + list(view.latest) + [lag.column for lag in view.lags]
-    )
-    return list(dict.fromkeys([*dataset.primary_key, dataset.entity_key, dataset.event_time, *sources]))
+    return list(dict.fromkeys([*usecase.dataset.primary_key, *view_columns(usecase)]))
 
 
 def _earliest(new: pd.DataFrame, event_time: str, windows_days: Sequence[int]) -> pd.Timestamp:
