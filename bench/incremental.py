@@ -27,10 +27,11 @@ TARGET_RATIO = 1.5
 
 
 def _events(rows: int, seed: int = 7) -> pd.DataFrame:
+    from mlops.settings import load_settings
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
-    from pipelines.training import steps
+    from pipelines.usecase import load_usecase
 
-    usecase = steps.open_environment("local").usecase
+    usecase = load_usecase(load_settings("local").pipeline.usecase_path())  # no environment needed
     events = generate_churn_events(usecase.dataset, ChurnDataConfig(rows=rows, seed=seed))
     return events.sort_values(usecase.dataset.event_time, kind="stable").reset_index(drop=True)
 
