@@ -102,9 +102,13 @@ def _texts(column: pa.Array) -> np.ndarray:
     """A categorical column as an object array of text and None (what the ONNX scorer takes whole)."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+        # One Python string per distinct value, not per row (a few against 200,000 per chunk).
+        encoded = pc.dictionary_encode(column)
+        values = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+        return np.asarray(values[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()])
     return np.array([None if v is None else str(v) for v in column.to_pylist()], dtype=object)
 
 
@@ -205,10 +209,10 @@ def _prediction_rows(spec: BatchInferenceSpec, keys: Mapping[str, pa.Array], sco
     rows = len(scores)
     columns: dict[str, pa.Array] = dict(keys)
     columns[SCORE] = pa.array(scores, pa.float64())
-    columns["model_version"] = pa.array([spec.model_version] * rows, pa.int64())
-    columns["input_snapshot_id"] = pa.array([spec.input_snapshot_id] * rows, pa.int64())
-    columns["features_snapshot_id"] = pa.array([spec.features_snapshot_id] * rows, pa.int64())
-    columns["run_id"] = pa.array([spec.run_id] * rows, pa.string())
+    columns["model_version"] = pa.repeat(pa.scalar(spec.model_version, pa.int64()), rows)
+    columns["input_snapshot_id"] = pa.repeat(pa.scalar(spec.input_snapshot_id, pa.int64()), rows)
+    columns["features_snapshot_id"] = pa.repeat(pa.scalar(spec.features_snapshot_id, pa.int64()), rows)
+    columns["run_id"] = pa.repeat(pa.scalar(spec.run_id, pa.string()), rows)
     return pa.table(columns)
 
 
