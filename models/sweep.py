@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.allocator import keep_freed_memory
 from models.network import TabularNet
 from models.stacked import shape_of
 from models.stacked_fit import fit_stack
@@ -169,6 +170,7 @@ def run_trials(
             if on_trial is not None:
                 on_trial(outcomes[-1])
     else:
+        keep_freed_memory()  # a stack's step allocates the same tensors of some MB every time
         built = []
         for index, parameters in listed:
             settings = base.with_parameters(parameters)
