@@ -16,6 +16,7 @@ a batch's last few rows agree to float32 rounding (`tests/model/test_stacked.py`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -212,7 +213,7 @@ def stacked_linear(
     computes, at the cost of a call per trial (the loop uses it for a batch's last few rows)."""
     if batched:
         return _batched_product(x, weight, bias)
-    return torch.stack([nn.functional.linear(x[t], weight[t], bias[t]) for t in range(x.shape[0])])
+    return _each_trial(nn.functional.linear, x, weight, bias)
 
 
 def _weight_gradient(grad: torch.Tensor, inputs: torch.Tensor, batched: bool) -> torch.Tensor:
@@ -220,21 +221,27 @@ def _weight_gradient(grad: torch.Tensor, inputs: torch.Tensor, batched: bool) ->
     (its `addmm` backward computes the transposed weight's gradient as `(g^T @ x)^T`)."""
     if batched:
         return torch.bmm(grad.transpose(1, 2), inputs)
-    return torch.stack([grad[t].t().mm(inputs[t]) for t in range(grad.shape[0])])
+    return _each_trial(lambda g, x: g.t().mm(x), grad, inputs)
 
 
 def _bias_gradient(grad: torch.Tensor, batched: bool) -> torch.Tensor:
     """Each trial's bias gradient: its output gradient summed over the rows."""
     if batched:
         return grad.sum(1)
-    return torch.stack([grad[t].sum(0) for t in range(grad.shape[0])])
+    return _each_trial(lambda g: g.sum(0), grad)
 
 
 def _input_gradient(grad: torch.Tensor, weight: torch.Tensor, batched: bool) -> torch.Tensor:
     """Each trial's gradient with respect to a linear layer's input, `g @ W`."""
     if batched:
         return torch.bmm(grad, weight)
-    return torch.stack([grad[t].mm(weight[t]) for t in range(grad.shape[0])])
+    return _each_trial(torch.mm, grad, weight)
+
+
+def _each_trial(operation: Callable[..., torch.Tensor], *stacked: torch.Tensor) -> torch.Tensor:
+    """`operation` on each trial's slice of the `stacked` tensors alone, as one network runs it,
+    the answers stacked again along the trial dimension."""
+    return torch.stack([operation(*(tensor[t] for tensor in stacked)) for t in range(stacked[0].shape[0])])
 
 
 def dropout_masks(

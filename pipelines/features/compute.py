@@ -139,13 +139,14 @@ def compute_window_features(
     for column in view.latest:
         latest = events[column].take(wanted)
         out[column] = latest.to_numpy() if dataset.columns[column].is_categorical else _as_float(latest)
+    at = np.searchsorted(rows, out_rows)  # the returned rows among every feature row
     for lag in view.lags:
         source = order.sorted(_as_float(events[lag.column]))[rows]
         for period in lag.periods:
-            lagged = _lagged(order.entities[rows], source, period, np.searchsorted(rows, out_rows))
+            lagged = _lagged(order.entities[rows], source, period, at)
             out[f"{lag.column}_lag{period}"] = lagged
             if lag.difference:
-                out[f"{lag.column}_diff{period}"] = source[np.searchsorted(rows, out_rows)] - lagged
+                out[f"{lag.column}_diff{period}"] = source[at] - lagged
     features = pd.DataFrame(out)
     for name, kind in usecase.value_types().items():
         if kind == "integral":
