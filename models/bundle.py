@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,16 @@ class ModelBundle:
     ) -> np.ndarray:
         """`predict` from inputs already encoded (by `encode`): for scoring the same rows many times."""
         return self._forward(numeric, categorical, batch_size)
+
+    def shuffleable(
+        self, numeric: np.ndarray, categorical: Mapping[str, Sequence[object]]
+    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], np.ndarray]]:
+        """Rows as two tensors (a column per numeric feature, then a column per categorical one, in
+        `feature_names` order) in which shuffling one column across rows is shuffling that raw
+        feature, and the function that scores them. Here the network's own inputs (`encode`): each
+        encoded column depends on its raw feature alone."""
+        numbers, indexes = self.encode(numeric, categorical)
+        return numbers, indexes, self.predict_encoded
 
     def answer(self, logits: torch.Tensor) -> torch.Tensor:
         """The model's answer of its logits, differentiably: a probability, or a value in label units."""

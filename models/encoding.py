@@ -89,6 +89,11 @@ class FeatureEncoder:
             indices[~missing, position] = mapped.fillna(0).to_numpy(dtype=np.int64)
         return torch.from_numpy(indices)
 
+    def category_indexes(self, name: str, values: Sequence[object]) -> np.ndarray:
+        """The embedding index of each value of categorical feature `name` (0: missing or unknown)."""
+        lookup = self._lookups[name]
+        return np.fromiter((_index(lookup, v) for v in values), dtype=np.int64, count=len(values))
+
     def categorical_tensor_of(self, columns: Mapping[str, Sequence[object]], rows: int) -> torch.Tensor:
         """The same encoding, from each categorical feature's values as a plain sequence."""
         indices = np.zeros((rows, len(self.categorical)), np.int64)

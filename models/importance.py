@@ -1,8 +1,9 @@
 """Permutation importance: how much a metric drops when one feature's values are shuffled across
 rows (Breiman, 2001), repeated with fresh shuffles for a confidence interval.
 
-The rows are encoded once and each shuffle permutes one encoded column, which is the same as
-shuffling the raw column: only the network's forward pass is repeated. One metric call may score
+The rows are encoded once (`ModelBundle.shuffleable`) and each shuffle permutes one encoded column,
+which is the same as shuffling the raw column: only the scoring is repeated. A segmented model's
+rows are routed again after each shuffle, so shuffling its segment column moves rows between models. One metric call may score
 several groups of rows (overall and per slice) from the same shuffled predictions.
 """
 
@@ -58,8 +59,8 @@ def permutation_importance(
     seed: int = 0,
 ) -> dict[str, list[Importance]]:
     """For each group `metric` scores (its answer's keys), every feature's importance, largest first."""
-    encoded, indexes = bundle.encode(numeric, categorical)
-    reference = metric(bundle.predict_encoded(encoded, indexes))
+    encoded, indexes, predict = bundle.shuffleable(numeric, categorical)
+    reference = metric(predict(encoded, indexes))
     shuffles = np.random.default_rng(seed)
     drops: dict[str, dict[str, list[float]]] = {group: {} for group in reference}
     width = encoded.shape[1]
@@ -73,7 +74,7 @@ def permutation_importance(
             else:
                 categories = indexes.clone()
                 categories[:, position - width] = indexes[order, position - width]
-            shuffled = metric(bundle.predict_encoded(numbers, categories))
+            shuffled = metric(predict(numbers, categories))
             for group, value in shuffled.items():
                 drops[group].setdefault(feature, []).append(reference[group] - value)
     return {

@@ -23,6 +23,9 @@ from torch import nn
 
 from models.network import TabularNet
 
+# A stack's per-parameter tensors: the embeddings, the linear layers' weights, their biases.
+_Parameters = tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]
+
 
 def _linears(network: TabularNet) -> list[tuple[int, nn.Linear]]:
     return [(index, layer) for index, layer in enumerate(network.mlp) if isinstance(layer, nn.Linear)]
@@ -55,11 +58,24 @@ class StackedNetworks:
         names += [f"mlp.{index}.{kind}" for kind in ("weight", "bias") for index, _ in _linears(template)]
         states = [n.state_dict() for n in networks]
         self.layout = [(name, tuple(states[0][name].shape)) for name in names]
+        self._offset_cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
         self.flat = torch.stack(
             [torch.cat([state[name].detach().reshape(-1) for name in names]) for state in states]
         ).to(device)
         self._gradient = torch.empty(0)  # reused step to step by `training_gradient`
-        self._offset_cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
+        self._gradient_parameters: _Parameters = ([], [], [])
+
+    @property
+    def flat(self) -> torch.Tensor:
+        """Every trial's parameters, one row per trial (updated in place by the optimiser)."""
+        return self._flat
+
+    @flat.setter
+    def flat(self, buffer: torch.Tensor) -> None:
+        # The per-parameter views are built once per buffer, not twice per step: the optimiser
+        # updates the buffer in place, so they stay valid until the buffer itself is replaced.
+        self._flat = buffer
+        self._parameters = self._split(self.views(buffer))
 
     @property
     def trials(self) -> int:
@@ -74,15 +90,15 @@ class StackedNetworks:
             offset += size
         return views
 
-    def _gradient_buffer(self) -> torch.Tensor:
-        """The gradient's (trials x parameters) buffer, reused step to step while the stack keeps its size."""
+    def _gradient_buffer(self) -> tuple[torch.Tensor, _Parameters]:
+        """The gradient's (trials x parameters) buffer and its per-parameter views, reused step to
+        step while the stack keeps its size."""
         if self._gradient.shape != self.flat.shape:
             self._gradient = torch.empty_like(self.flat)
-        return self._gradient
+            self._gradient_parameters = self._split(self.views(self._gradient))
+        return self._gradient, self._gradient_parameters
 
-    def _split(
-        self, tensors: list[torch.Tensor]
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    def _split(self, tensors: list[torch.Tensor]) -> _Parameters:
         """Per-parameter tensors (layout order) as embeddings, weights and biases."""
         layers = (len(tensors) - self.embedding_count) // 2
         return (
@@ -131,7 +147,7 @@ class StackedNetworks:
         with autograd's to float32 rounding, not bit for bit (a small product's kernel path depends
         on where a trial's operands sit in the stack's buffer)."""
         with torch.no_grad():
-            embeddings, weights, biases = self._split(self.views(self.flat))
+            embeddings, weights, biases = self._parameters
             hidden, indices = self._input(embeddings, numeric, categorical)
             inputs, activations = [], []
             for layer, (weight, bias) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
@@ -143,8 +159,7 @@ class StackedNetworks:
             inputs.append(hidden)
             logits = stacked_linear(hidden, weights[-1], biases[-1], batched).squeeze(2)
 
-            gradient = self._gradient_buffer()
-            grad_embeddings, grad_weights, grad_biases = self._split(self.views(gradient))
+            gradient, (grad_embeddings, grad_weights, grad_biases) = self._gradient_buffer()
             grad = loss_gradient(logits, labels, task).unsqueeze(2)
             for layer in reversed(range(len(weights))):
                 grad_weights[layer].copy_(_weight_gradient(grad, inputs[layer], batched))
@@ -171,7 +186,7 @@ class StackedNetworks:
         """Logits (trials x rows) without dropout, for evaluation. `batched=False` runs each trial's
         linear layers as its own network runs them (`stacked_linear`)."""
         with torch.no_grad():
-            embeddings, weights, biases = self._split(self.views(self.flat))
+            embeddings, weights, biases = self._parameters
             hidden, _ = self._input(embeddings, numeric, categorical)
             for layer, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
                 hidden = stacked_linear(hidden, weight, bias, batched)
@@ -290,28 +305,41 @@ class StackedAdamW:
         self.exp_avg = torch.zeros_like(flat)
         self.exp_avg_sq = torch.zeros_like(flat)
         self._denom = self._update = torch.empty(0)
+        self._decay: torch.Tensor | None = None  # per-trial scalars, built once per set of trials
+        self._rates = torch.empty(0)
 
     def _per_trial(self, values: list[float], like: torch.Tensor) -> torch.Tensor:
         # From Python floats (double precision, as torch computes its scalars), rounded once.
         return torch.tensor(values, dtype=torch.float64).to(like.device, like.dtype).unsqueeze(1)
+
+    def _step_scalars(self, flat: torch.Tensor, bias_correction1: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each trial's decay factor `1 - lr * wd` and step size `-(lr / bias_correction1)`, rounded
+        from double precision as torch rounds its Python scalars (the division in float64 is the
+        same IEEE operation as Python's)."""
+        if self._decay is None:
+            decay = [1 - lr * wd for lr, wd in zip(self.learning_rates, self.weight_decays, strict=True)]
+            self._decay = self._per_trial(decay, flat)
+            self._rates = torch.tensor(
+                self.learning_rates, dtype=torch.float64, device=flat.device
+            ).unsqueeze(1)
+        return self._decay, torch.div(self._rates, bias_correction1).neg_().to(flat.dtype)
 
     def step(self, flat: torch.Tensor, grad: torch.Tensor) -> None:
         """One update of every trial's parameters (`flat`, in place) from their gradient."""
         self.steps += 1
         bias_correction1 = 1 - self.beta1**self.steps
         bias_correction2_sqrt = (1 - self.beta2**self.steps) ** 0.5
-        decay = [1 - lr * wd for lr, wd in zip(self.learning_rates, self.weight_decays, strict=True)]
-        step_size = [-(lr / bias_correction1) for lr in self.learning_rates]
+        decay, step_size = self._step_scalars(flat, bias_correction1)
         if self._denom.shape != flat.shape:  # scratch reused step to step: no fresh buffers per step
             self._denom, self._update = torch.empty_like(flat), torch.empty_like(flat)
         denom, update = self._denom, self._update
         with torch.no_grad():
-            flat.mul_(self._per_trial(decay, flat))
+            flat.mul_(decay)
             self.exp_avg.lerp_(grad, 1 - self.beta1)
             self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
             torch.sqrt(self.exp_avg_sq, out=denom).div_(bias_correction2_sqrt).add_(self.eps)
             # param + (-step * exp_avg) / denom, in the order torch's addcdiv_ computes it
-            torch.mul(self.exp_avg, self._per_trial(step_size, flat), out=update).div_(denom)
+            torch.mul(self.exp_avg, step_size, out=update).div_(denom)
             flat.add_(update)
 
     def keep(self, rows: torch.Tensor) -> None:
@@ -319,5 +347,6 @@ class StackedAdamW:
         kept = rows.tolist()
         self.learning_rates = [self.learning_rates[i] for i in kept]
         self.weight_decays = [self.weight_decays[i] for i in kept]
+        self._decay = None
         self.exp_avg = self.exp_avg.index_select(0, rows)
         self.exp_avg_sq = self.exp_avg_sq.index_select(0, rows)

@@ -95,7 +95,10 @@ def winner_bundle(
     if store.exists(key):
         kept = torch.load(io.BytesIO(store.get_bytes(key)), map_location="cpu", weights_only=True)
         if kept["trial"] == trial:
-            encoder, target = _encoding(plan, _split(store, segment.train_key, plan))
+            if "encoder" in kept:  # the chunk's own encoding, so its training rows are not read again
+                encoder, target = FeatureEncoder.from_dict(kept["encoder"]), Target(**kept["target"])
+            else:  # kept before chunks stored their encoding: fitted again, to the same values
+                encoder, target = _encoding(plan, _split(store, segment.train_key, plan))
             bundle = _bundle(plan, encoder, target, plan.trials[trial])
             bundle.network.load_state_dict(kept["state"])
             bundle.network.eval()
@@ -153,7 +156,7 @@ def sweep_chunk(index: int, payload: dict[str, Any]) -> None:
     tensors = segment_tensors(store, plan, segment)
     progress = Progress(chunk.trials, "trials", log)
     trials = [(t, plan.trials[t]) for t in range(chunk.first_trial, chunk.first_trial + chunk.trials)]
-    best = BestTrial()
+    best = BestTrial(tensors.encoder, tensors.target)
     outcomes = run_trials(
         lambda parameters: _network(plan, tensors, parameters),
         tensors.train,
@@ -173,11 +176,12 @@ def sweep_chunk(index: int, payload: dict[str, Any]) -> None:
 
 class BestTrial:
     """The best trial of a chunk so far (by validation score; the lower index on a tie, as
-    `winners` picks) and a copy of its weights."""
+    `winners` picks) and a copy of its weights, kept with the segment's encoding."""
 
-    def __init__(self) -> None:
+    def __init__(self, encoder: FeatureEncoder, target: Target) -> None:
         self.trial, self.score = -1, -math.inf
         self.state: dict[str, torch.Tensor] | None = None
+        self.encoder, self.target = encoder, target
 
     def offer(self, outcome: TrialOutcome, model: nn.Module) -> None:
         if math.isfinite(outcome.score) and outcome.score > self.score:
@@ -186,5 +190,13 @@ class BestTrial:
 
     def payload(self) -> bytes:
         buffer = io.BytesIO()
-        torch.save({"trial": self.trial, "state": self.state}, buffer)
+        torch.save(
+            {
+                "trial": self.trial,
+                "state": self.state,
+                "encoder": self.encoder.to_dict(),
+                "target": asdict(self.target),
+            },
+            buffer,
+        )
         return buffer.getvalue()

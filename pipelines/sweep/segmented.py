@@ -13,11 +13,13 @@ import pandas as pd
 from models.bundle import ModelBundle
 from models.metrics import selection_score
 from models.segmented import SegmentedBundle
+from pipelines.adapters.factory import read_uri
 from pipelines.onnx_model import model_files
 from pipelines.ports import ModelVersion
 from pipelines.sweep.plan import SweepPlan
-from pipelines.sweep.steps import judgeable, read_split, winner_list
+from pipelines.sweep.steps import GLOBAL_SCORE, judgeable, read_split, segments_scored, winner_list
 from pipelines.training.bundles import load_bundle
+from pipelines.training.run_spec import TrainingRunSpec
 from pipelines.training.steps import PipelineContext, PreparedRun, evaluate_step, register_step
 
 log = logging.getLogger(__name__)
@@ -30,20 +32,21 @@ def segmented_run_key(prepared: PreparedRun, plan: SweepPlan) -> str:
 
 
 def segments_beating_global(
-    ctx: PipelineContext, plan: SweepPlan, best: pd.DataFrame, fallback: ModelBundle
+    ctx: PipelineContext, plan: SweepPlan, prepared: PreparedRun, best: pd.DataFrame, fallback: ModelBundle
 ) -> list[str]:
     """The segments whose winner scores better than the global model on the segment's validation
     rows: only they get their own model (choosing on validation, so the test split stays unseen)."""
+    spec = TrainingRunSpec.model_validate_json(read_uri(prepared.spec_uri))
+    by_segment = segments_scored(read_split(ctx, spec.valid_key), plan.segment_column, fallback)
     chosen = []
-    segments = {segment.name: segment for segment in plan.segments}
     for row in winner_list(best):
         if row.segment is None:  # rows without a segment value go to the fallback anyway
             continue
-        valid = read_split(ctx, segments[row.segment].valid_key)
-        if not judgeable(valid, plan.label, plan.task):
+        valid = by_segment.get(row.segment)
+        if valid is None or not judgeable(valid, plan.label, plan.task):
             continue
         labels = valid[plan.label].to_numpy(dtype="float64")
-        if row.score > selection_score(plan.task, labels, fallback.predict(valid)):
+        if row.score > selection_score(plan.task, labels, valid[GLOBAL_SCORE].to_numpy()):
             chosen.append(row.segment)
     return chosen
 
@@ -64,7 +67,7 @@ def register_segmented(
             f"sweep.segment {plan.segment_column!r} is not a feature of the model, so a request cannot be "
             "routed by it: add it to features.latest to register a segmented model"
         )
-    chosen = segments_beating_global(ctx, plan, best, fallback)
+    chosen = segments_beating_global(ctx, plan, prepared, best, fallback)
     named = {segment: members[segment] for segment in chosen}
     if not named:
         return (

@@ -36,6 +36,7 @@ from pipelines.usecase.sweep import SweepSpec
 log = logging.getLogger(__name__)
 SWEEP_PROPERTY = "mlops.sweep-key"
 MIN_VALID_ROWS = 10
+GLOBAL_SCORE = "__global_model_score"  # a scratch column: the global model's answer to a row
 
 
 def sweeps_table(model_name: str) -> str:
@@ -68,6 +69,13 @@ def _segments(frame: pd.DataFrame, column: str) -> Iterator[tuple[str | None, pd
     values = frame[column].astype(object).where(frame[column].notna(), None)
     for value, rows in frame.groupby(values.fillna("\0"), sort=True, dropna=False):
         yield (None if value == "\0" else str(value)), rows
+
+
+def segments_scored(frame: pd.DataFrame, column: str, model: ModelBundle) -> dict[str | None, pd.DataFrame]:
+    """Each segment's rows of `frame`, with `model`'s answer to each row in a `GLOBAL_SCORE` column:
+    the whole frame scored in one call rather than one call per segment."""
+    scored = frame.assign(**{GLOBAL_SCORE: model.predict(frame)})
+    return dict(_segments(scored, column))
 
 
 def judgeable(rows: pd.DataFrame | None, label: str, task: str) -> bool:
@@ -304,8 +312,7 @@ def evaluate_winners(
 ) -> list[SegmentEvaluation]:
     """Each winner scored on its segment's test rows, beside the global model on the same rows."""
     test = read_split(ctx, test_key)
-    by_segment = dict(_segments(test, plan.segment_column))
-    global_model = load_bundle(global_uri)
+    by_segment = segments_scored(test, plan.segment_column, load_bundle(global_uri))
     evaluations = []
     for row in winner_list(best):
         rows = by_segment.get(row.segment)
@@ -318,7 +325,7 @@ def evaluate_winners(
                 segment=row.segment,
                 test_rows=len(rows),
                 winner_score=selection_score(plan.task, labels, bundle.predict(rows)),
-                global_score=selection_score(plan.task, labels, global_model.predict(rows)),
+                global_score=selection_score(plan.task, labels, rows[GLOBAL_SCORE].to_numpy()),
                 trial=row.trial,
                 parameters=dict(plan.trials[row.trial]),
             )

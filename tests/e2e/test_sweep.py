@@ -126,6 +126,8 @@ def _winners_come_from_the_weights_their_chunks_kept(ctx: Any, plan: Any, prepar
     assert ctx.platform.artifacts.exists(plan.best_key(int(row["chunk"])))
     kept = winner_bundle(plan, ctx.platform.artifacts, segment, int(row["trial"]), int(row["chunk"]))
     again = train_winner(plan, ctx.platform.artifacts, segment, int(row["trial"]))
+    # The chunk kept its segment's encoding too, so no split is read or encoder fitted again.
+    assert kept.encoder == again.encoder and kept.target == again.target
     test = pd.read_parquet(file_uri_to_path(ctx.platform.artifacts.uri(prepared.test_key)))
     rows = test[test[plan.segment_column] == row["segment"]]
     assert len(rows) > 0

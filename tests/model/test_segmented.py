@@ -131,3 +131,51 @@ def test_the_onnx_file_routes_as_the_bundle_does(segmented: SegmentedBundle) -> 
         **{k: np.array(["" if v is None else v for v in vs], dtype=object) for k, vs in categorical.items()},
     }
     assert np.abs(session.run(["score"], feeds)[0] - expected).max() < 1e-5
+
+
+def test_importance_shuffles_raw_features_and_routes_each_row_again(segmented: SegmentedBundle) -> None:
+    """A segmented model's permutation importance is its own, not its fallback's: each shuffle is
+    of a raw column, the rows are routed again (a shuffled segment column moves rows between
+    models), and the answers are `predict_arrays`' exactly."""
+    from models.importance import permutation_importance
+
+    frame = _frame(600, 7)
+    frame.loc[::23, "country"] = None
+    frame.loc[::31, "plan"] = "enterprise"  # unknown to every encoder
+    labels = (frame["spend"] > 20).to_numpy(np.float64)
+    numeric = frame[NUMERIC].to_numpy(np.float64)
+    categorical = {name: frame[name].tolist() for name in CATEGORICAL}
+
+    numbers, codes, score = segmented.shuffleable(numeric, categorical)
+    np.testing.assert_array_equal(score(numbers, codes), segmented.predict_arrays(numeric, categorical))
+
+    def metric(answers: np.ndarray) -> dict[str, float]:
+        return {"all": float(-np.mean((answers - labels) ** 2))}
+
+    ours = {
+        i.feature: i.drop
+        for i in permutation_importance(segmented, numeric, categorical, metric, 3, 5)["all"]
+    }
+
+    # The reference: shuffle each raw column with the same permutations and score with the router.
+    shuffles, reference = np.random.default_rng(5), {}
+    base = metric(segmented.predict_arrays(numeric, categorical))["all"]
+    for position, feature in enumerate(segmented.feature_names):
+        drops = []
+        for _ in range(3):
+            order = shuffles.permutation(len(frame))
+            moved_numeric, moved_categorical = numeric.copy(), dict(categorical)
+            if position < len(NUMERIC):
+                moved_numeric[:, position] = numeric[order, position]
+            else:
+                values = np.asarray(categorical[feature], dtype=object)[order]
+                moved_categorical[feature] = values.tolist()
+            drops.append(base - metric(segmented.predict_arrays(moved_numeric, moved_categorical))["all"])
+        reference[feature] = float(np.mean(drops))
+    assert ours == pytest.approx(reference, rel=0, abs=1e-12)
+    # Not the fallback's importance (the bug this pins: scoring only the fallback's network).
+    fallback = {
+        i.feature: i.drop
+        for i in permutation_importance(segmented.fallback, numeric, categorical, metric, 3, 5)["all"]
+    }
+    assert ours != pytest.approx(fallback, abs=1e-9)
