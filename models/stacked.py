@@ -115,17 +115,14 @@ class StackedNetworks:
 
     def _input(
         self, embeddings: list[torch.Tensor], numeric: torch.Tensor, categorical: torch.Tensor
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    ) -> torch.Tensor:
         """The first layer's input (trials x rows x features: the numerics, then each embedding, as
-        `TabularNet` concatenates them) and each embedding's row indices into its flattened table."""
+        `TabularNet` concatenates them). Each trial's embedding rows are gathered from its own table
+        in place (a table is a strided view of the buffer; flattening the trials would copy it)."""
         trials, rows = self.trials, numeric.shape[0]
-        indices, parts = [], [numeric.unsqueeze(0).expand(trials, rows, numeric.shape[1])]
-        for i, weight in enumerate(embeddings):
-            size = weight.shape[1]
-            index = categorical[:, i].unsqueeze(0) + self._offsets(size, weight.device)
-            indices.append(index)
-            parts.append(torch.embedding(weight.reshape(trials * size, -1), index))
-        return torch.cat(parts, dim=2), indices
+        parts = [numeric.unsqueeze(0).expand(trials, rows, numeric.shape[1])]
+        parts += [weight.index_select(1, categorical[:, i]) for i, weight in enumerate(embeddings)]
+        return torch.cat(parts, dim=2)
 
     def training_gradient(
         self,
@@ -139,7 +136,7 @@ class StackedNetworks:
         """The gradient (shaped like `flat`) of each trial's mean loss over one batch.
 
         Backpropagation written out, each step the kernel torch's autograd runs for one network
-        (`threshold_backward` for ReLU, the mask product for dropout, `embedding_dense_backward`,
+        (`threshold_backward` for ReLU, the mask product for dropout, `embedding_dense_backward`'s sums,
         the products in the orientations autograd's `addmm` backward uses): the same numbers,
         without building a graph each step. `batched=False` runs each trial's products as its own
         network runs them (`stacked_linear`, `_weight_gradient`, `_input_gradient`), for a batch's
@@ -148,7 +145,7 @@ class StackedNetworks:
         on where a trial's operands sit in the stack's buffer)."""
         with torch.no_grad():
             embeddings, weights, biases = self._parameters
-            hidden, indices = self._input(embeddings, numeric, categorical)
+            hidden = self._input(embeddings, numeric, categorical)
             inputs, activations = [], []
             for layer, (weight, bias) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
                 inputs.append(hidden)
@@ -172,10 +169,18 @@ class StackedNetworks:
                         grad = grad * masks[layer - 1]
                     grad = torch.ops.aten.threshold_backward(grad, activations[layer - 1], 0)
             width = numeric.shape[1]
-            for weight, index, target in zip(embeddings, indices, grad_embeddings, strict=True):
+            for position, (weight, target) in enumerate(zip(embeddings, grad_embeddings, strict=True)):
                 size, dim = weight.shape[1], weight.shape[2]
                 piece = grad[:, :, width : width + dim]
                 width += dim
+                if target.device.type == "cpu":
+                    # Each row's gradient added to its category's row, row after row, for every
+                    # trial at once: the sums `embedding_dense_backward` forms on the CPU, in the
+                    # same order, written straight into the buffer (2 to 3x faster than the kernel
+                    # plus a copy). On CUDA that would be atomic adds, in no fixed order.
+                    target.zero_().index_add_(1, categorical[:, position], piece)
+                    continue
+                index = categorical[:, position].unsqueeze(0) + self._offsets(size, target.device)
                 summed = torch.ops.aten.embedding_dense_backward(piece, index, self.trials * size, -1, False)
                 target.copy_(summed.reshape(self.trials, size, dim))
             return gradient
@@ -187,7 +192,7 @@ class StackedNetworks:
         linear layers as its own network runs them (`stacked_linear`)."""
         with torch.no_grad():
             embeddings, weights, biases = self._parameters
-            hidden, _ = self._input(embeddings, numeric, categorical)
+            hidden = self._input(embeddings, numeric, categorical)
             for layer, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
                 hidden = stacked_linear(hidden, weight, bias, batched)
                 if layer < len(weights) - 1:

@@ -83,6 +83,7 @@ def fit_stack(
         stack.flat, [t.settings.learning_rate for t in active], [t.settings.weight_decay for t in active]
     )
     masks_from = torch.Generator().manual_seed(seed)
+    on_device = device.type != "cpu"
     epoch = 0
     while active:
         epoch += 1
@@ -90,9 +91,11 @@ def fit_stack(
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
         for start in range(0, len(train), batch_size):
             index = order[start : start + batch_size]
-            numeric = train.numeric[index].to(device, non_blocking=True)
-            categorical = train.categorical[index].to(device, non_blocking=True)
-            labels = train.labels[index].to(device, non_blocking=True)
+            numeric, categorical, labels = train.numeric[index], train.categorical[index], train.labels[index]
+            if on_device:  # on the CPU the rows are already where they are used
+                numeric = numeric.to(device, non_blocking=True)
+                categorical = categorical.to(device, non_blocking=True)
+                labels = labels.to(device, non_blocking=True)
             masks = dropout_masks(len(index), stack.hidden_sizes, stack.dropout, masks_from, device)
             # A batch's last few rows: each trial's products as a single network runs them.
             batched = len(index) == batch_size
