@@ -38,8 +38,12 @@ def _flow(source: Path) -> None:
 
 
 def _start_prefect() -> None:
-    """A trivial flow with one task: pays the ephemeral API's start-up once for this process, and the
-    first use of Prefect's flow and task engines, as the plain warm-up pays the steps' first use."""
+    """The API as `mlops run` finds it (`mlops.flow_api`: here Prefect's temporary server, started
+    once for this process), then a trivial flow with one task: the first use of Prefect's flow and
+    task engines, as the plain warm-up pays the steps' first use."""
+    from mlops.flow_api import ensure_flow_api
+
+    ensure_flow_api("local")
     from prefect import flow, task
 
     @task(name="bench-warm-up-task")

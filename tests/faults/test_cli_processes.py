@@ -73,6 +73,41 @@ def test_a_running_local_server_is_reused(monkeypatch: pytest.MonkeyPatch, local
     assert PREFECT_API_URL.value() == before
 
 
+def test_flows_send_heartbeats_only_to_a_server_that_outlives_them(
+    monkeypatch: pytest.MonkeyPatch, local_root: Path
+) -> None:
+    """A temporary server dies with the command, so nothing could miss a heartbeat: none are sent
+    (each flow run would wait on Prefect's heartbeat thread at its end). A running local server
+    keeps them, to mark a killed command's runs as crashed."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    def heartbeat() -> int | None:
+        return get_current_settings().flows.heartbeat_frequency
+
+    monkeypatch.setenv("PREFECT_API_URL", "")
+    before = heartbeat()
+    assert before is not None
+    monkeypatch.setattr(SubprocessASGIServer, "start", lambda self, timeout=None: None)  # no real start
+    monkeypatch.setattr("mlops.local_orchestrator.running", lambda settings: None)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        try:
+            assert flow_api.ensure_flow_api("local") == "temporary server"
+            assert heartbeat() is None
+        finally:
+            flow_api.release_flow_api()
+    assert heartbeat() == before
+
+    server = LocalOrchestrator("http://127.0.0.1:4999/api", "local-process", 1, 2)
+    monkeypatch.setattr("mlops.local_orchestrator.running", lambda settings: server)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        try:
+            assert flow_api.ensure_flow_api("local") == "local server"
+            assert heartbeat() == before
+        finally:
+            flow_api.release_flow_api()
+
+
 def test_a_temporary_server_that_does_not_start_in_time_is_one_line_with_what_to_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
