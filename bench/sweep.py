@@ -9,7 +9,9 @@ sweep planned (every segment with enough rows x `--trials` settings). Then, side
   engine's training seconds on the same trials (the per-trial seconds in the chunks' results);
 - job per trial: today's training job entry point (`run_job`: spec, tracking run, checkpoints,
   bundle) for a few trials spread over the segments, against what the engine charged those very
-  trials.
+  trials;
+- one Prefect task per trial: the same trials, each a task in one flow that reads and encodes its
+  segment and fits (the fan-out the engine replaces), the API's start not counted.
 
     python -m bench.sweep [--rows 60000] [--trials 100] [--bare-segments 2] [--job-sample 8]
 """
@@ -126,12 +128,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             run_job(store.put_bytes(f"bench/trial-{number}/run_spec.json", spec.model_dump_json().encode()))
         job_seconds = time.perf_counter() - started
         job_per_trial = job_seconds / len(sample)
+        task_per_trial, api_start = _prefect_task_per_trial(plan, store, device, sample)
 
     rates = {
         "engine": trials / engine,
         "engine_on_sample": bare_trials / engine_seconds,
         "bare": bare_trials / bare,
         "job": 1 / job_per_trial,
+        "prefect_task": 1 / task_per_trial,
     }
     lines = [
         ("threads", budget.describe()),
@@ -155,6 +159,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"(the engine: {engine_on_job_sample / len(sample):.3f} s for the same trials)",
         ),
         (
+            "one Prefect task per trial (the trial's data read and encoded in its task, then fitted)",
+            f"{task_per_trial:.2f} s per trial over the same {len(sample)} trials, in one flow "
+            f"(the API's start before it, {api_start:.1f} s, not counted)",
+        ),
+        (
             "engine / bare on the same trials (stacked / looped)",
             f"{rates['engine_on_sample'] / rates['bare']:.2f}x (goal >= 0.8)",
         ),
@@ -162,16 +171,56 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "engine / job per trial on the same trials",
             f"{job_seconds / engine_on_job_sample:.1f}x (goal >= 50x)",
         ),
+        (
+            "engine / one Prefect task per trial on the same trials",
+            f"{task_per_trial * len(sample) / engine_on_job_sample:.1f}x",
+        ),
         ("20,000 trials at the engine's rate", f"{20_000 / rates['engine'] / 60:.0f} min on this machine"),
     ]
     payload = {
         "rates": rates,
         "engine_over_job": job_seconds / engine_on_job_sample,
+        "engine_over_prefect_task": task_per_trial * len(sample) / engine_on_job_sample,
         "trials": trials,
         "torch": torch.__version__,
     }
     report("sweep", lines, payload)
     return rates
+
+
+def _prefect_task_per_trial(
+    plan: Any, store: Any, device: Any, sample: list[tuple[int, int]]
+) -> tuple[float, float]:
+    """Seconds per trial when each trial is its own Prefect task (the fan-out the engine replaces),
+    in one flow against the API `mlops run` would use, and the seconds that API took to start."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    from mlops.flow_api import ensure_flow_api
+    from models.train import fit, seed_everything
+    from pipelines.sweep.job import _network, base_settings, segment_tensors
+
+    started = time.perf_counter()
+    ensure_flow_api("local")
+
+    @task(name="bench-sweep-trial", cache_policy=NO_CACHE)
+    def one_trial(position: int, trial: int) -> None:
+        tensors = segment_tensors(store, plan, plan.segments[position])
+        settings = base_settings(plan).with_parameters(plan.trials[trial])
+        seed_everything(settings.seed)
+        network = _network(plan, tensors, plan.trials[trial])
+        fit(network, tensors.train, tensors.valid, settings, device, None, task=plan.task)
+
+    @flow(name="bench-sweep-tasks")
+    def trials(pairs: list[tuple[int, int]]) -> None:
+        for position, trial in pairs:
+            one_trial(position, trial)
+
+    trials(sample[:1])  # the API's start and the engines' first use, not timed
+    api_start = time.perf_counter() - started
+    started = time.perf_counter()
+    trials(sample)
+    return (time.perf_counter() - started) / len(sample), api_start
 
 
 if __name__ == "__main__":

@@ -31,7 +31,14 @@ from pipelines.features.incremental import incremental_features, source_columns
 from pipelines.features.store import FeatureStore
 from pipelines.lake.ingest import IngestResult, curated_table, ingest_file
 from pipelines.platform import Platform, connect
-from pipelines.ports import ApprovalStatus, MetricDatum, ModelCandidate, ModelVersion, Snapshot
+from pipelines.ports import (
+    ApprovalStatus,
+    ArtifactStore,
+    MetricDatum,
+    ModelCandidate,
+    ModelVersion,
+    Snapshot,
+)
 from pipelines.training.bundles import load_bundle
 from pipelines.training.dataset import spine_columns
 from pipelines.training.run_spec import TrainingRunSpec, architecture_of
@@ -224,6 +231,44 @@ def _run_key(build: FeatureBuild, ctx: PipelineContext, commit: str, warm_start_
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+ROWS_FILE = "rows.json"  # written after the splits: a run key's training set is complete when it exists
+
+
+def _written_splits(store: ArtifactStore, keys: dict[str, str], prefix: str) -> dict[str, int] | None:
+    """The row counts of a run key's training set when it is already written, whole: the run key
+    names the snapshots, settings, use case and code the splits are made of, so they would come
+    out the same (a rerun of a current run skips the point-in-time join)."""
+    rows_key = f"{prefix}/data/{ROWS_FILE}"
+    if not store.exists(rows_key) or not all(store.exists(key) for key in keys.values()):
+        return None
+    rows: dict[str, int] = json.loads(store.get_bytes(rows_key))
+    return rows
+
+
+def _write_training_set(ctx: PipelineContext, build: FeatureBuild, keys: dict[str, str]) -> dict[str, int]:
+    """Join, split and store the training set of `build`; returns the rows of each split."""
+    dataset, split, store = ctx.usecase.dataset, ctx.settings.pipeline.split, ctx.platform.artifacts
+    view = ctx.usecase.features
+    with tempfile.TemporaryDirectory(prefix="mlops-training-set-") as workdir:
+        files = write_splits(
+            ctx.platform.lake.scan(
+                curated_table(dataset),
+                spine_columns(ctx.usecase, ctx.slice_columns),
+                build.curated_snapshot_id,
+            ),
+            ctx.platform.lake.scan(ctx.features.offline_table(view), None, build.features_snapshot_id),
+            ctx.usecase,
+            split.valid_fraction,
+            split.test_fraction,
+            Path(workdir),
+            split.memory_limit,
+        )
+        for name in SPLITS:
+            if not store.exists(keys[name]):
+                store.put_file(keys[name], files.paths[name])
+    return files.rows
+
+
 def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | None = None) -> PreparedRun:
     """Build the point-in-time training set, split it by time and write the run spec.
 
@@ -247,24 +292,10 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
     prefix = f"runs/{ctx.model_name}/{run_key}"
     store = ctx.platform.artifacts
     keys = {name: f"{prefix}/data/{name}.parquet" for name in SPLITS}
-    split = pipeline.split
-    with tempfile.TemporaryDirectory(prefix="mlops-training-set-") as workdir:
-        files = write_splits(
-            ctx.platform.lake.scan(
-                curated_table(dataset),
-                spine_columns(ctx.usecase, ctx.slice_columns),
-                build.curated_snapshot_id,
-            ),
-            ctx.platform.lake.scan(ctx.features.offline_table(view), None, build.features_snapshot_id),
-            ctx.usecase,
-            split.valid_fraction,
-            split.test_fraction,
-            Path(workdir),
-            split.memory_limit,
-        )
-        for name in SPLITS:
-            if not store.exists(keys[name]):
-                store.put_file(keys[name], files.paths[name])
+    rows = _written_splits(store, keys, prefix)
+    if rows is None:  # not yet written (or a run killed before it finished writing them)
+        rows = _write_training_set(ctx, build, keys)
+        store.put_bytes(f"{prefix}/data/{ROWS_FILE}", json.dumps(rows).encode())
     spec = TrainingRunSpec(
         run_key=run_key,
         model_name=ctx.model_name,
@@ -283,7 +314,6 @@ def prepare_step(ctx: PipelineContext, build: FeatureBuild, processes: int | Non
         tags={"environment": ctx.platform.environment, "git_commit": code.commit},
     )
     spec_uri = store.put_bytes(f"{prefix}/run_spec.json", spec.model_dump_json(indent=2).encode())
-    rows = files.rows
     lineage: dict[str, Any] = {
         "run_key": run_key,
         "tables": {
