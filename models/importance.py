@@ -3,8 +3,9 @@ rows (Breiman, 2001), repeated with fresh shuffles for a confidence interval.
 
 The rows are encoded once (`ModelBundle.shuffleable`) and each shuffle permutes one encoded column,
 which is the same as shuffling the raw column: only the scoring is repeated. A segmented model's
-rows are routed again after each shuffle, so shuffling its segment column moves rows between models. One metric call may score
-several groups of rows (overall and per slice) from the same shuffled predictions.
+rows are routed again after each shuffle, so shuffling its segment column moves rows between
+models. One metric call may score several groups of rows (overall and per slice) from the same
+shuffled predictions.
 """
 
 from __future__ import annotations

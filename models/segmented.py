@@ -26,6 +26,16 @@ SEGMENTED = "segmented"
 FALLBACK = -1
 
 
+def _groups(positions: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Each distinct model position (ascending) with the rows that carry it (ascending): one stable
+    sort, not a scan of every row per model."""
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else order
+    for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
+        yield int(ordered[start]), order[start:stop]
+
+
 class SegmentedBundle(ModelBundle):
     """Routes each row to its segment's model; rows of other segments (or none) to the fallback."""
 
@@ -69,9 +79,8 @@ class SegmentedBundle(ModelBundle):
 
     def route(self, values: Sequence[object]) -> Iterator[tuple[ModelBundle, np.ndarray]]:
         """Each model with the positions of the rows whose segment value it serves."""
-        positions = self.positions(values)
-        for position in np.unique(positions):
-            yield self.model_at(int(position)), np.flatnonzero(positions == position)
+        for position, rows in _groups(self.positions(values)):
+            yield self.model_at(position), rows
 
     def shuffleable(
         self, numeric: np.ndarray, categorical: Mapping[str, Sequence[object]]
@@ -194,8 +203,8 @@ class _CodedRows:
             codes, values = pd.factorize(np.asarray(categorical[name], dtype=object), use_na_sentinel=True)
             self.codes[:, position] = codes
             self.distinct.append([*values.tolist(), None])
-        segment_values = self.distinct[self.names.index(bundle.column)]
-        self.route = bundle.positions(segment_values)
+        self.segment = self.names.index(bundle.column)
+        self.route = bundle.positions(self.distinct[self.segment])
         self._tables: dict[int, list[np.ndarray]] = {}
 
     def tables(self, position: int) -> list[np.ndarray]:
@@ -211,13 +220,8 @@ class _CodedRows:
     def score(self, numbers: torch.Tensor, codes: torch.Tensor) -> np.ndarray:
         """Each row's answer from the model its (possibly shuffled) segment value routes it to."""
         raw, coded = numbers.numpy(), codes.numpy()
-        served_by = self.route[coded[:, self.names.index(self.bundle.column)]]
-        order = np.argsort(served_by, kind="stable")
-        ordered = served_by[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else order
         out: np.ndarray | None = None
-        for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
-            position, rows = int(ordered[start]), order[start:stop]  # ascending: a stable sort
+        for position, rows in _groups(self.route[coded[:, self.segment]]):
             model, tables = self.bundle.model_at(position), self.tables(position)
             indexes = np.zeros((len(rows), len(self.names)), dtype=np.int64)
             for column, table in enumerate(tables):
