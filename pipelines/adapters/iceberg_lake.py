@@ -208,7 +208,10 @@ class IcebergLake:
                 continue
             path = f"{target.location()}/data/{attempt}-{number:05d}.parquet"
             schema = _without_field_ids(data.schema)
-            with target.io.new_output(path).create() as stream, pq.ParquetWriter(stream, schema) as writer:
+            with (
+                target.io.new_output(path).create() as stream,
+                pq.ParquetWriter(stream, schema, use_dictionary=repeating_columns(data)) as writer,
+            ):
                 writer.write_table(data.cast(schema))
             paths.append(path)
         if target is None:
@@ -258,6 +261,23 @@ class IcebergLake:
 def _without_field_ids(schema: pa.Schema) -> pa.Schema:
     """The schema with no Iceberg field ids: files registered by add-files are mapped by name."""
     return pa.schema([pa.field(f.name, f.type, f.nullable) for f in schema])
+
+
+def repeating_columns(data: pa.Table, sample_rows: int = 10_000) -> list[str]:
+    """The columns worth a Parquet dictionary: those whose first `sample_rows` values repeat (at most
+    half of them distinct). A column of distinct values (keys, instants, scores) gains nothing from
+    one, and Parquet's writer builds it anyway before falling back: half the write time of 1 M
+    prediction rows."""
+    sample = data.slice(0, sample_rows)
+    repeating = []
+    for name, column in zip(sample.column_names, sample.columns, strict=True):
+        try:
+            distinct = pc.count_distinct(column, mode="all").as_py()
+        except pa.ArrowNotImplementedError:  # a type with no hash kernel: let the writer decide
+            distinct = 0
+        if distinct <= max(1, len(sample) // 2):
+            repeating.append(name)
+    return repeating
 
 
 def _pruning(where: RowFilter | None) -> BooleanExpression:

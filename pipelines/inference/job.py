@@ -152,7 +152,7 @@ def _score_and_commit(spec: BatchInferenceSpec, lake: LakePort) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="mlops-batch-inference-") as workdir:
         joined = as_of_batches(
             lake.scan(spec.input_table, spec.key_columns, spec.input_snapshot_id),
-            lake.scan(
+            lambda: lake.scan(
                 spec.features_table,
                 [spec.entity_key, FEATURE_TIME, *numeric, *categorical],
                 spec.features_snapshot_id,

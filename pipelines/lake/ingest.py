@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipelines.errors import BatchRejected
 from pipelines.faults import fault_point
 from pipelines.lake.batches import BatchUnreadable, batch_id_of, batch_id_of_file, conform, read_chunks
 from pipelines.platform import Platform
 from pipelines.ports import RowFilter
+from pipelines.spool import Spool
 from pipelines.usecase import DatasetSpec
 from pipelines.validation.chunked import ChunkedChecks
 from pipelines.validation.runner import ValidationOutcome, report_outcome
@@ -144,28 +144,6 @@ def validate(
     return outcome
 
 
-class _Spool:
-    """Rows kept on local disk between two commits (the curated rows of a batch, while raw commits)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.rows = path, 0
-        self._writer: pq.ParquetWriter | None = None
-
-    def write(self, rows: pa.Table) -> None:
-        if not len(rows):
-            return
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, rows.schema)
-        self._writer.write_table(rows)
-        self.rows += len(rows)
-
-    def batches(self, batch_rows: int) -> Iterator[pa.Table]:
-        if self._writer is not None:
-            self._writer.close()
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows):
-                yield pa.Table.from_batches([batch])
-
-
 def ingest_file(
     platform: Platform, spec: DatasetSpec, path: Path, chunk_rows: int | None = CHUNK_ROWS
 ) -> IngestResult:
@@ -197,7 +175,7 @@ def ingest_file(
     }
     raw = platform.lake.current_snapshot(raw_table(spec))
     with tempfile.TemporaryDirectory(prefix="mlops-ingest-") as workdir:
-        fresh = _Spool(Path(workdir) / "curated.parquet")
+        fresh = Spool(Path(workdir) / "curated.parquet")
         landed = _Counted()
 
         def raw_rows() -> Iterator[pa.Table]:

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipelines.features.as_of import as_of_batches
+from pipelines.features.as_of import DuplicateFeatureRows, as_of_batches
 from pipelines.features.compute import FEATURE_TIME, point_in_time_join
 from pipelines.inference.job import feature_arrays
 from pipelines.progress import progress_line
@@ -56,7 +56,7 @@ def test_the_streamed_join_equals_the_training_sets_point_in_time_join(seed: int
     batches = list(
         as_of_batches(
             pa.Table.from_pandas(spine, preserve_index=False).to_reader(max_chunksize=700),
-            pa.Table.from_pandas(features, preserve_index=False).to_reader(max_chunksize=500),
+            lambda: pa.Table.from_pandas(features, preserve_index=False).to_reader(max_chunksize=500),
             "customer",
             "event_time",
             TTL_DAYS,
@@ -66,6 +66,7 @@ def test_the_streamed_join_equals_the_training_sets_point_in_time_join(seed: int
         )
     )
     assert max(b.num_rows for b in batches) <= 1_000 < sum(b.num_rows for b in batches)
+    assert len({b.schema for b in batches}) == 1  # exact and as-of rows alike
     got = pa.Table.from_batches(batches).to_pandas().sort_values("event_id").reset_index(drop=True)
     want = expected.sort_values("event_id").reset_index(drop=True)
     assert list(got.columns) == ["customer", "event_time", "event_id", "spend_7d", "plan"]
@@ -74,6 +75,48 @@ def test_the_streamed_join_equals_the_training_sets_point_in_time_join(seed: int
     assert _categories(got["plan"]) == _categories(want["plan"])
     # the edges did occur: exact matches, TTL-old features joined, entities left without features
     assert got["spend_7d"].notna().sum() > len(got) / 3 and got.loc[got.customer == "e", "plan"].isna().all()
+
+
+def _joined(spine: pd.DataFrame, features: pd.DataFrame, tmp_path: Path, opened: list[int]) -> pd.DataFrame:
+    def open_features() -> pa.RecordBatchReader:
+        opened.append(1)
+        return pa.Table.from_pandas(features, preserve_index=False).to_reader(max_chunksize=300)
+
+    batches = as_of_batches(
+        pa.Table.from_pandas(spine, preserve_index=False).to_reader(max_chunksize=400),
+        open_features,
+        "customer",
+        "event_time",
+        TTL_DAYS,
+        tmp_path,
+        memory_limit="256MB",
+        batch_rows=500,
+    )
+    return pa.Table.from_batches(list(batches)).to_pandas()
+
+
+def test_events_at_their_features_instants_take_the_exact_pass_alone(tmp_path: Path) -> None:
+    _, features = _frames(2_000, 3)
+    spine = features[["customer", FEATURE_TIME]].rename(columns={FEATURE_TIME: "event_time"})
+    spine = spine.assign(event_id=[f"e{i}" for i in range(len(spine))])
+    opened: list[int] = []
+    got = _joined(spine, features, tmp_path, opened).sort_values(
+        "event_id", key=lambda s: s.str[1:].astype(int)
+    )
+    want = point_in_time_join(spine, features, "customer", "event_time", TTL_DAYS)
+    assert len(opened) == 1 and len(got) == len(spine)  # no row needed the as-of pass
+    np.testing.assert_array_equal(got["spend_7d"].to_numpy(float), want["spend_7d"].to_numpy(float))
+    assert _categories(got["plan"]) == _categories(want["plan"])
+
+
+def test_two_feature_rows_at_one_instant_are_refused_before_the_last_batch_is_taken(tmp_path: Path) -> None:
+    _, features = _frames(1_000, 4)
+    doubled = pd.concat([features, features.head(1)])
+    spine = features.head(50)[["customer", FEATURE_TIME]].rename(columns={FEATURE_TIME: "event_time"})
+    with pytest.raises(
+        DuplicateFeatureRows, match=r"51 joined rows for 50 input rows.*\(customer, feature_time\)"
+    ):
+        _joined(spine, doubled, tmp_path, [])
 
 
 def test_a_feature_one_second_past_the_ttl_is_not_joined(tmp_path: Path) -> None:
@@ -89,7 +132,7 @@ def test_a_feature_one_second_past_the_ttl_is_not_joined(tmp_path: Path) -> None
         list(
             as_of_batches(
                 pa.Table.from_pandas(spine).to_reader(),
-                pa.Table.from_pandas(features).to_reader(),
+                lambda: pa.Table.from_pandas(features).to_reader(),
                 "customer",
                 "event_time",
                 TTL_DAYS,
