@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
 from pipelines.adapters.aws.feature_store import SageMakerOnlineStore
-from pipelines.adapters.local.online_store import SqliteOnlineStore
+from pipelines.adapters.local.online_store import SqliteOnlineStore, _jsonable, iso_instants, json_objects
 
 ROWS = pd.DataFrame(
     {
@@ -165,3 +167,50 @@ def test_large_writes_are_spread_over_batches_and_workers() -> None:
     store = SageMakerOnlineStore("mlops-dev-", CountingRuntime(), object(), batch_size=100, workers=4)
     assert store.write("customer_activity", rows, "customer_id") == 1_050
     assert sorted(calls) == sorted(rows["customer_id"])
+
+
+def test_payloads_and_instants_are_the_text_json_and_isoformat_write() -> None:
+    """The local store builds its payloads column by column: the same text as one `json.dumps` per row
+    (numbers, non-finite floats, missing values of every kind, escapes, categories, instants)."""
+    instants = pd.Series(
+        pd.to_datetime(
+            [
+                "2025-10-17T13:36:54",
+                "2025-10-17T13:36:54.5",
+                "1969-12-31T23:59:59.000001",
+                "2030-01-01T00:00:00.000000001",
+            ],
+            utc=True,
+            format="ISO8601",
+        )
+    )
+    rows = pd.DataFrame(
+        {
+            "count": np.array([3, -1, 0, 7], dtype=np.int64),
+            "small": np.array([1, 2, 3, 255], dtype=np.uint8),
+            "amount": [12.5, np.nan, np.inf, -np.inf],
+            "ratio": np.array([0.1, 1 / 3, -2.5, 3e38], dtype=np.float32),
+            "active": [True, False, True, False],
+            "country": ["DE", None, 'q"\\é', "DE"],
+            "plan": pd.Categorical(["pro", "basic", None, "pro"]),
+            "mixed": pd.Series([None, float("nan"), "x", pd.NA], dtype=object),
+            "seen": instants,
+            "50%": [1, 2, 3, 4],
+        }
+    )
+    names = list(rows.columns)
+    want = [
+        json.dumps({name: _jsonable(value) for name, value in zip(names, row, strict=True)})
+        for row in zip(*(_plain(rows[name]) for name in names), strict=True)
+    ]
+    assert json_objects(rows, names) == want and json_objects(rows.iloc[:, :0], []) == ["{}"] * 4
+    for unit in ("ns", "us"):
+        column = instants.astype(f"datetime64[{unit}, UTC]")
+        assert iso_instants(column) == [pd.Timestamp(moment).isoformat() for moment in column]
+    gappy = pd.Series([instants[0], pd.NaT])
+    assert iso_instants(gappy) == [pd.Timestamp(moment).isoformat() for moment in gappy]
+
+
+def _plain(column: pd.Series) -> list[object]:
+    """What the store wrote one value at a time before: numbers as Python numbers, the rest as is."""
+    return column.to_numpy().tolist() if column.dtype.kind in "fiub" else column.tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,14 +28,60 @@ def _jsonable(value: object) -> object:
         return value.item()
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
     return value
 
 
-def _json_values(column: pd.Series) -> list[object]:
-    """A column's values as JSON takes them: numbers as Python numbers, timestamps as ISO text."""
-    if column.dtype.kind in "fiub":
-        return list(column.to_numpy().tolist())
-    return [_jsonable(value) for value in column.tolist()]
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # what json.dumps writes
+
+
+def _json_texts(column: pd.Series) -> list[str]:
+    """Each value of a column as the JSON text `json.dumps` gives it, without a call per value:
+    numbers through their C repr, other values once per distinct value."""
+    kind = column.dtype.kind
+    if kind == "b":
+        return ["true" if v else "false" for v in column.tolist()]
+    if kind in "iu":
+        return list(map(int.__repr__, column.tolist()))
+    if kind == "f":
+        texts = list(map(float.__repr__, column.tolist()))
+        for at in np.flatnonzero(~np.isfinite(column.to_numpy())):
+            texts[at] = _NON_FINITE[texts[at]]
+        return texts
+    codes, distinct = pd.factorize(column)
+    encoded = [json.dumps(_jsonable(value)) for value in distinct]
+    texts = [encoded[code] if code >= 0 else "" for code in codes.tolist()]
+    values = column.tolist()
+    for at in np.flatnonzero(codes < 0):  # a missing value, as the value it is (None, NaN, NaT)
+        texts[at] = json.dumps(_jsonable(values[at]))
+    return texts
+
+
+def iso_instants(column: pd.Series) -> list[str]:
+    """Each instant as `pd.Timestamp.isoformat` writes it (the text the store compares), vectorised
+    for a UTC column without gaps: one `Timestamp` per row took 12 us."""
+    dtype = column.dtype
+    if not (isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC") or column.isna().any():
+        return [pd.Timestamp(moment).isoformat() for moment in column]
+    instants = column.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    seconds = instants.astype("datetime64[s]")
+    texts = [f"{whole}+00:00" for whole in np.datetime_as_string(seconds).tolist()]
+    fractions = (instants - seconds.astype("datetime64[ns]")).astype(np.int64)
+    for at in np.flatnonzero(fractions):  # isoformat adds microseconds, or nanoseconds when there are
+        nanoseconds = int(fractions[at])
+        fraction = f"{nanoseconds:09d}" if nanoseconds % 1_000 else f"{nanoseconds // 1_000:06d}"
+        texts[at] = f"{texts[at][:-6]}.{fraction}+00:00"
+    return texts
+
+
+def json_objects(rows: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """Each row's `names` as the JSON object `json.dumps(dict(...))` writes, built column by column
+    (the payloads of 7,800 rows took 0.33 s built one `json.dumps` per row)."""
+    if not names:
+        return ["{}"] * len(rows)
+    template = "{" + ", ".join(json.dumps(str(name)).replace("%", "%%") + ": %s" for name in names) + "}"
+    return [template % values for values in zip(*(_json_texts(rows[name]) for name in names), strict=True)]
 
 
 class SqliteOnlineStore:
@@ -46,21 +93,16 @@ class SqliteOnlineStore:
             conn.execute(_SCHEMA)
 
     def write(self, view: str, rows: pd.DataFrame, entity_key: str) -> int:
-        # Column by column: the payloads of 8,000 rows took 0.6 s built row by row from records.
         names = [c for c in rows.columns if c not in (entity_key, "feature_time")]
-        columns = [_json_values(rows[name]) for name in names]
-        values = zip(*columns, strict=True) if columns else iter([()] * len(rows))
-        records = [
-            (
-                view,
-                str(entity),
-                pd.Timestamp(moment).isoformat(),
-                json.dumps(dict(zip(names, row, strict=True))),
+        records = list(
+            zip(
+                itertools.repeat(view),
+                map(str, rows[entity_key].tolist()),
+                iso_instants(rows["feature_time"]),
+                json_objects(rows, names),
+                strict=False,
             )
-            for entity, moment, row in zip(
-                rows[entity_key].tolist(), rows["feature_time"], values, strict=True
-            )
-        ]
+        )
         with connect(self.path) as conn:
             conn.executemany(
                 """INSERT INTO online_features (view, entity, feature_time, payload) VALUES (?, ?, ?, ?)
