@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from pipelines.features.compute import compute_window_features, view_columns
 from pipelines.ports import LakePort, RowFilter
@@ -47,26 +51,42 @@ def incremental_features(
     lookback = (
         {} if view.lags else {dataset.event_time: _earliest(new, dataset.event_time, view.windows_days)}
     )
-    history = lake.read(
+    history_rows = lake.read(
         curated,
         columns=columns,
         snapshot_id=snapshot_id,
         where=RowFilter(any_of={dataset.entity_key: touched}, at_least=lookback),
-    ).to_pandas()
+    )
+    history = history_rows.to_pandas()
     since = new.groupby(dataset.entity_key)[dataset.event_time].min()
-    # The history holds every new event; any other event at or after its entity's first new one is late.
-    recent = history.loc[
-        history[dataset.event_time] >= history[dataset.entity_key].map(since), dataset.entity_key
-    ]
-    extra = recent.value_counts().sub(new[dataset.entity_key].value_counts(), fill_value=0)
-    late = extra[extra > 0]
+    late = _late_entities(history_rows.column(dataset.entity_key), history[dataset.event_time], since, new)
     if len(late):
         return Increment(
             None,
-            reason=f"{len(late)} entities (e.g. {late.index[0]!r}) got events at or before their latest known one",
+            reason=f"{len(late)} entities (e.g. {late[0]!r}) got events at or before their latest known one",
         )
     rows = compute_window_features(history, usecase, since=since)
     return Increment(rows, new_events=len(new), history_rows=len(history))
+
+
+def _late_entities(
+    entities: pa.ChunkedArray, times: pd.Series, since: pd.Series, new: pd.DataFrame
+) -> list[object]:
+    """The entities whose history holds an event at or after their first new one besides the new
+    events themselves (the history holds every new event). Matched by Arrow's hash lookup: a pandas
+    `map` of 510,000 entity values took 0.15 s."""
+    import numpy as np
+    import pyarrow as pa
+
+    position = pc.index_in(entities, value_set=pa.array(since.index.tolist(), entities.type))
+    position = position.fill_null(-1).to_numpy(zero_copy_only=False)
+    never = np.iinfo(np.int64).max  # for rows of no new entity, and entities whose new times are missing
+    starts = since.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    starts = np.append(np.where(starts == np.iinfo(np.int64).min, never, starts), never)
+    instants = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    counted = np.bincount(position[instants >= starts[position]], minlength=len(since))[: len(since)]
+    arrived = new[since.index.name].value_counts().reindex(since.index, fill_value=0).to_numpy()
+    return [since.index[at] for at in np.flatnonzero(counted > arrived)]
 
 
 def source_columns(usecase: UseCase) -> list[str]:
