@@ -86,7 +86,7 @@ def _late_entities(
     instants = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
     counted = np.bincount(position[instants >= starts[position]], minlength=len(since))[: len(since)]
     arrived = new[since.index.name].value_counts().reindex(since.index, fill_value=0).to_numpy()
-    return [since.index[at] for at in np.flatnonzero(counted > arrived)]
+    return list(since.index[np.flatnonzero(counted > arrived)])
 
 
 def source_columns(usecase: UseCase) -> list[str]:
