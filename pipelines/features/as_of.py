@@ -106,40 +106,6 @@ class DuplicateFeatureRows(ValueError):
     """The feature rows hold an (entity, feature time) more than once, so an as-of answer is ambiguous."""
 
 
-def create_as_of_table(
-    connection: duckdb.DuckDBPyConnection,
-    into: str,
-    spine: str,
-    spine_columns: list[str],
-    features: str,
-    feature_columns: list[str],
-    entity_key: str,
-    timestamp: str,
-    ttl_days: int,
-) -> None:
-    """Create the table `into`: every row of the table `spine` with its entity's `features` values as
-    of its `timestamp` (the columns of `as_of_select`).
-
-    The rows with a feature row at their exact instant are joined by hash (0.3 s against 1.2 s for
-    DuckDB's ASOF join at 1 M rows); only the others go through the ASOF join."""
-    exact = exact_select(spine, spine_columns, features, feature_columns, entity_key, timestamp)
-    connection.execute(f"CREATE TABLE {q(into)} AS {exact}")
-    rows, spine_rows = count_rows(connection, into), count_rows(connection, spine)
-    if rows > spine_rows:
-        raise DuplicateFeatureRows(_duplicates(rows, spine_rows, entity_key))
-    if count_rows(connection, into, f"NOT {EXACT}"):
-        missed = f"{into}_missed"
-        kept = ", ".join(q(c) for c in spine_columns)
-        connection.execute(f"CREATE TABLE {q(missed)} AS SELECT {kept} FROM {q(into)} WHERE NOT {EXACT}")
-        connection.execute(f"DELETE FROM {q(into)} WHERE NOT {EXACT}")
-        as_of = as_of_select(
-            missed, spine_columns, features, feature_columns, entity_key, timestamp, ttl_days
-        )
-        connection.execute(f"INSERT INTO {q(into)} SELECT *, FALSE FROM ({as_of})")
-        connection.execute(f"DROP TABLE {q(missed)}")
-    connection.execute(f"ALTER TABLE {q(into)} DROP COLUMN {EXACT}")
-
-
 def count_rows(connection: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> int:
     """The rows of a DuckDB table (those `where` selects)."""
     (row,) = connection.execute(f"SELECT count(*) FROM {q(table)} WHERE {where}").fetchall()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pipelines.errors import NoCuratedData
-from pipelines.features.as_of import count_rows, create_as_of_table, duckdb_session, load_stream
+from pipelines.features.as_of import as_of_select, count_rows, duckdb_session, load_stream
 from pipelines.features.sql import quote_identifier as q
 from pipelines.usecase import UseCase
 
@@ -87,9 +87,7 @@ def write_splits(
         spine_columns = load_stream(connection, "spine", spine)
         feature_columns = load_stream(connection, "features", features)
         _drop_unobservable(connection, timestamp, usecase.task.label_horizon_days)
-        create_as_of_table(
-            connection,
-            "joined",
+        joined = as_of_select(
             "spine",
             spine_columns,
             "features",
@@ -98,6 +96,7 @@ def write_splits(
             timestamp,
             usecase.features.ttl_days,
         )
+        connection.execute(f"CREATE TABLE joined AS {joined}")
         connection.execute("DROP TABLE spine")
         connection.execute("DROP TABLE features")
         valid_start, test_start = _split_bounds(connection, timestamp, valid_fraction, test_fraction)

@@ -13,9 +13,6 @@ import pytest
 from pipelines.features.as_of import (
     DuplicateFeatureRows,
     as_of_batches,
-    create_as_of_table,
-    duckdb_session,
-    load_stream,
 )
 from pipelines.features.compute import FEATURE_TIME, point_in_time_join
 from pipelines.inference.job import feature_arrays
@@ -123,51 +120,6 @@ def test_two_feature_rows_at_one_instant_are_refused_before_the_last_batch_is_ta
         DuplicateFeatureRows, match=r"51 joined rows for 50 input rows.*\(customer, feature_time\)"
     ):
         _joined(spine, doubled, tmp_path, [])
-
-
-def test_the_table_join_equals_the_reference_and_refuses_duplicates(tmp_path: Path) -> None:
-    spine, features = _frames(2_000, 5)
-    expected = point_in_time_join(spine, features, "customer", "event_time", TTL_DAYS)
-    with duckdb_session(tmp_path, "256MB") as connection:
-        spine_columns = load_stream(
-            connection, "spine", pa.Table.from_pandas(spine, preserve_index=False).to_reader()
-        )
-        feature_columns = load_stream(
-            connection, "features", pa.Table.from_pandas(features, preserve_index=False).to_reader()
-        )
-        create_as_of_table(
-            connection,
-            "joined",
-            "spine",
-            spine_columns,
-            "features",
-            feature_columns,
-            "customer",
-            "event_time",
-            TTL_DAYS,
-        )
-        got = connection.sql("SELECT * FROM joined").fetch_arrow_table().to_pandas()
-        connection.execute(  # a feature row some spine row has at its very instant, twice
-            "INSERT INTO features SELECT f.* FROM features f JOIN spine s "
-            "ON f.customer = s.customer AND f.feature_time = s.event_time LIMIT 1"
-        )
-        with pytest.raises(DuplicateFeatureRows, match="more than once"):
-            create_as_of_table(
-                connection,
-                "again",
-                "spine",
-                spine_columns,
-                "features",
-                feature_columns,
-                "customer",
-                "event_time",
-                3,
-            )
-    got = got.sort_values("event_id").reset_index(drop=True)
-    want = expected.sort_values("event_id").reset_index(drop=True)
-    assert list(got.columns) == ["customer", "event_time", "event_id", "spend_7d", "plan"]
-    np.testing.assert_array_equal(got["spend_7d"].to_numpy(float), want["spend_7d"].to_numpy(float))
-    assert _categories(got["plan"]) == _categories(want["plan"])
 
 
 def test_a_feature_one_second_past_the_ttl_is_not_joined(tmp_path: Path) -> None:
