@@ -21,5 +21,10 @@ class BatchInferenceError(Exception):
     """A batch-inference run cannot score what was asked (one line naming the model, table or snapshot)."""
 
 
+class DuplicateFeatureRows(BatchInferenceError):
+    """The feature table holds one (entity, feature time) more than once, so the as-of answer for a
+    row at that instant is ambiguous."""
+
+
 class ExperimentError(Exception):
     """An experiment command that cannot be carried out (one line naming the option and value)."""

@@ -1,8 +1,10 @@
 """The point-in-time join in DuckDB, out of core: batch inference and training sets both use it.
 
-Both sides are copied from their record-batch streams into DuckDB tables first (DuckDB plans an
-ASOF join over a stream of unknown size as a nested loop: 106 s against 0.3 s for 200,000 rows);
-past its memory limit DuckDB spills them to the work directory, so memory stays bounded however
+Batch inference first joins by hash the rows that have a feature row at their very instant, straight
+off both record-batch streams (`as_of_batches`). For an `ASOF JOIN` (training sets, and the rows
+batch inference has left), both sides are copied from their streams into DuckDB tables first (DuckDB
+plans an ASOF join over a stream of unknown size as a nested loop: 106 s against 0.3 s for 200,000
+rows). Past its memory limit DuckDB spills to the work directory, so memory stays bounded however
 large the snapshot (an in-memory database with a spill directory loads 1.7x faster than an on-disk
 one). The answer is exactly `pipelines.features.compute.point_in_time_join`'s: each row gets its
 entity's latest feature row at or before its time, and none older than the view's TTL
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.errors import DuplicateFeatureRows
 from pipelines.features.compute import FEATURE_TIME
 from pipelines.features.sql import quote_identifier as q
 
@@ -102,20 +105,11 @@ def exact_select(
     )
 
 
-class DuplicateFeatureRows(ValueError):
-    """The feature rows hold an (entity, feature time) more than once, so an as-of answer is ambiguous."""
-
-
-def count_rows(connection: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> int:
-    """The rows of a DuckDB table (those `where` selects)."""
-    (row,) = connection.execute(f"SELECT count(*) FROM {q(table)} WHERE {where}").fetchall()
-    return int(row[0])
-
-
 def _duplicates(joined: int, rows: int, entity_key: str) -> str:
     return (
         f"{joined:,} joined rows for {rows:,} input rows: the feature rows hold some "
-        f"({entity_key}, {FEATURE_TIME}) more than once; rebuild the features"
+        f"({entity_key}, {FEATURE_TIME}) more than once, so which one a row at that instant takes is "
+        "ambiguous: rebuild the feature table"
     )
 
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow.compute as pc
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
 from pipelines.features.compute import compute_window_features, view_columns
 from pipelines.ports import LakePort, RowFilter
 from pipelines.usecase import UseCase
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)

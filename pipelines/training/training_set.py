@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pipelines.errors import NoCuratedData
-from pipelines.features.as_of import as_of_select, count_rows, duckdb_session, load_stream
+from pipelines.features.as_of import as_of_select, duckdb_session, load_stream
 from pipelines.features.sql import quote_identifier as q
 from pipelines.usecase import UseCase
 
@@ -39,6 +39,11 @@ def _instant(value: pd.Timestamp) -> str:
     return f"TIMESTAMPTZ '{value.isoformat()}'"
 
 
+def _count(connection: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE") -> int:
+    rows = connection.execute(f"SELECT count(*) FROM {q(table)} WHERE {where}").fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
 def _drop_unobservable(connection: duckdb.DuckDBPyConnection, timestamp: str, horizon: float) -> None:
     """Leave out the spine rows whose label looks past the newest event (see `labelled_rows`)."""
     if not horizon:
@@ -50,7 +55,7 @@ def _drop_unobservable(connection: duckdb.DuckDBPyConnection, timestamp: str, ho
     # `t > cutoff` for microsecond times is `t > cutoff` floored to the microsecond.
     cutoff = (newest - pd.Timedelta(days=horizon)).floor("us")
     connection.execute(f"DELETE FROM spine WHERE {q(timestamp)} > {_instant(cutoff)}")
-    if not count_rows(connection, "spine"):
+    if not _count(connection, "spine"):
         raise NoCuratedData(
             f"no row is older than task.label_horizon_days ({horizon:g} days) before the newest event "
             f"({newest}): their labels are not observable yet"
@@ -109,7 +114,7 @@ def write_splits(
         order = ", ".join(q(c) for c in dict.fromkeys([timestamp, *dataset.primary_key]))
         paths, rows = {}, {}
         for name in SPLITS:
-            rows[name] = count_rows(connection, "joined", conditions[name])
+            rows[name] = _count(connection, "joined", conditions[name])
             if not rows[name]:
                 raise ValueError(
                     f"the {name} split is empty: the data covers too short a period to split by time"

@@ -196,6 +196,8 @@ def test_payloads_and_instants_are_the_text_json_and_isoformat_write() -> None:
             "mixed": pd.Series([None, float("nan"), "x", pd.NA], dtype=object),
             "seen": instants,
             "50%": [1, 2, 3, 4],
+            "visits": pd.array([1, None, 3, 4], dtype="Int64"),
+            "opted_in": pd.array([True, None, False, True], dtype="boolean"),
         }
     )
     names = list(rows.columns)
@@ -212,5 +214,7 @@ def test_payloads_and_instants_are_the_text_json_and_isoformat_write() -> None:
 
 
 def _plain(column: pd.Series) -> list[object]:
-    """What the store wrote one value at a time before: numbers as Python numbers, the rest as is."""
-    return column.to_numpy().tolist() if column.dtype.kind in "fiub" else column.tolist()
+    """What the store wrote one value at a time before: numbers as Python numbers, the rest as is;
+    nullable integers and booleans with a gap keep their values, the gap null."""
+    numbers = column.dtype.kind in "fiub" and not (column.dtype.kind != "f" and column.isna().any())
+    return column.to_numpy().tolist() if numbers else column.tolist()

@@ -10,10 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipelines.features.as_of import (
-    DuplicateFeatureRows,
-    as_of_batches,
-)
+from pipelines.errors import DuplicateFeatureRows
+from pipelines.features.as_of import as_of_batches
 from pipelines.features.compute import FEATURE_TIME, point_in_time_join
 from pipelines.inference.job import feature_arrays
 from pipelines.progress import progress_line

@@ -40,6 +40,8 @@ def _json_texts(column: pd.Series) -> list[str]:
     """Each value of a column as the JSON text `json.dumps` gives it, without a call per value:
     numbers through their C repr, other values once per distinct value."""
     kind = column.dtype.kind
+    if kind in "biu" and column.isna().any():  # nullable integers and booleans: missing is null
+        kind = "O"
     if kind == "b":
         return ["true" if v else "false" for v in column.tolist()]
     if kind in "iu":
