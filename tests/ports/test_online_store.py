@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from pipelines.adapters.aws.feature_store import SageMakerOnlineStore
+from pipelines.adapters.local import online_store
 from pipelines.adapters.local.online_store import SqliteOnlineStore, _jsonable, iso_instants, json_objects
 
 ROWS = pd.DataFrame(
@@ -218,3 +220,61 @@ def _plain(column: pd.Series) -> list[object]:
     nullable integers and booleans with a gap keep their values, the gap null."""
     numbers = column.dtype.kind in "fiub" and not (column.dtype.kind != "f" and column.isna().any())
     return column.to_numpy().tolist() if numbers else column.tolist()
+
+
+def _one(entity: str, when: str, amount: float) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": [entity], "feature_time": [pd.Timestamp(when)], "amount": [amount]})
+
+
+def test_the_newest_row_wins_an_older_one_never_overwrites_and_a_tie_goes_to_the_later_write(
+    tmp_path: Path,
+) -> None:
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    store.write("v", _one("a", "2025-03-02T00:00:00+00:00", 2.0), "customer_id")
+    store.write("v", _one("a", "2025-03-01T00:00:00+00:00", 1.0), "customer_id")  # older: ignored
+    store.write("v", _one("b", "2025-03-01T00:00:00+00:00", 1.0), "customer_id")
+    store.write("v", _one("b", "2025-03-01T00:00:00+00:00", 5.0), "customer_id")  # a tie: the later write
+    store.write("w", _one("a", "2025-04-01T00:00:00+00:00", 9.0), "customer_id")  # another view
+    found = store.read("v", ["a", "b"], "customer_id").set_index("customer_id")["amount"]
+    assert found.to_dict() == {"a": 2.0, "b": 5.0}
+
+
+def test_superseded_rows_are_compacted_away_without_changing_an_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(online_store, "_SLACK_ROWS", 0)
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    entities = [f"c{i}" for i in range(50)]
+    for day in range(1, 5):  # each write supersedes the one before; the fourth passes 2x the live rows
+        rows = pd.DataFrame(
+            {
+                "customer_id": entities,
+                "feature_time": pd.Timestamp(f"2025-03-0{day}T00:00:00+00:00"),
+                "amount": [float(day * 100 + i) for i in range(len(entities))],
+            }
+        )
+        store.write("v", rows, "customer_id")
+        store.write("v", _one("c0", "2025-02-01T00:00:00+00:00", -1.0), "customer_id")  # stale, never wins
+    with sqlite3.connect(tmp_path / "online.db") as conn:
+        (kept,) = conn.execute("SELECT count(*) FROM online_rows").fetchone()
+    assert kept < 2 * len(entities) + 2  # compacted at least once: 4 x 51 rows were written
+    found = store.read("v", entities, "customer_id")
+    assert found["amount"].tolist() == [400.0 + i for i in range(len(entities))]
+
+
+def test_a_store_written_before_rows_were_appended_is_carried_over(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE online_features (view TEXT NOT NULL, entity TEXT NOT NULL, feature_time TEXT NOT NULL, "
+            "payload TEXT NOT NULL, PRIMARY KEY (view, entity))"
+        )
+        conn.execute(
+            "INSERT INTO online_features VALUES ('v', 'a', '2025-03-01T00:00:00+00:00', '{\"amount\": 3.5}')"
+        )
+    store = SqliteOnlineStore(path)
+    assert store.read("v", ["a"], "customer_id")["amount"].tolist() == [3.5]
+    store.write("v", _one("a", "2025-02-01T00:00:00+00:00", 1.0), "customer_id")  # older than the carried row
+    assert store.read("v", ["a"], "customer_id")["amount"].tolist() == [3.5]
+    with sqlite3.connect(path) as conn:
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'online_features'").fetchone()
