@@ -29,12 +29,23 @@ class Spool:
         self._writer.write(rows)
         self.rows += rows.num_rows
 
-    def batches(self, batch_rows: int) -> Iterator[pa.Table]:
-        """What was written, `batch_rows` rows at a time (nothing when nothing was written)."""
+    def reader(self, batch_rows: int) -> pa.RecordBatchReader:
+        """What was written, as a stream of batches of `batch_rows` rows (at least one row was)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if self._writer is None:
+            raise ValueError("nothing was written to the spool")
+        self._writer.close()
+        parked = pq.ParquetFile(self.path)
+        return pa.RecordBatchReader.from_batches(
+            parked.schema_arrow, parked.iter_batches(batch_size=batch_rows)
+        )
+
+    def batches(self, batch_rows: int) -> Iterator[pa.Table]:
+        """What was written, `batch_rows` rows at a time (nothing when nothing was written)."""
+        import pyarrow as pa
+
         if self._writer is not None:
-            self._writer.close()
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows):
+            for batch in self.reader(batch_rows):
                 yield pa.Table.from_batches([batch])

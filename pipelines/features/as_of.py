@@ -13,7 +13,6 @@ entity's latest feature row at or before its time, and none older than the view'
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,9 +71,8 @@ def as_of_select(
     timestamp: str,
     ttl_days: int,
 ) -> str:
-    """The SELECT of every `spine` row with its entity's `features` values as of its `timestamp`;
-    feature columns the spine already has are left out (the spine's win), as is the feature time."""
-    values = [c for c in feature_columns if c not in spine_columns and c != FEATURE_TIME]
+    """The SELECT of every `spine` row with its entity's `features` values as of its `timestamp`."""
+    values = _feature_values(spine_columns, feature_columns)
     fresh = f"f.{q(FEATURE_TIME)} >= s.{q(timestamp)} - INTERVAL {int(ttl_days)} DAY"
     selected = [f"s.{q(c)}" for c in spine_columns] + [
         f"CASE WHEN {fresh} THEN f.{q(c)} END AS {q(c)}" for c in values
@@ -96,7 +94,7 @@ def exact_select(
     """The SELECT of every `spine` row with the values of its entity's feature row at exactly its
     `timestamp`, if there is one, and `_exact` saying whether there is. Such a row is the as-of
     answer: nothing later may be used, and nothing earlier is newer (whatever the TTL)."""
-    values = [c for c in feature_columns if c not in spine_columns and c != FEATURE_TIME]
+    values = _feature_values(spine_columns, feature_columns)
     selected = [f"s.{q(c)}" for c in spine_columns] + [f"f.{q(c)}" for c in values]
     selected.append(f"f.{q(FEATURE_TIME)} IS NOT NULL AS {EXACT}")
     return (
@@ -105,12 +103,10 @@ def exact_select(
     )
 
 
-def _duplicates(joined: int, rows: int, entity_key: str) -> str:
-    return (
-        f"{joined:,} joined rows for {rows:,} input rows: the feature rows hold some "
-        f"({entity_key}, {FEATURE_TIME}) more than once, so which one a row at that instant takes is "
-        "ambiguous: rebuild the feature table"
-    )
+def _feature_values(spine_columns: list[str], feature_columns: list[str]) -> list[str]:
+    """The feature columns a join adds to the spine's: not those the spine already has (the spine's
+    win), nor the feature time. Both passes add the same, so their rows share one schema."""
+    return [c for c in feature_columns if c not in spine_columns and c != FEATURE_TIME]
 
 
 def as_of_batches(
@@ -158,10 +154,14 @@ def as_of_batches(
         connection.unregister("spine_stream")
         connection.unregister("features_stream")
         if found + missed.rows > seen.rows:
-            raise DuplicateFeatureRows(_duplicates(found + missed.rows, seen.rows, entity_key))
+            raise DuplicateFeatureRows(
+                f"{found + missed.rows:,} joined rows for {seen.rows:,} input rows: the feature rows hold "
+                f"some ({entity_key}, {FEATURE_TIME}) more than once, so which one a row at that instant "
+                "takes is ambiguous: rebuild the feature table"
+            )
         if not missed.rows:
             return
-        load_stream(connection, "spine", _reader(missed.batches(batch_rows)))
+        load_stream(connection, "spine", missed.reader(batch_rows))
         feature_columns = load_stream(connection, "features", features())
         sql = as_of_select(
             "spine", spine_columns, "features", feature_columns, entity_key, timestamp, ttl_days
@@ -185,11 +185,3 @@ class _Counter:
                 yield batch
 
         return pa.RecordBatchReader.from_batches(stream.schema, passed())
-
-
-def _reader(tables: Iterator[pa.Table]) -> pa.RecordBatchReader:
-    import pyarrow as pa
-
-    first = next(tables)
-    batches = (b for t in itertools.chain([first], tables) for b in t.to_batches())
-    return pa.RecordBatchReader.from_batches(first.schema, batches)
