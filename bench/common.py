@@ -76,9 +76,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_json(module: str, *args: str) -> dict[str, Any]:
+def child_json(module: str, *args: str, stderr_through: bool = False) -> dict[str, Any]:
     """Run `python -m module args` in a fresh process (its memory is its own) and return the JSON
-    object it prints last."""
-    done = subprocess.run([sys.executable, "-m", module, *args], check=True, capture_output=True, text=True)
+    object it prints last; with `stderr_through`, what it reports on stderr shows as it runs."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=None if stderr_through else subprocess.PIPE,
+        text=True,
+    )
     payload: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return payload

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,8 +56,21 @@ def _run_steps(source: Path) -> dict[str, Any]:
             started = time.perf_counter()
             actions[name]()
             measured["steps"][name] = {"seconds": time.perf_counter() - started, "peak_mb": peak_rss_mb()}
+            print(f"  {name}: {_step_line(measured['steps'][name])}", file=sys.stderr, flush=True)
         measured["baseline_mb"] = baseline
     return measured
+
+
+def _step_line(step: dict[str, float]) -> str:
+    return f"{step['seconds']:.1f} s / {step['peak_mb'] / 1024:.2f} GB"
+
+
+def _size_line(run: dict[str, Any]) -> str:
+    """One size's total wall, peak and each step's wall and peak."""
+    total = sum(step["seconds"] for step in run["steps"].values())
+    peak = max(step["peak_mb"] for step in run["steps"].values()) / 1024
+    per_step = ", ".join(f"{name} {_step_line(step)}" for name, step in run["steps"].items())
+    return f"{total:.0f} s, peak {peak:.2f} GB ({per_step})"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -80,19 +94,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for rows in sizes:
             path = Path(scratch) / f"events-{rows}.parquet"
             child_json("bench.scale", "--generate", f"{rows}:{path}")
-            results[str(rows)] = child_json("bench.scale", "--steps", str(path))
+            results[str(rows)] = child_json("bench.scale", "--steps", str(path), stderr_through=True)
             path.unlink()
+            print(f"{rows:,} rows done: {_size_line(results[str(rows)])}", file=sys.stderr, flush=True)
     lines: list[tuple[str, str]] = [("threads", next(iter(results.values()))["threads"])]
     smallest = sizes[0]
     for rows in sizes:
         run = results[str(rows)]
         total = sum(step["seconds"] for step in run["steps"].values())
-        per_step = ", ".join(
-            f"{name} {step['seconds']:.1f} s / {step['peak_mb'] / 1024:.2f} GB"
-            for name, step in run["steps"].items()
-        )
-        peak = max(step["peak_mb"] for step in run["steps"].values()) / 1024
-        lines.append((f"{rows:,} rows", f"{total:.0f} s, peak {peak:.2f} GB ({per_step})"))
+        lines.append((f"{rows:,} rows", _size_line(run)))
         if rows != smallest:
             base = sum(s["seconds"] for s in results[str(smallest)]["steps"].values())
             lines.append(

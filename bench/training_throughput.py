@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--rows", type=int, default=200_000)
     args = parser.parse_args(argv)
 
-    from models.bundle import ModelBundle, Target
-    from models.encoding import FeatureEncoder
+    from models.bundle import ModelBundle
     from pipelines.adapters.factory import read_uri
     from pipelines.training import job
-    from pipelines.training.job import _read_split, run_job, split_tensors
+    from pipelines.training.job import run_job
     from pipelines.training.run_spec import TrainingRunSpec
+    from pipelines.training.split_file import SplitFile
 
     with scratch_environment() as root:
         ctx, prepared = prepared_training_run(root, args.rows)
@@ -80,10 +80,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         spec = TrainingRunSpec.model_validate_json(read_uri(prepared.spec_uri))
         store = ctx.platform.artifacts
-        frame = _read_split(store, spec.train_key, spec)
-        encoder = FeatureEncoder.fit(frame, spec.numeric_features, spec.categorical_features)
-        target = Target.fit(spec.task, frame[spec.label].to_numpy(dtype="float64"))
-        train = split_tensors(encoder, frame, spec.label, target)
+        split = SplitFile(
+            store.get_file(spec.train_key, root / "train.parquet"),
+            spec.numeric_features,
+            spec.categorical_features,
+            spec.label,
+        )
+        encoder, target = split.fit(spec.task)
+        train = split.tensors(encoder, target)
         architecture = json.loads(store.get_bytes(spec.key("model/bundle.json")))["architecture"]
         epochs = int(result["epochs"])
         bare_seconds = _bare_loop(

@@ -128,6 +128,17 @@ def _memory_limit(work: str) -> Any:
     )
 
 
+class EvaluationSettings(_Strict):
+    importance_rows: int = Field(
+        default=200_000,
+        ge=1_000,
+        description=(
+            "Test rows permutation importance is measured on (a seeded sample past this size; "
+            "the gates judge every row)."
+        ),
+    )
+
+
 class IngestSettings(_Strict):
     chunk_rows: int = Field(
         default=500_000,
@@ -236,6 +247,7 @@ class PipelineSettings(_Strict):
     ingest: IngestSettings = IngestSettings()
     training: TrainingSettings = TrainingSettings()
     gates: GateSettings = GateSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     split: SplitSettings = SplitSettings()
     demo: DemoSettings = DemoSettings()
     features: FeatureSettings = FeatureSettings()

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from models.encoding import FeatureEncoder
+from models.moments import RunningMoments
 from models.network import TabularNet
 from models.threads import configure_threads
 
@@ -38,12 +39,17 @@ class Target:
 
     @classmethod
     def fit(cls, task: str, labels: np.ndarray) -> Target:
-        labels = np.asarray(labels, dtype=np.float64)
-        baseline = float(labels.mean()) if labels.size else None
+        return cls.of_moments(task, RunningMoments().add(labels))
+
+    @classmethod
+    def of_moments(cls, task: str, labels: RunningMoments) -> Target:
+        """The target of a training split whose labels were accumulated batch by batch."""
+        baseline = labels.mean if labels.count else None
         if task == "binary":
             return cls(task, baseline=baseline)
-        std = float(labels.std()) if labels.size else 1.0
-        return cls(task, float(labels.mean()) if labels.size else 0.0, std if std > 1e-12 else 1.0, baseline)
+        if not labels.count:
+            return cls(task, 0.0, 1.0, None)
+        return cls(task, labels.mean, labels.std if labels.std > 1e-12 else 1.0, baseline)
 
     def scaled(self, labels: np.ndarray) -> np.ndarray:
         """Labels as the network learns them."""

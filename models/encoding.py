@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -10,6 +9,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import torch
+
+from models.moments import RunningMoments
 
 
 @dataclass(frozen=True)
@@ -27,25 +28,7 @@ class FeatureEncoder:
     ) -> FeatureEncoder:
         """Fit on the training split. A categorical vocabulary of None (an open category) is learned
         from the split: values seen at least OPEN_MIN_COUNT times, most frequent first."""
-        vocabularies = {
-            name: vocab if vocab is not None else learned_vocabulary(frame[name])
-            for name, vocab in categorical.items()
-        }
-        # Column by column: one column's temporaries at a time, not the whole matrix's (a 7 M-row
-        # training split has 0.7 GB of numerics, and nanstd makes several copies).
-        means, stds = [], []
-        for name in numeric:
-            values = _signed_log(frame, [name])[:, 0]
-            if not len(values):
-                means.append(0.0)
-                stds.append(1.0)
-                continue
-            with warnings.catch_warnings():  # an all-missing column: NaN mean, unit spread, as before
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean, std = float(np.nanmean(values)), float(np.nanstd(values))
-            means.append(mean)
-            stds.append(std if std > 1e-9 else 1.0)
-        return cls(numeric, vocabularies, means, stds)
+        return EncoderStatistics(numeric, categorical).add(frame).encoder()
 
     def cardinalities(self) -> list[int]:
         """Embedding table sizes: the vocabulary plus index 0 for unknown or missing values."""
@@ -73,11 +56,15 @@ class FeatureEncoder:
             for name, vocab in self.categorical.items()
         }
 
+    @cached_property
+    def _vocabulary_indexes(self) -> dict[str, pd.Index]:
+        return {name: pd.Index(vocab, dtype=object) for name, vocab in self.categorical.items()}
+
     def categorical_tensor(self, frame: pd.DataFrame) -> torch.Tensor:
         """Embedding indices of a frame's categorical features, mapped column by column (vectorised;
         the same indices as `categorical_tensor_of`)."""
         indices = np.zeros((len(frame), len(self.categorical)), np.int64)
-        for position, (name, lookup) in enumerate(self._lookups.items()):
+        for position, name in enumerate(self.categorical):
             column = frame[name]
             missing = column.isna().to_numpy()
             text = (
@@ -85,8 +72,9 @@ class FeatureEncoder:
                 if pd.api.types.is_string_dtype(column.dtype)
                 else column.astype(object).where(~missing)
             )
-            mapped = text[~missing].astype(str).map(lookup)
-            indices[~missing, position] = mapped.fillna(0).to_numpy(dtype=np.int64)
+            # position in the vocabulary + 1, and -1 + 1 = 0 for an unknown value (a hash lookup)
+            found = self._vocabulary_indexes[name].get_indexer(pd.Index(text[~missing].astype(str)))
+            indices[~missing, position] = found + 1
         return torch.from_numpy(indices)
 
     def category_indexes(self, name: str, values: Sequence[object]) -> np.ndarray:
@@ -109,6 +97,37 @@ class FeatureEncoder:
         return cls(**payload)  # type: ignore[arg-type]
 
 
+class EncoderStatistics:
+    """What an encoder is fitted from, taken in batch by batch: a training split larger than memory
+    is fitted as it streams past, with the encoder a whole frame would give (to rounding)."""
+
+    def __init__(self, numeric: list[str], categorical: dict[str, list[str] | None]) -> None:
+        self.numeric, self.categorical = list(numeric), dict(categorical)
+        self._moments = {name: RunningMoments() for name in numeric}
+        self._counts: dict[str, pd.Series] = {
+            name: pd.Series(dtype="int64") for name, vocab in categorical.items() if vocab is None
+        }
+
+    def add(self, frame: pd.DataFrame) -> EncoderStatistics:
+        """Take in a batch of training rows; returns itself."""
+        # Column by column: one column's temporaries at a time, not the whole matrix's.
+        for name, moments in self._moments.items():
+            moments.add(_signed_log(frame, [name])[:, 0])
+        for name, counts in self._counts.items():
+            self._counts[name] = counts.add(value_counts(frame[name]), fill_value=0).astype("int64")
+        return self
+
+    def encoder(self) -> FeatureEncoder:
+        """The encoder fitted on every batch taken in (an all-missing column: NaN mean, unit spread)."""
+        vocabularies = {
+            name: vocab if vocab is not None else vocabulary_of(self._counts[name])
+            for name, vocab in self.categorical.items()
+        }
+        means = [m.mean for m in self._moments.values()]
+        stds = [m.std if m.count and m.std > 1e-9 else 1.0 for m in self._moments.values()]
+        return FeatureEncoder(self.numeric, vocabularies, means, stds)
+
+
 ENCODE_BLOCK_ROWS = 262_144
 OPEN_MIN_COUNT = 5
 OPEN_MAX_VALUES = 1_000
@@ -116,9 +135,19 @@ OPEN_MAX_VALUES = 1_000
 
 def learned_vocabulary(values: pd.Series) -> list[str]:
     """The vocabulary of an open category: frequent values; the rest share the unknown bucket."""
-    counts = values.dropna().astype(str).value_counts()
-    frequent = counts[counts >= OPEN_MIN_COUNT].head(OPEN_MAX_VALUES)
-    return sorted(frequent.index.tolist(), key=lambda v: (-int(counts[v]), v))
+    return vocabulary_of(value_counts(values))
+
+
+def value_counts(values: pd.Series) -> pd.Series:
+    """How often each value of a categorical column occurs, as the text it is looked up by."""
+    return values.dropna().astype(str).value_counts()
+
+
+def vocabulary_of(counts: pd.Series) -> list[str]:
+    """The frequent values of an open category's counts, most frequent first, ties by value."""
+    frequent = counts[counts >= OPEN_MIN_COUNT]
+    ranked = sorted(frequent.index.tolist(), key=lambda v: (-int(counts[v]), v))
+    return ranked[:OPEN_MAX_VALUES]
 
 
 def _index(lookup: dict[str, int], value: object) -> int:

@@ -149,9 +149,15 @@ def _importance_section(importance: Mapping[str, Any]) -> str:
         if not per_slice.empty
         else "<p>No slice is large enough to measure importance on.</p>"
     )
+    measured, test_rows = importance["rows"]["overall"], importance.get("test_rows")
+    sample = (
+        f" Measured on a random sample of {measured:,} of the {test_rows:,} test rows."
+        if test_rows and test_rows > measured
+        else ""
+    )
     return (
         f"<h2>Feature importance</h2><p>Drop of {html.escape(metric)} on the test split when one feature's "
-        f"values are shuffled across rows, mean of {repeats} shuffles with its 95 % interval.</p>"
+        f"values are shuffled across rows, mean of {repeats} shuffles with its 95 % interval.{sample}</p>"
         f"<img src='data:image/png;base64,{_importance_plot(overall, metric)}'>"
         f"<details><summary>table ({len(overall)} features)</summary>{_table(table)}</details>{slices}"
     )

@@ -27,7 +27,7 @@ from pipelines.adapters.factory import artifact_store, read_uri
 from pipelines.ports import ArtifactStore
 from pipelines.progress import Progress
 from pipelines.sweep.plan import SegmentData, SweepPlan
-from pipelines.training.job import split_tensors
+from pipelines.training.split_file import split_tensors
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 import torch.distributed as dist
 
-from models.bundle import ModelBundle, Target
+from models.bundle import ModelBundle
 from models.curves import training_curves_png
 from models.device import pick_device, uses_mixed_precision
-from models.encoding import FeatureEncoder
 from models.metrics import SELECTION_METRIC
 from models.threads import configure_threads
 from models.train import EpochStats, Ranks, TensorSplit, fit, seed_everything
@@ -38,6 +36,7 @@ from pipelines.onnx_model import model_files
 from pipelines.ports import ArtifactStore
 from pipelines.training.bundles import load_bundle
 from pipelines.training.run_spec import RESULT_FILE, TrainingRunSpec, architecture_of
+from pipelines.training.split_file import SplitFile
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +56,6 @@ class StoreCheckpointer:
         return self.store.get_bytes(self.key) if self.store.exists(self.key) else None
 
 
-def _read_split(store: ArtifactStore, key: str, spec: TrainingRunSpec) -> pd.DataFrame:
-    """The columns of a split the model learns from: its features and its label."""
-    columns = [*spec.numeric_features, *spec.categorical_features, spec.label]
-    return pd.read_parquet(io.BytesIO(store.get_bytes(key)), columns=list(dict.fromkeys(columns)))
-
-
-def split_tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str, target: Target) -> TensorSplit:
-    """A split as the tensors the loop trains on: encoded features and the scaled label."""
-    labels = target.scaled(frame[label].to_numpy(dtype="float64")).astype("float32")
-    return TensorSplit(
-        encoder.numeric_tensor(frame), encoder.categorical_tensor(frame), torch.from_numpy(labels)
-    )
-
-
 def _join_process_group() -> torch.device:
     """Join torchrun's process group when there is one; the device this rank trains on."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -85,20 +70,31 @@ def _join_process_group() -> torch.device:
     return torch.device("cpu")
 
 
-def _initial_bundle(spec: TrainingRunSpec, train_frame: pd.DataFrame) -> ModelBundle:
-    """The network to train: random weights and an encoding fitted on the training split, or, for a
-    warm start, the champion's weights and encoding (the weights were learned against it)."""
-    labels = train_frame[spec.label].to_numpy(dtype="float64")
+def _load_data(
+    spec: TrainingRunSpec, store: ArtifactStore, scratch: Path
+) -> tuple[ModelBundle, TensorSplit, TensorSplit]:
+    """The network to train and the splits as tensors, the splits streamed from local copies of
+    their files. The network has random weights and an encoding fitted on the training split, or,
+    for a warm start, the champion's weights and encoding (the weights were learned against it)."""
+    train_file, valid_file = (
+        SplitFile(
+            store.get_file(key, scratch / f"{name}.parquet"),
+            spec.numeric_features,
+            spec.categorical_features,
+            spec.label,
+        )
+        for name, key in (("train", spec.train_key), ("valid", spec.valid_key))
+    )
+    seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
     architecture = architecture_of(spec.training)
-    if spec.warm_start_uri is None:
-        encoder = FeatureEncoder.fit(train_frame, spec.numeric_features, spec.categorical_features)
-        return ModelBundle.build(encoder, architecture, spec.label, Target.fit(spec.task, labels))
-    champion = load_bundle(spec.warm_start_uri)
-    # The champion's target scaling too; the constant baseline is this training split's.
-    target = replace(champion.target, baseline=Target.fit(spec.task, labels).baseline)
-    bundle = ModelBundle.build(champion.encoder, architecture, spec.label, target)
-    bundle.network.load_state_dict(champion.network.state_dict())
-    return bundle
+    champion = load_bundle(spec.warm_start_uri) if spec.warm_start_uri is not None else None
+    encoder, target = train_file.fit(spec.task, champion.encoder if champion else None)
+    if champion is not None:  # the champion's target scaling too; the constant baseline is this split's
+        target = replace(champion.target, baseline=target.baseline)
+    bundle = ModelBundle.build(encoder, architecture, spec.label, target)
+    if champion is not None:
+        bundle.network.load_state_dict(champion.network.state_dict())
+    return bundle, train_file.tensors(encoder, target), valid_file.tensors(encoder, target)
 
 
 def run_job(spec_uri: str) -> dict[str, Any]:
@@ -121,14 +117,8 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(store.get_bytes(spec.key(RESULT_FILE)))
         return result
 
-    train_frame = _read_split(store, spec.train_key, spec)
-    valid_frame = _read_split(store, spec.valid_key, spec)
-    seed_everything(spec.training.seed)  # the initial weights come from the seeded generator too
-    bundle = _initial_bundle(spec, train_frame)
-    encoder, target = bundle.encoder, bundle.target
-    train = split_tensors(encoder, train_frame, spec.label, target)
-    valid = split_tensors(encoder, valid_frame, spec.label, target)
-    del train_frame, valid_frame  # the tensors hold what training needs; the frames were as large again
+    with tempfile.TemporaryDirectory(prefix="mlops-training-data-") as scratch:
+        bundle, train, valid = _load_data(spec, store, Path(scratch))
     score_name = SELECTION_METRIC[spec.task]
     checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))
     resumable = checkpointer.load()

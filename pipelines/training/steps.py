@@ -398,7 +398,9 @@ def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str,
         "training_curves": result["curves_uri"],
         "tracking_run_id": result["tracking_run_id"],
     }
-    importance = feature_importance(candidate, test, label, evaluation)
+    importance = feature_importance(
+        candidate, test, label, evaluation, max_rows=pipeline.evaluation.importance_rows
+    )
     prefix = f"runs/{ctx.model_name}/{prepared.run_key}"
     ctx.platform.artifacts.put_bytes(f"{prefix}/{IMPORTANCE_FILE}", json.dumps(importance, indent=2).encode())
     gates = pipeline.gates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,26 @@ def test_s3_objects_are_encrypted_with_the_environment_key(aws: str, kms_key: st
     head = aws_client(aws, "s3").head_object(Bucket="encrypted", Key="x.bin")
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == kms_key
     assert store.uri("x.bin") == "s3://encrypted/x.bin"
+
+
+def test_files_stream_in_and_out(store: ArtifactStore, tmp_path: Path) -> None:
+    """A file past S3's multipart threshold (8 MB) goes in and comes out byte for byte."""
+    payload = os.urandom(9 * 1024 * 1024 + 17)
+    source = tmp_path / "train.parquet"
+    source.write_bytes(payload)
+    store.put_file("runs/a/data/train.parquet", source)
+    copy = store.get_file("runs/a/data/train.parquet", tmp_path / "copy.parquet")
+    assert copy == tmp_path / "copy.parquet" and copy.read_bytes() == payload
+    store.put_bytes("runs/a/data/train.parquet", b"newer")  # the copy keeps what it was given
+    assert copy.read_bytes() == payload
+    assert store.get_file("runs/a/data/train.parquet", copy).read_bytes() == b"newer"
+    with pytest.raises(KeyError, match="not found"):
+        store.get_file("runs/a/data/missing.parquet", tmp_path / "missing.parquet")
+
+
+def test_s3_files_are_encrypted_with_the_environment_key(aws: str, kms_key: str, tmp_path: Path) -> None:
+    store = S3ArtifactStore(make_bucket(aws, "encrypted-files"), "", kms_key)
+    (tmp_path / "big.bin").write_bytes(os.urandom(9 * 1024 * 1024))
+    store.put_file("big.bin", tmp_path / "big.bin")
+    head = aws_client(aws, "s3").head_object(Bucket="encrypted-files", Key="big.bin")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == kms_key

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlops.settings import GateSettings
 from pipelines.evaluation.gates import GATED, NULL_SLICE, evaluate
+from pipelines.evaluation.importance import feature_importance
 from pipelines.evaluation.report import render_report
 
 SLICES = ("country", "plan")
@@ -127,3 +130,28 @@ def test_report_is_html_with_plots_and_lineage() -> None:
     assert page.count("data:image/png;base64,") == 4  # ROC, calibration, two slice charts
     assert "abc123" in page and "PASSED" in page and "observed rate of y" not in page  # text is in PNGs
     assert "churn" not in page.lower()
+
+
+def test_importance_past_its_row_limit_is_measured_on_a_seeded_sample(
+    trained: tuple[Any, pd.DataFrame],
+) -> None:
+    """Each feature costs `repeats` scorings of the rows importance is measured on: past
+    `evaluation.importance_rows` they are a seeded sample, said so in the report; gates see every row."""
+    bundle, test = trained
+    label = bundle.label
+    gates = GateSettings(min_slice_rows=100)
+    result = evaluate(test, label, bundle.predict(test), gates, slice_columns=("plan",))
+    full = feature_importance(bundle, test, label, result, repeats=2)
+    sampled = feature_importance(bundle, test, label, result, repeats=2, max_rows=1_000)
+    assert full["rows"]["overall"] == full["test_rows"] == len(test) == 3_000
+    assert sampled["rows"]["overall"] == 1_000 and sampled["test_rows"] == 3_000
+    assert set(sampled["groups"]) == set(full["groups"]) and len(full["groups"]) > 1
+    assert sum(sampled["rows"][g] for g in sampled["rows"] if g.startswith("plan=")) <= 1_000
+    assert sampled == feature_importance(bundle, test, label, result, repeats=2, max_rows=1_000)
+    assert sampled != feature_importance(bundle, test, label, result, repeats=2, max_rows=1_000, seed=1)
+    labels = test[label].to_numpy()
+    scores = bundle.predict(test)
+    page = render_report("t", result, labels, scores, None, 0.6, {}, label=label, importance=sampled)
+    assert "random sample of 1,000 of the 3,000 test rows" in page
+    whole = render_report("t", result, labels, scores, None, 0.6, {}, label=label, importance=full)
+    assert "random sample" not in whole

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from pipelines.adapters.aws.session import client
 
 
@@ -25,18 +27,17 @@ class S3ArtifactStore:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
+    def _encryption(self) -> dict[str, str]:
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+
     def put_bytes(self, key: str, data: bytes) -> str:
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Body=data,
-            ServerSideEncryption="aws:kms",
-            SSEKMSKeyId=self.kms_key_id,
-        )
+        self.s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **self._encryption())
         return self.uri(key)
 
     def put_file(self, key: str, path: Path) -> str:
-        return self.put_bytes(key, path.read_bytes())
+        # boto3's managed transfer: multipart past 8 MB, the file streamed rather than read whole
+        self.s3.upload_file(str(path), self.bucket, self._key(key), ExtraArgs=self._encryption())
+        return self.uri(key)
 
     def put_tree(self, prefix: str, directory: Path) -> str:
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
@@ -50,6 +51,15 @@ class S3ArtifactStore:
             raise KeyError(f"artifact {key!r} not found in s3://{self.bucket}/{self.prefix}") from exc
         body: bytes = response["Body"].read()
         return body
+
+    def get_file(self, key: str, path: Path) -> Path:
+        try:
+            self.s3.download_file(self.bucket, self._key(key), str(path))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise KeyError(f"artifact {key!r} not found in s3://{self.bucket}/{self.prefix}") from exc
+            raise
+        return path
 
     def exists(self, key: str) -> bool:
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self._key(key), MaxKeys=1)

@@ -23,15 +23,21 @@ class LocalArtifactStore:
         return self.path(key).as_uri()
 
     def put_bytes(self, key: str, data: bytes) -> str:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        target, tmp = self._staging(key)
         tmp.write_bytes(data)
         tmp.replace(target)
         return target.as_uri()
 
     def put_file(self, key: str, path: Path) -> str:
-        return self.put_bytes(key, path.read_bytes())
+        target, tmp = self._staging(key)
+        shutil.copyfile(path, tmp)  # streamed: a split file is not read into memory
+        tmp.replace(target)
+        return target.as_uri()
+
+    def _staging(self, key: str) -> tuple[Path, Path]:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target, target.with_name(f".{target.name}.{os.getpid()}.tmp")
 
     def put_tree(self, prefix: str, directory: Path) -> str:
         target = self.path(prefix)
@@ -39,11 +45,23 @@ class LocalArtifactStore:
             shutil.copytree(directory, target, dirs_exist_ok=True)
         return target.as_uri()
 
-    def get_bytes(self, key: str) -> bytes:
+    def _existing(self, key: str) -> Path:
         target = self.path(key)
-        if not target.exists():
+        if not target.is_file():
             raise KeyError(f"artifact {key!r} not found under {self.root}")
-        return target.read_bytes()
+        return target
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._existing(key).read_bytes()
+
+    def get_file(self, key: str, path: Path) -> Path:
+        source = self._existing(key)
+        path.unlink(missing_ok=True)
+        try:  # artifacts are replaced by rename, never rewritten, so a link keeps this version
+            os.link(source, path)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(source, path)
+        return path
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
