@@ -56,6 +56,9 @@ class Target:
         return labels if self.task == "binary" else (labels - self.mean) / self.std
 
 
+PREDICT_BLOCK_ROWS = 262_144
+
+
 @dataclass
 class ModelBundle:
     network: TabularNet
@@ -102,9 +105,17 @@ class ModelBundle:
         missing = [name for name in self.feature_names if name not in frame.columns]
         if missing:
             raise KeyError(f"feature frame lacks columns: {', '.join(missing)}")
-        return self._forward(
-            self.encoder.numeric_tensor(frame), self.encoder.categorical_tensor(frame), batch_size
-        )
+        # Encoded in row blocks: the float64 copy of a block's numbers, not of the whole frame's.
+        answers = [
+            self._forward(
+                self.encoder.numeric_tensor(part), self.encoder.categorical_tensor(part), batch_size
+            )
+            for part in (
+                frame.iloc[start : start + PREDICT_BLOCK_ROWS]
+                for start in range(0, max(len(frame), 1), PREDICT_BLOCK_ROWS)
+            )
+        ]
+        return answers[0] if len(answers) == 1 else np.concatenate(answers)
 
     def predict_arrays(
         self, numeric: np.ndarray, categorical: Mapping[str, Sequence[object]], batch_size: int = 65_536

@@ -4,7 +4,6 @@ and the benchmark calls them directly to measure orchestration overhead."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import tempfile
@@ -368,7 +367,10 @@ def comparable(
 def evaluate_step(ctx: PipelineContext, prepared: PreparedRun, result: dict[str, Any]) -> EvaluationSummary:
     """Score the candidate (and a comparable champion, on the same rows), apply the gates, write the report."""
     pipeline, label = ctx.settings.pipeline, ctx.usecase.dataset.label
-    test = pd.read_parquet(io.BytesIO(ctx.platform.artifacts.get_bytes(prepared.test_key)))
+    with tempfile.TemporaryDirectory(prefix="mlops-evaluation-") as scratch:
+        test = pd.read_parquet(
+            ctx.platform.artifacts.get_file(prepared.test_key, Path(scratch) / "test.parquet")
+        )
     candidate = load_bundle(result["model_uri"])
     scores = candidate.predict(test)
     champion = ctx.platform.registry.champion(ctx.model_name)
