@@ -32,12 +32,13 @@ class Spool:
     def reader(self, batch_rows: int) -> pa.RecordBatchReader:
         """What was written, as a stream of batches of `batch_rows` rows (at least one row was)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
+
+        from pipelines.parquet_files import streaming_parquet
 
         if self._writer is None:
             raise ValueError("nothing was written to the spool")
         self._writer.close()
-        parked = pq.ParquetFile(self.path)
+        parked = streaming_parquet(self.path)
         return pa.RecordBatchReader.from_batches(
             parked.schema_arrow, parked.iter_batches(batch_size=batch_rows)
         )

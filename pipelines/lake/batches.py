@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from pipelines.parquet_files import streaming_parquet
 from pipelines.usecase import DatasetSpec
 
 _ARROW_TYPES = {
@@ -93,7 +93,7 @@ def read_chunks(path: Path, spec: DatasetSpec, chunk_rows: int | None) -> Iterat
     suffix = _check_readable(path)
     try:
         if suffix == ".parquet":
-            source = pq.ParquetFile(path)
+            source = streaming_parquet(path)
             if chunk_rows is None or source.metadata.num_rows <= chunk_rows:
                 frames: Iterator[pd.DataFrame] = iter([source.read().to_pandas()])
             else:

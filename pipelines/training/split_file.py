@@ -17,6 +17,7 @@ from models.bundle import Target
 from models.encoding import EncoderStatistics, FeatureEncoder
 from models.moments import RunningMoments
 from models.train import TensorSplit
+from pipelines.parquet_files import streaming_parquet
 
 BATCH_ROWS = 262_144
 
@@ -47,7 +48,7 @@ class SplitFile:
 
     def batches(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """The split's rows in order, BATCH_ROWS at a time, as frames of `columns` (default: all)."""
-        parquet = pq.ParquetFile(self.path)
+        parquet = streaming_parquet(self.path)
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns or self.columns):
             yield pa.Table.from_batches([batch]).to_pandas()
 

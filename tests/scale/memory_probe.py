@@ -2,11 +2,17 @@
 
     python -m tests.scale.memory_probe generate ROWS PATH [PATH_OF_FIRST_N:N]
     python -m tests.scale.memory_probe steps PATH [PATH ...]
+    python -m tests.scale.memory_probe split ROWS PATH
+    python -m tests.scale.memory_probe training WARM_UP_PATH PATH
 
 `steps` prints a JSON object: the peak RSS (MB) after a warm-up on the first file's first rows in a
 scratch environment (every library loaded), then after ingest, features and the training set of
 each file in a fresh scratch environment of its own; the chunk and the engines' memory limits are
 set small, so growth past the warm-up is what the steps hold, whatever the file's size.
+
+`split` writes a training split of ROWS rows; `training` loads one as the training job does (encoder
+and target fitted, tensors filled) after a warm-up on a small one, and prints the peak RSS (MB)
+before and after, and the size of the tensors, which the job must hold whatever it streams.
 """
 
 from __future__ import annotations
@@ -85,8 +91,43 @@ def _steps(sources: list[Path]) -> None:
     print(json.dumps(peaks))
 
 
+def _split_file(rows: int, path: Path, seed: int) -> None:
+    """A training split shaped like the example's: twelve numbers, two categories, a label."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    columns = {f"n{i}": rng.lognormal(2, 1, rows) for i in range(12)}
+    columns["country"] = pa.array(rng.choice([f"c{i}" for i in range(150)], rows))
+    columns["plan"] = pa.array(rng.choice(["basic", "pro", "team"], rows))
+    columns["label"] = rng.integers(0, 2, rows)
+    pq.write_table(pa.table(columns), path, row_group_size=100_000)
+
+
+def _training(warm: Path, split: Path) -> None:
+    from bench.common import peak_rss_mb
+    from pipelines.training.split_file import SplitFile
+
+    def load(path: Path) -> int:
+        split = SplitFile(path, [f"n{i}" for i in range(12)], {"country": None, "plan": None}, "label")
+        tensors = split.tensors(*split.fit("binary"))
+        return sum(
+            t.element_size() * t.nelement() for t in (tensors.numeric, tensors.categorical, tensors.labels)
+        )
+
+    load(warm)
+    baseline = peak_rss_mb()
+    tensor_bytes = load(split)
+    print(json.dumps({"baseline_mb": baseline, "peak_mb": peak_rss_mb(), "tensor_mb": tensor_bytes / 2**20}))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "generate":
         _generate(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:])
+    elif sys.argv[1] == "split":
+        _split_file(int(sys.argv[2]), Path(sys.argv[3]), seed=int(sys.argv[2]))
+    elif sys.argv[1] == "training":
+        _training(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         _steps([Path(arg) for arg in sys.argv[2:]])

@@ -1,5 +1,5 @@
-"""Memory stays flat as the batch grows: ingest, features and the training set of 2,000,000 rows
-hold about what they hold for 500,000 (in one process after a warm-up, each size in a fresh local
+"""Memory stays flat as the batch grows: ingest, features, the training set and the training job's
+data path of 2,000,000 rows hold about what they hold for 500,000 (in one process after a warm-up, each size in a fresh local
 environment; the process's peak RSS only grows, so the larger run adds what it needs beyond the
 smaller one's)."""
 
@@ -32,3 +32,19 @@ def test_four_times_the_rows_hold_no_more_memory(tmp_path: Path) -> None:
     # Holding the batch or a table whole would grow with the rows (4x); streamed, the chunk and the
     # engines' limits bound it. 64 MB covers allocator noise when the small run grows little.
     assert grown["large"] <= 1.25 * grown["small"] + 64, grown
+
+
+@pytest.mark.slow
+def test_training_holds_its_tensors_and_a_batch_not_the_split(tmp_path: Path) -> None:
+    """The training job's data: beyond the tensors it trains on (which grow with the rows), reading
+    and encoding a split holds a batch's worth, whatever the split's size. Read whole, the frame and
+    the file's bytes came on top: +0.9 GB and +0.4 GB for a 7 M-row split."""
+    warm = tmp_path / "warm-up.parquet"
+    _probe("split", "20000", str(warm))
+    over = {}
+    for rows in (SMALL, LARGE):
+        split = tmp_path / f"{rows}.parquet"
+        _probe("split", str(rows), str(split))  # in a process of its own: its memory is not counted
+        measured = _probe("training", str(warm), str(split))
+        over[rows] = measured["peak_mb"] - measured["baseline_mb"] - measured["tensor_mb"]
+    assert over[LARGE] <= 1.25 * max(over[SMALL], 0) + 64, over
