@@ -34,6 +34,23 @@ if TYPE_CHECKING:
 CLOUD_ENVIRONMENTS = ("dev", "staging", "prod")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_under_pytest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Temporary files of the tests and of their child processes land under pytest's temporary
+    root (which pytest prunes), not in /tmp: a job a test kills on purpose leaves its scratch behind."""
+    import tempfile
+
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("scratch"))
+    tempfile.tempdir = None  # read TMPDIR again
+    yield
+    if previous is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous
+    tempfile.tempdir = None
+
+
 @pytest.fixture(scope="session")
 def usecase() -> UseCase:
     return load_usecase(PACKAGE_ROOT / "usecases" / "churn.yaml")
