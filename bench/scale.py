@@ -57,6 +57,11 @@ def _run_steps(source: Path) -> dict[str, Any]:
             actions[name]()
             measured["steps"][name] = {"seconds": time.perf_counter() - started, "peak_mb": peak_rss_mb()}
             print(f"  {name}: {_step_line(measured['steps'][name])}", file=sys.stderr, flush=True)
+        # Early stopping picks the epochs, so training's wall per row is not its cost per row.
+        measured["training"] = {
+            "train_rows": state["prepared"].rows["train"],
+            "epochs": state["result"]["epochs"],
+        }
         measured["baseline_mb"] = baseline
     return measured
 
@@ -103,6 +108,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run = results[str(rows)]
         total = sum(step["seconds"] for step in run["steps"].values())
         lines.append((f"{rows:,} rows", _size_line(run)))
+        trained = run.get("training")
+        if trained:
+            samples = trained["train_rows"] * trained["epochs"]
+            rate = samples / run["steps"]["train"]["seconds"]
+            lines.append(
+                (
+                    "  training",
+                    f"{trained['train_rows']:,} rows x {trained['epochs']} epochs, {rate:,.0f} samples/s "
+                    "(fixed costs included)",
+                )
+            )
         if rows != smallest:
             base = sum(s["seconds"] for s in results[str(smallest)]["steps"].values())
             lines.append(
