@@ -1,12 +1,13 @@
 """The pipeline at scale: wall time and peak memory of each step at 1 M, 5 M and 10 M rows.
 
 Each size runs in a fresh process (so one size's memory does not count against the next), after the
-example data is generated in another process: ingest, features, training-set preparation, training
-and evaluation, on the local environment, with the thread settings printed. Peak memory is the
+example data is generated in another process (past 10 M rows, the example generator's limit, as
+blocks of 10 M rows of other customers over the same period): ingest, features, training-set
+preparation, training and evaluation, on the local environment, with the thread settings printed. Peak memory is the
 process's peak resident set after each step (it only grows, so the step that raised it is the one
 whose peak differs from the step before).
 
-    python -m bench.scale [--rows 1000000,5000000,10000000]
+    python -m bench.scale [--rows 1000000,5000000,10000000]      # and 50000000 when the disk allows
 """
 
 from __future__ import annotations
@@ -25,12 +26,34 @@ STEPS = ("ingest", "features", "prepare", "train", "evaluate")
 
 
 def _generate(rows: int, path: Path) -> None:
+    """`rows` example events. Past the generator's limit, blocks of its largest size with seeds of
+    their own, whose keys and entities are suffixed by block: more customers over the same period
+    (the first block is the data of that size itself). Written block by block."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     from mlops.settings import load_settings
-    from pipelines.datagen.examples import generate_example
+    from pipelines.datagen.examples import MAX_ROWS, generate_example
     from pipelines.usecase import load_usecase
 
     usecase = load_usecase(load_settings("local").pipeline.usecase_path())
-    generate_example(usecase, rows, 7).to_parquet(path, index=False)
+    renamed = [*usecase.dataset.primary_key, usecase.dataset.entity_key]
+    writer: pq.ParquetWriter | None = None
+    for block, start in enumerate(range(0, rows, MAX_ROWS)):
+        part = pa.Table.from_pandas(
+            generate_example(usecase, min(MAX_ROWS, rows - start), 7 + block), preserve_index=False
+        )
+        for name in renamed if block else ():
+            index = part.schema.get_field_index(name)
+            suffixed = pc.binary_join_element_wise(part.column(name).cast(pa.string()), f"b{block}", "-")
+            part = part.set_column(index, name, suffixed)
+        if writer is None:
+            writer = pq.ParquetWriter(path, part.schema)
+        writer.write_table(part.cast(writer.schema))
+        del part
+    if writer is not None:
+        writer.close()
 
 
 def _run_steps(source: Path) -> dict[str, Any]:
