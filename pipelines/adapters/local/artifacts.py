@@ -55,12 +55,8 @@ class LocalArtifactStore:
         return self._existing(key).read_bytes()
 
     def get_file(self, key: str, path: Path) -> Path:
-        source = self._existing(key)
-        path.unlink(missing_ok=True)
-        try:  # artifacts are replaced by rename, never rewritten, so a link keeps this version
-            os.link(source, path)
-        except OSError:  # another file system, or links not allowed
-            shutil.copyfile(source, path)
+        # A copy, not a link: whoever holds the file may change it without changing the artifact.
+        shutil.copyfile(self._existing(key), path)
         return path
 
     def exists(self, key: str) -> bool:
