@@ -14,6 +14,7 @@ from bench import (
     sweep,
     threads,
     training_throughput,
+    under_load,
     validation_cost,
 )
 
@@ -22,6 +23,8 @@ def main() -> None:
     orchestration_overhead.main([])
     validation_cost.main([])
     training_throughput.main([])
+    for ratio in ("bench.orchestration_overhead", "bench.validation_cost", "bench.training_throughput"):
+        under_load.main([ratio])  # the same ratios with a background CPU load
     serving_latency.main([])
     model_formats.main([])
     threads.main([])

@@ -18,6 +18,7 @@ from typing import Any
 from mlops.runtime import configure_runtime
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RESULT_SUFFIX = "MLOPS_BENCH_RESULT_SUFFIX"
 
 
 @contextmanager
@@ -56,7 +57,8 @@ def report(name: str, rows: list[tuple[str, str]], payload: dict[str, Any]) -> N
     for label, value in rows:
         print(f"  {label.ljust(width)}  {value}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+    suffix = os.environ.get(RESULT_SUFFIX, "")  # "-busy" under bench.under_load, kept apart
+    (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(payload, indent=2, default=str))
 
 
 def prepared_training_run(root: Path, rows: int) -> tuple[Any, Any]:
@@ -69,6 +71,32 @@ def prepared_training_run(root: Path, rows: int) -> tuple[Any, Any]:
     generate_churn_events(ctx.usecase.dataset, ChurnDataConfig(rows=rows, seed=7)).to_parquet(source)
     steps.ingest_step(ctx, source)
     return ctx, steps.prepare_step(ctx, steps.feature_step(ctx))
+
+
+def _spin(stop_at: float) -> None:
+    while time.time() < stop_at:
+        pass
+
+
+@contextmanager
+def cpu_load(settle_seconds: float = 20.0, limit_seconds: float = 1800.0) -> Iterator[int]:
+    """One spinning process per CPU this process may use, while the block runs (each also stops by
+    itself after `limit_seconds`); waits `settle_seconds` first, so the load average shows the work,
+    as it would on a busy machine. Yields the number of spinning processes."""
+    import multiprocessing
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    stop_at = time.time() + limit_seconds
+    burners = [multiprocessing.Process(target=_spin, args=(stop_at,), daemon=True) for _ in range(cpus)]
+    for burner in burners:
+        burner.start()
+    try:
+        time.sleep(settle_seconds)
+        yield cpus
+    finally:
+        for burner in burners:
+            burner.terminate()
+            burner.join()
 
 
 def peak_rss_mb() -> float:

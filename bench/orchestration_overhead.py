@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     from mlops.settings import load_settings
+    from models.threads import configure_threads
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
     from pipelines.usecase import load_usecase
 
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "orchestration_overhead",
         [
             ("rows", f"{args.rows:,}"),
+            ("threads", configure_threads().describe()),
             ("plain function calls", f"{timings['plain']:.1f} s"),
             ("Prefect ephemeral API start (once per process)", f"{timings['api_start']:.1f} s"),
             ("Prefect flow, API already up", f"{timings['flow']:.1f} s"),

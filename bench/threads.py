@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
-import time
 
-from bench.common import report
+from bench.common import cpu_load, report
 
 CHILD = r"""
 import json, os, sys, time
@@ -46,11 +44,6 @@ print(json.dumps({"samples_per_second": batches * 1024 / (time.perf_counter() - 
 """
 
 
-def _spin(stop_at: float) -> None:
-    while time.time() < stop_at:
-        pass
-
-
 def _measure(mode: str, batches: int) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     out = subprocess.run(
@@ -67,19 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, dict[str, object]] = {}
     for mode in ("default", "budget"):
         results[f"idle/{mode}"] = _measure(mode, args.batches)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    stop_at = time.time() + 600
-    burners = [multiprocessing.Process(target=_spin, args=(stop_at,), daemon=True) for _ in range(cpus)]
-    for burner in burners:
-        burner.start()
-    try:
-        time.sleep(20)  # let the load average see the background work, as it would on a busy machine
+    with cpu_load(limit_seconds=600):
         for mode in ("default", "budget"):
             results[f"busy/{mode}"] = _measure(mode, args.batches)
-    finally:
-        for burner in burners:
-            burner.terminate()
-            burner.join()
 
     def rate(key: str) -> float:
         return float(results[key]["samples_per_second"])  # type: ignore[arg-type]

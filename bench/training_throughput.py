@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     from models.bundle import ModelBundle
+    from models.threads import configure_threads
     from pipelines.adapters.factory import read_uri
     from pipelines.training import job
     from pipelines.training.job import run_job
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "training_throughput",
         [
             ("train rows x epochs", f"{len(train):,} x {epochs}"),
-            ("torch threads", str(payload["threads"])),
+            ("threads", configure_threads().describe()),
             (
                 "the job's training loop (train, validate, checkpoint, track each epoch)",
                 f"{loop_rate:,.0f} samples/s ({loop_time:.1f} s)",

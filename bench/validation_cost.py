@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     from mlops.settings import load_settings
+    from models.threads import configure_threads
     from pipelines.datagen.churn import ChurnDataConfig, generate_churn_events
     from pipelines.platform import connect
     from pipelines.usecase import load_usecase
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "validation_cost",
         [
             ("rows", f"{args.rows:,}"),
+            ("threads", configure_threads().describe()),
             ("expectations", str(len(expectations_for(usecase.dataset)))),
             ("gate: exact suite pass + GE validation page", f"{gate_time:.2f} s"),
             ("Great Expectations' pandas engine, same suite (no docs)", f"{engine_time:.2f} s"),
