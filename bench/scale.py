@@ -93,9 +93,13 @@ def _step_line(step: dict[str, float]) -> str:
     return f"{step['seconds']:.1f} s / {step['peak_mb'] / 1024:.2f} GB"
 
 
+def _total_seconds(run: dict[str, Any]) -> float:
+    return float(sum(step["seconds"] for step in run["steps"].values()))
+
+
 def _size_line(run: dict[str, Any]) -> str:
     """One size's total wall, peak and each step's wall and peak."""
-    total = sum(step["seconds"] for step in run["steps"].values())
+    total = _total_seconds(run)
     peak = max(step["peak_mb"] for step in run["steps"].values()) / 1024
     per_step = ", ".join(f"{name} {_step_line(step)}" for name, step in run["steps"].items())
     return f"{total:.0f} s, peak {peak:.2f} GB ({per_step})"
@@ -129,7 +133,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     smallest = sizes[0]
     for rows in sizes:
         run = results[str(rows)]
-        total = sum(step["seconds"] for step in run["steps"].values())
         lines.append((f"{rows:,} rows", _size_line(run)))
         trained = run.get("training")
         if trained:
@@ -143,11 +146,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
             )
         if rows != smallest:
-            base = sum(s["seconds"] for s in results[str(smallest)]["steps"].values())
+            per_row = _total_seconds(run) / rows
+            base = _total_seconds(results[str(smallest)]) / smallest
             lines.append(
                 (
                     f"  wall per row vs {smallest:,}",
-                    f"{(total / rows) / (base / smallest):.2f}x (1.00 = linear)",
+                    f"{per_row / base:.2f}x (1.00 = linear)",
                 )
             )
     report("scale", lines, {"sizes": sizes, "results": results})
