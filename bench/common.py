@@ -99,6 +99,18 @@ def cpu_load(settle_seconds: float = 20.0, limit_seconds: float = 1800.0) -> Ite
             burner.join()
 
 
+def resident_mb() -> float:
+    """This process's resident memory now, in MB (what it holds between steps; Linux only, else 0)."""
+    try:
+        with Path("/proc/self/status").open() as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

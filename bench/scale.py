@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import child_json, peak_rss_mb, report
+from bench.common import child_json, peak_rss_mb, report, resident_mb
 
 STEPS = ("ingest", "features", "prepare", "train", "evaluate")
 
@@ -78,7 +78,11 @@ def _run_steps(source: Path) -> dict[str, Any]:
         for name in STEPS:
             started = time.perf_counter()
             actions[name]()
-            measured["steps"][name] = {"seconds": time.perf_counter() - started, "peak_mb": peak_rss_mb()}
+            measured["steps"][name] = {
+                "seconds": time.perf_counter() - started,
+                "peak_mb": peak_rss_mb(),
+                "held_mb": resident_mb(),  # what the step left resident for the steps after it
+            }
             print(f"  {name}: {_step_line(measured['steps'][name])}", file=sys.stderr, flush=True)
         # Early stopping picks the epochs, so training's wall per row is not its cost per row.
         measured["training"] = {
@@ -90,7 +94,8 @@ def _run_steps(source: Path) -> dict[str, Any]:
 
 
 def _step_line(step: dict[str, float]) -> str:
-    return f"{step['seconds']:.1f} s / {step['peak_mb'] / 1024:.2f} GB"
+    held = f", {step['held_mb'] / 1024:.2f} GB held after" if "held_mb" in step else ""
+    return f"{step['seconds']:.1f} s / {step['peak_mb'] / 1024:.2f} GB{held}"
 
 
 def _total_seconds(run: dict[str, Any]) -> float:

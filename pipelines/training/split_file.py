@@ -20,6 +20,7 @@ from models.train import TensorSplit
 from pipelines.parquet_files import streaming_parquet
 
 BATCH_ROWS = 262_144
+CATEGORY_INDEX_DTYPE = torch.int32
 
 
 def split_tensors(encoder: FeatureEncoder, frame: pd.DataFrame, label: str, target: Target) -> TensorSplit:
@@ -68,7 +69,8 @@ class SplitFile:
         rows = len(self)
         whole = TensorSplit(
             torch.empty((rows, len(encoder.numeric)), dtype=torch.float32),
-            torch.empty((rows, len(encoder.categorical)), dtype=torch.int64),
+            # 32-bit indexes hold any vocabulary and take half the room; embeddings take them as they are.
+            torch.empty((rows, len(encoder.categorical)), dtype=CATEGORY_INDEX_DTYPE),
             torch.empty(rows, dtype=torch.float32),
         )
         start = 0

@@ -61,6 +61,20 @@ def test_training_learns_and_is_deterministic() -> None:
     assert [h.val_score for h in state_a.history] == [h.val_score for h in state_b.history]
 
 
+def test_32_bit_category_indexes_train_exactly_as_64_bit_ones() -> None:
+    """The training job holds its category indexes as int32 (half the room); nothing may change."""
+    train, valid = _data()
+    narrow = [
+        TensorSplit(split.numeric, split.categorical.to(torch.int32), split.labels)
+        for split in (train, valid)
+    ]
+    wide, small = _net(), _net()
+    state_wide, _ = fit(wide, train, valid, SETTINGS, torch.device("cpu"), None)
+    state_small, _ = fit(small, *narrow, SETTINGS, torch.device("cpu"), None)
+    assert all(torch.equal(x, y) for x, y in zip(_weights(wide), _weights(small), strict=True))
+    assert [h.val_score for h in state_wide.history] == [h.val_score for h in state_small.history]
+
+
 def test_resumed_training_ends_exactly_where_an_uninterrupted_one_does() -> None:
     train, valid = _data()
     reference = _net()
