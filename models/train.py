@@ -20,7 +20,7 @@ import copy
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +44,21 @@ class TensorSplit:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def blocks(self, rows: int) -> Iterator[TensorSplit]:
+        """Consecutive slices of at most `rows` rows (views, not copies)."""
+        for start in range(0, len(self), rows):
+            stop = start + rows
+            yield TensorSplit(self.numeric[start:stop], self.categorical[start:stop], self.labels[start:stop])
+
+
+class ValidationData(Protocol):
+    """What the loop scores every epoch: a split held as tensors, or one read block by block
+    (the training job's validation split, which it does not hold)."""
+
+    def __len__(self) -> int: ...
+
+    def blocks(self, rows: int) -> Iterator[TensorSplit]: ...
 
 
 @dataclass(frozen=True)
@@ -122,18 +137,20 @@ def seed_everything(seed: int) -> None:
 
 
 def _evaluate(
-    network: nn.Module, split: TensorSplit, device: torch.device, batch_size: int, task: str
+    network: nn.Module, split: ValidationData, device: torch.device, batch_size: int, task: str
 ) -> tuple[float, float]:
     """Validation loss and selection score (AUC or R^2) of the network on a split."""
     network.eval()
-    outputs = []
+    outputs, labels = [], []
     with torch.no_grad():
-        for start in range(0, len(split), batch_size * 4):
-            stop = start + batch_size * 4
-            raw = network(split.numeric[start:stop].to(device), split.categorical[start:stop].to(device))
+        for block in split.blocks(batch_size * 4):
+            raw = network(block.numeric.to(device), block.categorical.to(device))
             outputs.append(answers(raw, task))
-    predictions = np.concatenate(outputs) if outputs else np.zeros(0)
-    return validation_metrics(task, split.labels.numpy(), predictions)
+            labels.append(block.labels.numpy())
+    predictions = np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
+    return validation_metrics(
+        task, np.concatenate(labels) if labels else np.zeros(0, np.float32), predictions
+    )
 
 
 def answers(raw: torch.Tensor, task: str) -> np.ndarray:
@@ -196,7 +213,7 @@ def _serialise(
 def fit(
     network: nn.Module,
     train: TensorSplit,
-    valid: TensorSplit,
+    valid: ValidationData,
     settings: LoopSettings,
     device: torch.device,
     checkpointer: Checkpointer | None,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlops.contract import Artifacts, Lake
 from pipelines.faults import fault_point
 from pipelines.features.compute import FEATURE_TIME
+from pipelines.prefetch import prefetched
 from pipelines.progress import Progress
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ FEATURES_TABLE = "mlops.features-table"
 FEATURES_SNAPSHOT = "mlops.features-snapshot"
 RUN_ID = "mlops.run-id"
 SCORE = "score"
+JOIN_AHEAD = 1  # joined chunks waiting for the scorer: each is `chunk_rows` rows held in memory
 
 
 class BatchInferenceSpec(BaseModel):
@@ -149,21 +151,28 @@ def _score_and_commit(spec: BatchInferenceSpec, lake: LakePort) -> dict[str, Any
             f"v{spec.model_version} needs: build the features of its use case first"
         )
     progress = Progress(spec.input_rows, "rows", log)
-    with tempfile.TemporaryDirectory(prefix="mlops-batch-inference-") as workdir:
-        joined = as_of_batches(
-            lake.scan(spec.input_table, spec.key_columns, spec.input_snapshot_id),
-            lambda: lake.scan(
-                spec.features_table,
-                [spec.entity_key, FEATURE_TIME, *numeric, *categorical],
-                spec.features_snapshot_id,
+    with (
+        tempfile.TemporaryDirectory(prefix="mlops-batch-inference-") as workdir,
+        # The next chunk is joined while this one is scored and written (JOIN_AHEAD chunks at most).
+        prefetched(
+            as_of_batches(
+                lake.scan(spec.input_table, spec.key_columns, spec.input_snapshot_id),
+                lambda: lake.scan(
+                    spec.features_table,
+                    [spec.entity_key, FEATURE_TIME, *numeric, *categorical],
+                    spec.features_snapshot_id,
+                ),
+                spec.entity_key,
+                spec.event_time,
+                spec.ttl_days,
+                Path(workdir),
+                spec.memory_limit,
+                spec.chunk_rows,
             ),
-            spec.entity_key,
-            spec.event_time,
-            spec.ttl_days,
-            Path(workdir),
-            spec.memory_limit,
-            spec.chunk_rows,
-        )
+            depth=JOIN_AHEAD,
+            name="batch-inference-join",
+        ) as joined,
+    ):
         keys = lake.schema(spec.input_table)
         key_types = {name: keys.field(name).type for name in spec.key_columns}
         scored = _scored(spec, joined, scorer, numeric, categorical, key_types, progress)

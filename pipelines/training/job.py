@@ -36,7 +36,7 @@ from pipelines.onnx_model import model_files
 from pipelines.ports import ArtifactStore
 from pipelines.training.bundles import load_bundle
 from pipelines.training.run_spec import RESULT_FILE, TrainingRunSpec, architecture_of
-from pipelines.training.split_file import SplitFile
+from pipelines.training.split_file import EncodedSplit, SplitFile
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,11 @@ def _join_process_group() -> torch.device:
 
 def _load_data(
     spec: TrainingRunSpec, store: ArtifactStore, scratch: Path
-) -> tuple[ModelBundle, TensorSplit, TensorSplit]:
-    """The network to train and the splits as tensors, the splits streamed from local copies of
-    their files. The network has random weights and an encoding fitted on the training split, or,
-    for a warm start, the champion's weights and encoding (the weights were learned against it)."""
+) -> tuple[ModelBundle, TensorSplit, EncodedSplit]:
+    """The network to train, the training split as tensors streamed from a local copy of its file,
+    and the validation split encoded from its copy each time it is scored. The network has random
+    weights and an encoding fitted on the training split, or, for a warm start, the champion's
+    weights and encoding (the weights were learned against it)."""
     train_file, valid_file = (
         SplitFile(
             store.get_file(key, scratch / f"{name}.parquet"),
@@ -94,7 +95,7 @@ def _load_data(
     bundle = ModelBundle.build(encoder, architecture, spec.label, target)
     if champion is not None:
         bundle.network.load_state_dict(champion.network.state_dict())
-    return bundle, train_file.tensors(encoder, target), valid_file.tensors(encoder, target)
+    return bundle, train_file.tensors(encoder, target), valid_file.encoded(encoder, target)
 
 
 def run_job(spec_uri: str) -> dict[str, Any]:
@@ -117,8 +118,15 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(store.get_bytes(spec.key(RESULT_FILE)))
         return result
 
+    # The validation split is read from its local copy every epoch: the copies live as long as training.
     with tempfile.TemporaryDirectory(prefix="mlops-training-data-") as scratch:
-        bundle, train, valid = _load_data(spec, store, Path(scratch))
+        return _train(spec, store, Path(scratch), device, ranks)
+
+
+def _train(
+    spec: TrainingRunSpec, store: ArtifactStore, scratch: Path, device: torch.device, ranks: Ranks
+) -> dict[str, Any]:
+    bundle, train, valid = _load_data(spec, store, scratch)
     score_name = SELECTION_METRIC[spec.task]
     checkpointer = StoreCheckpointer(store, spec.key(CHECKPOINT_FILE))
     resumable = checkpointer.load()
@@ -213,10 +221,9 @@ def _run(spec_uri: str, device: torch.device, ranks: Ranks) -> dict[str, Any]:
         history = [stats.__dict__ for stats in state.history]
         store.put_bytes(spec.key("history.json"), json.dumps(history, indent=2).encode())
         track.log_metrics({f"best_val_{score_name}": state.best_score, "best_epoch": state.best_epoch})
-        with tempfile.TemporaryDirectory() as scratch:
-            png = Path(scratch) / "training_curves.png"
-            png.write_bytes(curves)
-            track.log_artifact(png)
+        png = scratch / "training_curves.png"
+        png.write_bytes(curves)
+        track.log_artifact(png)
 
         result = {
             "run_key": spec.run_key,

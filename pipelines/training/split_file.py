@@ -5,7 +5,7 @@ of reading and encoding it whole; see README, Performance)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -84,3 +84,31 @@ class SplitFile:
         if start != rows:
             raise ValueError(f"{self.path} held {start} rows, its metadata says {rows}")
         return whole
+
+    def encoded(self, encoder: FeatureEncoder, target: Target) -> EncodedSplit:
+        """The split as tensors made block by block each time it is read, never held whole."""
+        return EncodedSplit(self, encoder, target)
+
+
+@dataclass(frozen=True)
+class EncodedSplit:
+    """A split the loop scores every epoch without holding it: each pass reads its file again and
+    encodes one batch at a time. The training job keeps its validation split this way: at 7.5 M
+    rows that is 0.45 GB it does not hold, for a read and an encoding per epoch (a few seconds
+    against minutes of training)."""
+
+    file: SplitFile
+    encoder: FeatureEncoder
+    target: Target
+    rows: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rows", len(self.file))
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def blocks(self, rows: int) -> Iterator[TensorSplit]:
+        """The split in order, in blocks of at most `rows` rows."""
+        for batch in self.file.batches():
+            yield from split_tensors(self.encoder, batch, self.file.label, self.target).blocks(rows)

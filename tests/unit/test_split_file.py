@@ -92,3 +92,41 @@ def test_moments_merge_batches_like_one_pass() -> None:
     assert moments.count == int((~np.isnan(values)).sum())
     assert moments.mean == pytest.approx(float(np.nanmean(values)), rel=1e-12)
     assert moments.std == pytest.approx(float(np.nanstd(values)), rel=1e-12)
+
+
+def test_an_encoded_split_yields_its_tensors_block_by_block_on_every_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(split_file, "BATCH_ROWS", 3_000)
+    split = SplitFile(_split(tmp_path / "valid.parquet", 10_007), NUMERIC, CATEGORICAL, "label")
+    encoder, target = split.fit("regression")
+    held, encoded = split.tensors(encoder, target), split.encoded(encoder, target)
+    assert len(encoded) == len(held) == 10_007
+    for _ in range(2):  # every epoch reads the file again
+        blocks = list(encoded.blocks(1_024))
+        assert max(len(block) for block in blocks) == 1_024
+        assert torch.equal(torch.cat([b.numeric for b in blocks]), held.numeric)
+        assert torch.equal(torch.cat([b.categorical for b in blocks]).int(), held.categorical)
+        assert torch.equal(torch.cat([b.labels for b in blocks]), held.labels)
+
+
+def test_training_scores_an_encoded_validation_split_as_a_held_one(tmp_path: Path) -> None:
+    from mlops.settings import TrainingSettings
+    from models.network import TabularNet
+    from models.train import fit
+
+    train = SplitFile(_split(tmp_path / "train.parquet", 6_000, seed=1), NUMERIC, CATEGORICAL, "label")
+    valid = SplitFile(_split(tmp_path / "valid.parquet", 2_000, seed=2), NUMERIC, CATEGORICAL, "label")
+    encoder, target = train.fit("regression")
+    tensors = train.tensors(encoder, target)
+    settings = TrainingSettings(max_epochs=3, batch_size=256, learning_rate=0.01, patience=5, seed=3)
+    histories = []
+    for validation in (valid.tensors(encoder, target), valid.encoded(encoder, target)):
+        torch.manual_seed(0)
+        network = TabularNet(3, encoder.cardinalities(), embedding_dim=3, hidden_sizes=(16,), dropout=0.1)
+        state, _ = fit(network, tensors, validation, settings, torch.device("cpu"), None, task="regression")
+        histories.append([(h.val_loss, h.val_score) for h in state.history])
+    held, streamed = histories
+    assert len(held) == len(streamed) == 3
+    for (held_loss, held_score), (loss, score) in zip(held, streamed, strict=True):
+        assert loss == pytest.approx(held_loss, rel=1e-6) and score == pytest.approx(held_score, rel=1e-6)
