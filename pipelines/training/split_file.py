@@ -5,7 +5,7 @@ of reading and encoding it whole; see README, Performance)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -100,13 +100,9 @@ class EncodedSplit:
     file: SplitFile
     encoder: FeatureEncoder
     target: Target
-    rows: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rows", len(self.file))
 
     def __len__(self) -> int:
-        return self.rows
+        return len(self.file)
 
     def blocks(self, rows: int) -> Iterator[TensorSplit]:
         """The split in order, in blocks of at most `rows` rows."""
