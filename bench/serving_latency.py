@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bench.common import prepared_training_run, report, scratch_environment
+from pipelines.serving.explain import STEPS as EXPLANATION_STEPS
 from pipelines.training.launch import free_loopback_port
 
 TIME_CAP_SECONDS = 120
@@ -296,7 +297,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             (
                 "served, 1 row, explained (p50 / p99)",
                 f"{explained['p50_ms']:.2f} / {explained['p99_ms']:.2f} ms ({explained['p99_ms'] / served_one['p99_ms']:.1f}x "
-                f"the p99 of an unexplained row; integrated gradients, 32 steps), {explained['errors']:.0f} errors",
+                f"the p99 of an unexplained row; integrated gradients, {EXPLANATION_STEPS} steps), "
+                f"{explained['errors']:.0f} errors",
             ),
             ("online feature lookup (p50 / p99)", f"{online['p50_ms']:.2f} / {online['p99_ms']:.2f} ms"),
         ],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +280,29 @@ def test_a_store_written_before_rows_were_appended_is_carried_over(tmp_path: Pat
     assert store.read("v", ["a"], "customer_id")["amount"].tolist() == [3.5]
     with sqlite3.connect(path) as conn:
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'online_features'").fetchone()
+
+
+def test_a_write_that_cannot_make_a_compaction_due_does_not_count_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[str] = []
+    opened = online_store.connect
+
+    @contextmanager
+    def traced(path: Path) -> Iterator[sqlite3.Connection]:
+        with opened(path) as conn:
+            conn.set_trace_callback(statements.append)
+            yield conn
+
+    monkeypatch.setattr(online_store, "connect", traced)
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    entities = [f"c{i}" for i in range(2_000)]
+    first = pd.DataFrame(
+        {"customer_id": entities, "feature_time": pd.Timestamp("2025-03-01T00:00:00+00:00"), "amount": 1.0}
+    )
+    store.write("v", first, "customer_id")  # the first write counts: nothing was counted before
+    assert any("GROUP BY" in s for s in statements)
+    statements.clear()
+    store.write("v", _one("c7", "2025-03-02T00:00:00+00:00", 2.0), "customer_id")
+    assert not any("GROUP BY" in s for s in statements)  # at most 1 superseded row against 2,000 live
+    assert store.read("v", ["c7", "c8"], "customer_id")["amount"].tolist() == [2.0, 1.0]
