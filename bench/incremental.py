@@ -19,12 +19,19 @@ timed the same way in a fresh environment, before and after the lake. The ratio 
 Target (#20): the added batch within 1.5x of the batch alone, flat as the lake grows (by days).
 Training reads all the history it trains on by design and is not part of this figure.
 
+`--batches-before N` measures what the commits cost instead of the rows: the lake is built from N
+earlier batches of the same size, each ingested and its features appended as a daily run would,
+then the next batches are timed the same way; with `--fast-appends` too, the same lake is built again
+with the lake's manifest merging switched off, side by side.
+
     python -m bench.incremental [--sizes 1000000 5000000] [--growth days density] [--batch 10000]
+    python -m bench.incremental --batches-before 200 [--fast-appends]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -93,6 +100,62 @@ def _added_to_lake(history: pd.DataFrame, batches: list[pd.DataFrame]) -> tuple[
     return samples, modes
 
 
+def _added_after_batches(
+    earlier: list[pd.DataFrame], batches: list[pd.DataFrame]
+) -> tuple[list[float], list[str]]:
+    """A lake built from `earlier` batches one run at a time (not timed), then each batch added."""
+    from pipelines.progress import Progress
+
+    samples, modes = [], []
+    progress = Progress(len(earlier), "batches", logging.getLogger(__name__))
+    with scratch_environment() as root:
+        for number, batch in enumerate([*earlier, *batches]):
+            source = root / f"batch-{number}.parquet"
+            batch.to_parquet(source, index=False)
+            seconds, mode = _add(source)
+            source.unlink()
+            if number >= len(earlier):
+                samples.append(seconds)
+                modes.append(mode)
+            else:
+                progress.advance(1)
+    return samples, modes
+
+
+def _measure_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[str, Any]:
+    """`count` batches added one by one before the timed ones, against the batches alone."""
+    import pipelines.adapters.iceberg_lake as iceberg_lake
+
+    events = _events((count + BATCHES) * batch_rows, "days")
+    parts = [
+        events.iloc[n * batch_rows : (n + 1) * batch_rows].reset_index(drop=True)
+        for n in range(count + BATCHES)
+    ]
+    earlier, batches = parts[:count], parts[count:]
+    alone = _alone(batches)
+    results: dict[str, Any] = {}
+    variants = {"merged manifests": dict(iceberg_lake.MERGED_MANIFESTS)}
+    if fast_appends:
+        variants["fast appends"] = {"commit.manifest-merge.enabled": "false"}
+    for name, properties in variants.items():
+        saved = iceberg_lake.MERGED_MANIFESTS
+        iceberg_lake.MERGED_MANIFESTS = properties
+        try:
+            added, modes = _added_after_batches(earlier, batches)
+        finally:
+            iceberg_lake.MERGED_MANIFESTS = saved
+        results[name] = {
+            "added_s": statistics.median(added),
+            "added_samples_s": added,
+            "feature_modes": modes,
+        }
+    alone += _alone(batches)
+    for result in results.values():
+        result["alone_s"] = statistics.median(alone)
+        result["ratio"] = result["added_s"] / result["alone_s"]
+    return results
+
+
 def _measure(size: int, growth: str, batch_rows: int) -> dict[str, Any]:
     from mlops.settings import load_settings
     from pipelines.usecase import load_usecase
@@ -128,10 +191,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--growth", nargs="+", choices=["days", "density"], default=["days", "density"])
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--batches-before", type=int, default=0, help="Earlier batches, one run each.")
+    parser.add_argument("--fast-appends", action="store_true", help="Also build the lake without merging.")
     args = parser.parse_args(argv)
 
     with scratch_environment():
         pass  # configures the runtime (threads) once, before the first torch or numpy work
+    if args.batches_before:
+        return _report_commits(args.batches_before, args.batch, args.fast_appends)
     results = {
         growth: {size: _measure(size, growth, args.batch) for size in args.sizes} for growth in args.growth
     }
@@ -164,6 +231,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     rows.append(("threads", payload["threads"]))
     report("incremental", rows, payload)
+    return payload
+
+
+def _report_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[str, Any]:
+    results = _measure_commits(count, batch_rows, fast_appends)
+    payload = {
+        "batch_rows": batch_rows,
+        "batches_before": count,
+        "threads": thread_budget().describe(),
+        "lakes": results,
+    }
+    rows = [
+        (
+            f"{batch_rows:,} rows added after {count} batches ({name})",
+            f"{r['added_s']:.2f} s vs {r['alone_s']:.2f} s alone = {r['ratio']:.2f}x "
+            f"(features {'/'.join(r['feature_modes'])})",
+        )
+        for name, r in results.items()
+    ]
+    rows.append(("threads", payload["threads"]))
+    report("incremental_commits", rows, payload)
     return payload
 
 

@@ -46,6 +46,14 @@ def _normalise(data: pa.Table) -> pa.Table:
     return data.cast(pa.schema(fields))
 
 
+# Every append adds a manifest, and planning a scan reads them all (on S3, a request each): with
+# pyiceberg's default fast appends, a table of 365 daily batches took 0.58 s to read one key and 1.15 s
+# to list the files added by its last commit, against 0.01 s after one batch. Merging appends fold the
+# manifests together once 10 of them pile up, so planning follows the data, not the number of commits
+# (0.02 to 0.13 s at 100 to 400 batches). Iceberg's own default waits for 100.
+MERGED_MANIFESTS = {"commit.manifest-merge.enabled": "true", "commit.manifest.min-count-to-merge": "10"}
+
+
 class IcebergLake:
     """LakePort implemented with pyiceberg; table names are `namespace.table`."""
 
@@ -59,7 +67,7 @@ class IcebergLake:
         """`identifier` maps a lake table name (`raw.events`) to the catalog's identifier, and
         `location` to where its files live; by default both follow the catalog's own layout."""
         self.catalog = catalog
-        self.table_properties = table_properties or {}
+        self.table_properties = {**MERGED_MANIFESTS, **(table_properties or {})}
         self.identifier = identifier or (lambda name: name)
         self.location = location
         # Which lake this is (its catalog and namespace mapping), for what is kept on its behalf
@@ -72,6 +80,20 @@ class IcebergLake:
             return self.catalog.load_table(self.identifier(name))
         except NoSuchTableError:
             return None
+
+    def _writable(self, name: str) -> Table | None:
+        """The table to write to, its manifests merged on append: a table created before this lake
+        set those properties gets them (a metadata commit, no snapshot) before its next write; a
+        table that sets them itself keeps its own values."""
+        target = self._table(name)
+        if target is None:
+            return None
+        missing = {key: value for key, value in MERGED_MANIFESTS.items() if key not in target.properties}
+        if missing:
+            with target.transaction() as transaction:
+                transaction.set_properties(missing)
+            target = self._table(name)
+        return target
 
     def _create(self, name: str, schema: pa.Schema) -> Table:
         identifier = self.identifier(name)
@@ -104,7 +126,7 @@ class IcebergLake:
         """Append rows as one snapshot carrying `properties` in its summary; columns the table lacks
         are added to its schema first (older rows read them as null)."""
         data = _normalise(data)
-        target = self._table(table) or self._create(table, data.schema)
+        target = self._writable(table) or self._create(table, data.schema)
         added = [name for name in data.column_names if name not in target.schema().column_names]
         if added:  # a writer that learned new columns (a newer capture) adds them, by name
             with target.update_schema() as update:
@@ -115,7 +137,7 @@ class IcebergLake:
     def overwrite(self, table: str, data: pa.Table, properties: dict[str, str]) -> Snapshot:
         """Replace the table's rows in one snapshot (older snapshots stay readable)."""
         data = _normalise(data)
-        target = self._table(table) or self._create(table, data.schema)
+        target = self._writable(table) or self._create(table, data.schema)
         target.overwrite(data, snapshot_properties=properties)
         return self._committed(table, target)
 
@@ -195,7 +217,7 @@ class IcebergLake:
     ) -> tuple[Table, list[str]]:
         """Each non-empty batch as its own uncommitted Parquet file in the table's data location
         (the table is created from the first batch's schema when it does not exist)."""
-        target: Table | None = self._table(table)
+        target: Table | None = self._writable(table)
         paths: list[str] = []
         attempt = uuid.uuid4().hex  # a rerun never writes over the files of a killed attempt
         for number, batch in enumerate(batches):

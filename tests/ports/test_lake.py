@@ -196,3 +196,43 @@ def test_a_stream_overwrites_the_table_in_one_visible_commit(lake: LakePort) -> 
     assert sorted(lake.read("features.view").column("id").to_pylist()) == ["x", "y", "z"]
     empty = lake.overwrite_batches("features.view", iter([_rows([])]), {"mlops.source-snapshot": "4"})
     assert lake.current_snapshot("features.view") == empty and lake.read("features.view").num_rows == 0
+
+
+def _manifest_count(lake: IcebergLake, table: str) -> int:
+    loaded = lake.catalog.load_table(lake.identifier(table))
+    snapshot = loaded.current_snapshot()
+    assert snapshot is not None
+    return len(snapshot.manifests(loaded.io))
+
+
+def test_appends_merge_their_manifests_so_planning_follows_the_data_not_the_commits(
+    lake: LakePort,
+) -> None:
+    assert isinstance(lake, IcebergLake)
+    lake.table_properties["commit.manifest.min-count-to-merge"] = "4"  # the table's own value is kept
+    snapshots = [
+        lake.append_batches("raw.events", [_rows([f"r{n}-a", f"r{n}-b"])], {"n": str(n)}) for n in range(12)
+    ]
+    assert _manifest_count(lake, "raw.events") < 4  # a fast append would leave 12, one per commit
+    assert lake.read("raw.events").num_rows == 24
+    assert lake.read("raw.events", snapshot_id=snapshots[3].snapshot_id).num_rows == 8  # time travel
+    added = lake.appended_since("raw.events", snapshots[-2].snapshot_id, snapshots[-1].snapshot_id, ["id"])
+    assert added is not None and sorted(added.column("id").to_pylist()) == ["r11-a", "r11-b"]
+    assert [s.properties["n"] for s in lake.snapshots("raw.events")] == [str(n) for n in range(12)]
+
+
+def test_a_table_created_without_merged_manifests_gets_them_at_its_next_write(tmp_path: Path) -> None:
+    (tmp_path / "warehouse").mkdir()
+    catalog = SqlCatalog(
+        "t", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=(tmp_path / "warehouse").as_uri()
+    )
+    catalog.create_namespace("raw")
+    older = catalog.create_table("raw.events", schema=_rows(["a"]).schema)
+    older.append(_rows(["a"]))
+    assert "commit.manifest-merge.enabled" not in older.properties
+    lake = IcebergLake(catalog)
+    lake.append("raw.events", _rows(["b"]), {})
+    properties = catalog.load_table("raw.events").properties
+    assert properties["commit.manifest-merge.enabled"] == "true"
+    assert properties["commit.manifest.min-count-to-merge"] == "10"
+    assert sorted(lake.read("raw.events").column("id").to_pylist()) == ["a", "b"]
