@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _report_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[str, Any]:
     results = _measure_commits(count, batch_rows, fast_appends)
-    payload = {
+    payload: dict[str, Any] = {
         "batch_rows": batch_rows,
         "batches_before": count,
         "threads": thread_budget().describe(),
