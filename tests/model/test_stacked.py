@@ -71,15 +71,19 @@ def test_a_stack_matches_each_trial_trained_alone(task: str) -> None:
             alone.best_epoch,
             alone.stopped_early,
         )
-        assert state.best_score == pytest.approx(alone.best_score, abs=1e-5)
+        # Float32 rounding differences between a batched and a single product grow over epochs
+        # (1.01e-5 on a score after 8 epochs on one CPU); a wrong stack is off by 1e-2 or more.
+        assert state.best_score == pytest.approx(alone.best_score, abs=1e-4)
         for ours, theirs in zip(state.history, alone.history, strict=True):
-            assert ours.val_loss == pytest.approx(theirs.val_loss, abs=1e-5)
-            assert ours.val_score == pytest.approx(theirs.val_score, abs=1e-5)
+            assert ours.val_loss == pytest.approx(theirs.val_loss, abs=1e-4)
+            assert ours.val_score == pytest.approx(theirs.val_score, abs=1e-4)
         for (
             name,
             weight,
         ) in alone_network.state_dict().items():  # left with its best weights, as fit leaves it
-            assert torch.allclose(network.state_dict()[name], weight, atol=1e-4), name
+            # Measured: 1.5e-7 at most, except one regression trial whose weights drifted by up to 2e-4
+            # after 8 epochs on one CPU; a trial compared with another's settings trained alone is off by 0.26 or more.
+            assert torch.allclose(network.state_dict()[name], weight, atol=1e-3), name
     assert len({s.epochs_done for s in states}) > 1  # the trials did leave the stack at different epochs
 
 
@@ -108,9 +112,10 @@ def _autograd_gradient(network: TabularNet, data: TensorSplit, masks: list[torch
 @pytest.mark.parametrize("task", ["binary", "regression"])
 @pytest.mark.parametrize(("rows", "batched"), [(48, True), (13, False), (1, False)])
 def test_a_stacks_gradient_is_autograds_for_each_network(task: str, rows: int, batched: bool) -> None:
-    """A full batch's gradient, products batched over the trials, is autograd's bit for bit. A last
-    few rows' per-trial products agree to float32 rounding: which kernel path a small product takes
-    depends on where its operands sit in memory, a trial's inside the stack's buffer."""
+    """A full batch's gradient, products batched over the trials, and a last few rows' per-trial
+    products are autograd's to float32 rounding. Not bit for bit: which kernel a product takes
+    depends on the CPU (batched products matched autograd exactly on one machine and within 4e-7
+    relative on another) and, for small products, on where the operands sit in memory."""
     data = _split(rows, 6, task)
     networks = [_network(width=16, depth=2) for _ in range(3)]
     stack = StackedNetworks(networks, CPU)
@@ -121,10 +126,7 @@ def test_a_stacks_gradient_is_autograds_for_each_network(task: str, rows: int, b
         expected = _autograd_gradient(network, data, masks, task)
         ours = dict(zip([name for name, _ in stack.layout], stack.views(gradient), strict=True))
         for name, value in expected.items():
-            if batched:
-                assert torch.equal(ours[name][trial], value), name
-            else:
-                torch.testing.assert_close(ours[name][trial], value, rtol=1e-5, atol=1e-7, msg=name)
+            torch.testing.assert_close(ours[name][trial], value, rtol=1e-5, atol=1e-7, msg=name)
 
 
 def test_a_stack_scores_as_each_network_does() -> None:
