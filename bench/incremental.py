@@ -84,26 +84,8 @@ def _alone(batches: list[pd.DataFrame]) -> list[float]:
     return samples
 
 
-def _added_to_lake(history: pd.DataFrame, batches: list[pd.DataFrame]) -> tuple[list[float], list[str]]:
-    """The lake built from `history` (not timed), then each batch added to it in turn."""
-    samples, modes = [], []
-    with scratch_environment() as root:
-        lake = root / "history.parquet"
-        history.to_parquet(lake, index=False)
-        _add(lake)
-        for number, batch in enumerate(batches):
-            source = root / f"batch-{number}.parquet"
-            batch.to_parquet(source, index=False)
-            seconds, mode = _add(source)
-            samples.append(seconds)
-            modes.append(mode)
-    return samples, modes
-
-
-def _added_after_batches(
-    earlier: list[pd.DataFrame], batches: list[pd.DataFrame]
-) -> tuple[list[float], list[str]]:
-    """A lake built from `earlier` batches one run at a time (not timed), then each batch added."""
+def _added_after(earlier: list[pd.DataFrame], batches: list[pd.DataFrame]) -> tuple[list[float], list[str]]:
+    """A lake built from `earlier` batches, one run each (not timed), then each batch added and timed."""
     from pipelines.progress import Progress
 
     samples, modes = [], []
@@ -141,7 +123,7 @@ def _measure_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[st
         saved = iceberg_lake.MERGED_MANIFESTS
         iceberg_lake.MERGED_MANIFESTS = properties
         try:
-            added, modes = _added_after_batches(earlier, batches)
+            added, modes = _added_after(earlier, batches)
         finally:
             iceberg_lake.MERGED_MANIFESTS = saved
         results[name] = {
@@ -169,7 +151,7 @@ def _measure(size: int, growth: str, batch_rows: int) -> dict[str, Any]:
     ]
     # Side by side, in one run: the batches alone just before and just after they are added.
     alone = _alone(batches)
-    added, modes = _added_to_lake(history, batches)
+    added, modes = _added_after([history], batches)
     alone += _alone(batches)
     first = batches[0]
     return {
