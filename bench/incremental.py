@@ -21,8 +21,9 @@ Training reads all the history it trains on by design and is not part of this fi
 
 `--batches-before N` measures what the commits cost instead of the rows: the lake is built from N
 earlier batches of the same size, each ingested and its features appended as a daily run would,
-then the next batches are timed the same way; with `--fast-appends` too, the same lake is built again
-with the lake's manifest merging switched off, side by side.
+then the next batches are timed the same way. The same lake is built twice, side by side: as shipped
+(old snapshots expire; each earlier batch counts as a day old) and with no snapshot ever expiring;
+with `--fast-appends`, a third time with manifest merging off too (what the lake did before either).
 
     python -m bench.incremental [--sizes 1000000 5000000] [--growth days density] [--batch 10000]
     python -m bench.incremental --batches-before 200 [--fast-appends]
@@ -107,6 +108,7 @@ def _added_after(earlier: list[pd.DataFrame], batches: list[pd.DataFrame]) -> tu
 def _measure_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[str, Any]:
     """`count` batches added one by one before the timed ones, against the batches alone."""
     import pipelines.adapters.iceberg_lake as iceberg_lake
+    from pipelines.adapters.iceberg_retention import MAX_AGE
 
     events = _events((count + BATCHES) * batch_rows, "days")
     parts = [
@@ -116,16 +118,20 @@ def _measure_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[st
     earlier, batches = parts[:count], parts[count:]
     alone = _alone(batches)
     results: dict[str, Any] = {}
-    variants = {"merged manifests": dict(iceberg_lake.MERGED_MANIFESTS)}
+    shipped, merged = dict(iceberg_lake.RETENTION), dict(iceberg_lake.MERGED_MANIFESTS)
+    # The earlier batches stand for earlier days: each is old enough to expire, and the newest
+    # `min-snapshots-to-keep` stay, as they do for daily runs (5 days of them are fewer than 10).
+    as_days = {**shipped, MAX_AGE: "0"}
+    never = {**shipped, MAX_AGE: str(2**62)}
+    variants = {"snapshots expire": (merged, as_days), "no expiry": (merged, never)}
     if fast_appends:
-        variants["fast appends"] = {"commit.manifest-merge.enabled": "false"}
-    for name, properties in variants.items():
-        saved = iceberg_lake.MERGED_MANIFESTS
-        iceberg_lake.MERGED_MANIFESTS = properties
+        variants["fast appends, no expiry"] = ({"commit.manifest-merge.enabled": "false"}, never)
+    for name, (manifests, retention) in variants.items():
+        iceberg_lake.MERGED_MANIFESTS, iceberg_lake.RETENTION = manifests, retention
         try:
             added, modes = _added_after(earlier, batches)
         finally:
-            iceberg_lake.MERGED_MANIFESTS = saved
+            iceberg_lake.MERGED_MANIFESTS, iceberg_lake.RETENTION = merged, shipped
         results[name] = {
             "added_s": statistics.median(added),
             "added_samples_s": added,

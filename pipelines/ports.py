@@ -22,12 +22,13 @@ if TYPE_CHECKING:  # annotations only: commands that never touch a table should 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One committed version of a lake table."""
+    """One committed version of a lake table (`expired`: retention let it go; only its record is left)."""
 
     table: str
     snapshot_id: int
     committed_at: datetime
     properties: dict[str, str] = field(default_factory=dict)
+    expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,18 @@ class LakePort(Protocol):
 
     def current_snapshot(self, table: str) -> Snapshot | None: ...
 
-    def snapshots(self, table: str) -> list[Snapshot]: ...
+    def snapshots(self, table: str) -> list[Snapshot]:
+        """The snapshots that can still be read (time travel), oldest first."""
+        ...
+
+    def history(self, table: str) -> list[Snapshot]:
+        """Every commit's record, oldest first, expired ones included: what a run looks up to know
+        whether it already did its work."""
+        ...
+
+    def retain(self, table: str, snapshot_id: int, reason: str) -> None:
+        """Keep a snapshot readable however old it gets (a model's training data, for instance)."""
+        ...
 
 
 class ArtifactStore(Protocol):

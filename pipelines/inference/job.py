@@ -79,8 +79,9 @@ class BatchInferenceSpec(BaseModel):
 
 
 def existing_predictions(lake: LakePort, table: str, identity: Mapping[str, str]) -> Snapshot | None:
-    """The predictions snapshot a run with this identity already committed, if any."""
-    for snapshot in lake.snapshots(table):
+    """The predictions snapshot a run with this identity already committed, if any (its record,
+    when retention has expired it since)."""
+    for snapshot in lake.history(table):
         if all(snapshot.properties.get(k) == v for k, v in identity.items()):
             return snapshot
     return None

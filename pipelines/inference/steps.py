@@ -60,6 +60,13 @@ def _input_snapshot(ctx: PipelineContext, table: str, snapshot: int | None) -> t
         assert current is not None  # a table with snapshots has a current one
         return current.snapshot_id, total_rows(current)
     if snapshot not in known:
+        gone = next((s for s in lake.history(table) if s.snapshot_id == snapshot), None)
+        if gone is not None:
+            raise BatchInferenceError(
+                f"--snapshot {snapshot}: {table}'s snapshot of {gone.committed_at:%Y-%m-%d %H:%M} UTC has "
+                "expired under the table's retention (history.expire.max-snapshot-age-ms and "
+                "history.expire.min-snapshots-to-keep; snapshots a registered model was trained on are kept)"
+            )
         raise BatchInferenceError(
             f"--snapshot {snapshot}: not a snapshot of {table} (its latest: "
             f"{', '.join(str(s) for s in list(known)[-3:])})"

@@ -95,7 +95,7 @@ def _reject(
 
 
 def _landed_in(platform: Platform, table: str, batch_id: str) -> bool:
-    return any(s.properties.get(BATCH_PROPERTY) == batch_id for s in platform.lake.snapshots(table))
+    return any(s.properties.get(BATCH_PROPERTY) == batch_id for s in platform.lake.history(table))
 
 
 def _new_rows(platform: Platform, spec: DatasetSpec, typed: pa.Table) -> pa.Table:

@@ -239,7 +239,7 @@ def record(
 
     table, lake = sweeps_table(plan.model_name), ctx.platform.lake
     if lake.current_snapshot(table) is not None:
-        done = [s for s in lake.snapshots(table) if s.properties.get(SWEEP_PROPERTY) == plan.sweep_key]
+        done = [s for s in lake.history(table) if s.properties.get(SWEEP_PROPERTY) == plan.sweep_key]
         if done:
             return done[-1]
     rows = results.assign(

@@ -482,6 +482,7 @@ def register_step(
         },
     )
     version = ctx.platform.registry.register(candidate)
+    retain_training_data(ctx, version, prepared.lineage.get("tables", {}))
     fault_point("register.after-pending")
     status, reason = decision(evaluation)
     if version.status == status:
@@ -490,6 +491,17 @@ def register_step(
         reason = f"re-evaluated against the current gates (was {version.status.value}): {reason}"
         log.info("%s v%d: %s", version.model_name, version.version, reason)
     return ctx.platform.registry.set_status(version.model_name, version.version, status, reason)
+
+
+def retain_training_data(ctx: PipelineContext, version: ModelVersion, tables: dict[str, int]) -> None:
+    """Keep the snapshots a registered version was trained on readable, whatever the lake's retention."""
+    for table, snapshot_id in tables.items():
+        try:
+            ctx.platform.lake.retain(
+                table, int(snapshot_id), f"model/{version.model_name}/v{version.version}"
+            )
+        except KeyError as exc:  # expired before the run registered: the lineage still names it
+            log.warning("%s v%d: %s", version.model_name, version.version, exc.args[0])
 
 
 def publish_metrics_step(ctx: PipelineContext, version: ModelVersion, evaluation: EvaluationSummary) -> int:

@@ -53,6 +53,9 @@ def test_flow_ingests_trains_evaluates_and_registers_with_lineage(platform, batc
         version.lineage["tables"]["features.customer_activity"]
         == platform.lake.current_snapshot("features.customer_activity").snapshot_id
     )
+    for table, snapshot_id in version.lineage["tables"].items():  # kept readable past retention
+        refs = platform.lake.catalog.load_table(platform.lake.identifier(table)).metadata.refs
+        assert refs["model/churn-model/v1"].snapshot_id == snapshot_id
     assert version.lineage["git_commit"] and version.parameters["max_epochs"] == 12
     assert version.metrics["auc"] == pytest.approx(summary["metrics"]["auc"])
     assert platform.registry.champion("churn-model").version == 1

@@ -236,3 +236,77 @@ def test_a_table_created_without_merged_manifests_gets_them_at_its_next_write(tm
     assert properties["commit.manifest-merge.enabled"] == "true"
     assert properties["commit.manifest.min-count-to-merge"] == "10"
     assert sorted(lake.read("raw.events").column("id").to_pylist()) == ["a", "b"]
+
+
+def _expiring(lake: LakePort, keep: int) -> IcebergLake:
+    """The lake with tables whose snapshots expire as soon as they leave the newest `keep`."""
+    assert isinstance(lake, IcebergLake)
+    lake.table_properties.update(
+        {"history.expire.max-snapshot-age-ms": "0", "history.expire.min-snapshots-to-keep": str(keep)}
+    )
+    lake.expire_at_once = 2
+    return lake
+
+
+def test_old_snapshots_expire_and_their_records_stay_in_the_history(lake: LakePort) -> None:
+    lake = _expiring(lake, keep=3)
+    written = [lake.append("raw.events", _rows([f"r{n}"]), {"mlops.batch-id": f"b{n}"}) for n in range(8)]
+    readable = lake.snapshots("raw.events")
+    assert 3 <= len(readable) < 5  # expired two at a time once they leave the newest three
+    assert readable[-1] == written[-1] == lake.current_snapshot("raw.events")
+    history = lake.history("raw.events")
+    assert [s.snapshot_id for s in history] == [s.snapshot_id for s in written]
+    assert [s.properties["mlops.batch-id"] for s in history] == [f"b{n}" for n in range(8)]
+    assert [s.expired for s in history] == [s not in readable for s in written]
+    assert all(s.expired for s in history[:4])
+    assert sorted(lake.read("raw.events").column("id").to_pylist()) == [f"r{n}" for n in range(8)]
+    with pytest.raises(KeyError, match="retention expired it"):
+        lake.read("raw.events", snapshot_id=written[0].snapshot_id)
+    loaded = lake.catalog.load_table(lake.identifier("raw.events"))
+    assert len(loaded.metadata.snapshot_log) == len(readable)  # the metadata no longer lists them
+
+
+def test_a_retained_snapshot_stays_readable_past_retention(lake: LakePort) -> None:
+    lake = _expiring(lake, keep=1)
+    first = lake.append("raw.events", _rows(["a"]), {"mlops.batch-id": "b0"})
+    lake.retain("raw.events", first.snapshot_id, "model/m/v1")
+    lake.retain("raw.events", first.snapshot_id, "model/m/v1")  # again: nothing changes
+    for n in range(1, 6):
+        lake.append("raw.events", _rows([f"r{n}"]), {"mlops.batch-id": f"b{n}"})
+    assert first.snapshot_id in {s.snapshot_id for s in lake.snapshots("raw.events")}
+    assert lake.read("raw.events", snapshot_id=first.snapshot_id).column("id").to_pylist() == ["a"]
+    assert [s.expired for s in lake.history("raw.events")] == [False, True, True, True, True, False]
+    gone = lake.history("raw.events")[1]
+    with pytest.raises(KeyError, match="not readable"):
+        lake.retain("raw.events", gone.snapshot_id, "model/m/v2")
+
+
+def test_an_expiry_that_fails_to_commit_leaves_the_table_and_its_history_as_they_were(
+    lake: LakePort, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyiceberg.exceptions import CommitFailedException
+
+    from pipelines.adapters import iceberg_retention
+
+    lake = _expiring(lake, keep=1)
+    ledgers: list[str] = []
+    real_write = iceberg_retention.pq.write_table
+
+    def recording(rows: pa.Table, stream: object) -> None:
+        ledgers.append(str(getattr(stream, "_path", stream)))
+        real_write(rows, stream)
+
+    def conflict(self: object, ids: list[int]) -> None:
+        raise CommitFailedException("another writer committed first")
+
+    monkeypatch.setattr(iceberg_retention.pq, "write_table", recording)
+    monkeypatch.setattr(iceberg_retention.ExpireSnapshots, "by_ids", conflict)
+    written = [lake.append("raw.events", _rows([f"r{n}"]), {"mlops.batch-id": f"b{n}"}) for n in range(4)]
+    assert ledgers  # an expiry was tried, and its ledger file written first
+    assert lake.snapshots("raw.events") == written  # every write landed; nothing expired
+    assert [s.expired for s in lake.history("raw.events")] == [False] * 4
+    loaded = lake.catalog.load_table(lake.identifier("raw.events"))
+    assert "mlops.expired-snapshots" not in loaded.properties
+    monkeypatch.undo()
+    lake.append("raw.events", _rows(["r4"]), {"mlops.batch-id": "b4"})  # the next write expires them
+    assert [s.expired for s in lake.history("raw.events")] == [True] * 4 + [False]

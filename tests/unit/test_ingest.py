@@ -160,3 +160,26 @@ def test_a_key_repeated_in_another_chunk_rejects_the_batch(
     with pytest.raises(BatchRejected, match=f"{key}: expect_column_values_to_be_unique"):
         ingest_file(platform, usecase.dataset, path, chunk_rows=1_000)
     assert platform.lake.current_snapshot(raw_table(usecase.dataset)) is None
+
+
+def test_a_batch_whose_snapshots_expired_is_still_known_as_ingested(
+    platform: Platform, usecase, small_events: pd.DataFrame, tmp_path: Path
+) -> None:
+    from pipelines.adapters.iceberg_lake import IcebergLake
+
+    lake = platform.lake
+    assert isinstance(lake, IcebergLake)
+    lake.table_properties.update(
+        {"history.expire.max-snapshot-age-ms": "0", "history.expire.min-snapshots-to-keep": "1"}
+    )
+    lake.expire_at_once = 1
+    paths = []
+    for number, start in enumerate(range(0, 12_000, 4_000)):
+        paths.append(tmp_path / f"batch-{number}.parquet")
+        small_events.iloc[start : start + 4_000].to_parquet(paths[-1], index=False)
+        ingest_file(platform, usecase.dataset, paths[-1])
+    raw = raw_table(usecase.dataset)
+    assert [s.expired for s in lake.history(raw)] == [True, True, False]
+    again = ingest_file(platform, usecase.dataset, paths[0])
+    assert again.already_ingested and again.rows == 0
+    assert lake.read(raw).num_rows == 12_000 and len(lake.history(raw)) == 3

@@ -260,7 +260,7 @@ class SageMakerCaptureLoader:
     def _loaded_until(self, table: str) -> datetime | None:
         if self.lake.current_snapshot(table) is None:
             return None
-        for snapshot in reversed(self.lake.snapshots(table)):
+        for snapshot in reversed(self.lake.history(table)):
             if LOADED_UNTIL in snapshot.properties:
                 return datetime.fromisoformat(snapshot.properties[LOADED_UNTIL])
         return None

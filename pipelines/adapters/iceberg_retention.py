@@ -1,0 +1,137 @@
+"""Snapshot retention for Iceberg tables, with a ledger of what expired.
+
+Every commit adds a snapshot, and an Iceberg table's metadata lists every snapshot it keeps: the
+metadata file written at each commit, and the copy pyiceberg makes of it each time a transaction reads
+it, grow with the table's age (after 100 daily runs, a run took 0.84 s against 0.64 s once the old
+snapshots were gone). Old snapshots are expired by Iceberg's own retention properties, the ones Spark's
+and Athena's maintenance read too: a snapshot older than `history.expire.max-snapshot-age-ms` goes,
+unless it is among the newest `history.expire.min-snapshots-to-keep` or a tag or branch holds it.
+
+Runs find what they did earlier by their snapshots' properties (a batch's id, a prediction run's model
+version and input). An expired snapshot can no longer be read, but its record must still answer that
+question, so the same commit that expires snapshots points the table at a ledger file holding every
+expired snapshot's id, time and properties. The ledger file is written before that commit: a run
+killed in between leaves an unreferenced file and the table as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+from pyiceberg.table.refs import SnapshotRefType
+from pyiceberg.table.update.snapshot import ExpireSnapshots
+
+log = logging.getLogger(__name__)
+
+MAX_AGE = "history.expire.max-snapshot-age-ms"
+MIN_TO_KEEP = "history.expire.min-snapshots-to-keep"
+LEDGER = "mlops.expired-snapshots"  # table property: the file recording the table's expired snapshots
+
+# Five days is Iceberg's own default age; ten snapshots keep the previous feature build's source (an
+# incremental run reads what curated gained since) however often runs happen. Older metadata files
+# go too, past the last ten: each one lists every snapshot of its time.
+RETENTION = {
+    MAX_AGE: str(5 * 24 * 3600 * 1000),
+    MIN_TO_KEEP: "10",
+    "write.metadata.previous-versions-max": "10",
+    "write.metadata.delete-after-commit.enabled": "true",
+}
+# Expiring is a commit that rewrites the ledger: done once this many snapshots are due, not at each run.
+EXPIRE_AT_ONCE = 10
+
+_LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("snapshot_id", pa.int64(), nullable=False),
+        pa.field("committed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("properties", pa.string(), nullable=False),  # the snapshot summary's own keys, as JSON
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ExpiredSnapshot:
+    """What the ledger keeps of a snapshot once it is gone."""
+
+    snapshot_id: int
+    committed_at: datetime
+    properties: dict[str, str]
+
+
+def due_for_expiry(table: Table, now: datetime | None = None) -> list[int]:
+    """Ids of the snapshots the table's retention lets go: older than its maximum age, not among the
+    newest it keeps, and held by no tag or branch."""
+    properties = table.properties
+    max_age_ms = int(properties.get(MAX_AGE, RETENTION[MAX_AGE]))
+    keep = max(1, int(properties.get(MIN_TO_KEEP, RETENTION[MIN_TO_KEEP])))
+    cutoff_ms = (now or datetime.now(UTC)).timestamp() * 1000 - max_age_ms
+    held = {
+        ref.snapshot_id
+        for ref in table.metadata.refs.values()
+        if ref.snapshot_ref_type in (SnapshotRefType.TAG, SnapshotRefType.BRANCH)
+    }
+    by_age = sorted(table.snapshots(), key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+    older = by_age[:-keep]
+    return [s.snapshot_id for s in older if s.timestamp_ms < cutoff_ms and s.snapshot_id not in held]
+
+
+def read_ledger(table: Table) -> list[ExpiredSnapshot]:
+    """The table's expired snapshots, oldest first (none when nothing has expired)."""
+    path = table.properties.get(LEDGER)
+    if not path:
+        return []
+    with table.io.new_input(path).open() as stream:
+        rows = pq.read_table(stream).to_pylist()
+    return [
+        ExpiredSnapshot(row["snapshot_id"], row["committed_at"], json.loads(row["properties"]))
+        for row in rows
+    ]
+
+
+def expire(table: Table, snapshot_ids: list[int]) -> bool:
+    """Expire `snapshot_ids` and record them in the ledger, in one commit; False when another writer
+    committed first (the next write tries again: nothing is lost by waiting)."""
+    gone = {s.snapshot_id: s for s in table.snapshots() if s.snapshot_id in set(snapshot_ids)}
+    if not gone:
+        return False
+    ledger = read_ledger(table) + [
+        ExpiredSnapshot(
+            snap.snapshot_id,
+            datetime.fromtimestamp(snap.timestamp_ms / 1000, tz=UTC),
+            dict(snap.summary.additional_properties if snap.summary else {}),
+        )
+        for snap in sorted(gone.values(), key=lambda s: s.timestamp_ms)
+    ]
+    previous = table.properties.get(LEDGER)
+    path = f"{table.location()}/metadata/expired-snapshots-{uuid.uuid4().hex}.parquet"
+    rows = pa.Table.from_pylist(
+        [
+            {
+                "snapshot_id": entry.snapshot_id,
+                "committed_at": entry.committed_at,
+                "properties": json.dumps(entry.properties, sort_keys=True),
+            }
+            for entry in ledger
+        ],
+        schema=_LEDGER_SCHEMA,
+    )
+    with table.io.new_output(path).create() as stream:
+        pq.write_table(rows, stream)
+    try:
+        with table.transaction() as transaction:
+            ExpireSnapshots(transaction).by_ids(list(gone)).commit()
+            transaction.set_properties({LEDGER: path})
+    except CommitFailedException as exc:
+        log.warning("expiring %d snapshots of %s deferred: %s", len(gone), table.name(), exc)
+        table.io.delete(path)
+        return False
+    if previous:
+        table.io.delete(previous)  # superseded: the new ledger holds every entry it had
+    return True
