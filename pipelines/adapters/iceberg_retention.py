@@ -110,7 +110,10 @@ def expire(table: Table, snapshot_ids: list[int]) -> bool:
         for snap in sorted(gone.values(), key=lambda s: s.timestamp_ms)
     ]
     previous = table.properties.get(LEDGER)
-    path = f"{table.location()}/metadata/expired-snapshots-{uuid.uuid4().hex}.parquet"
+    # Beside the table's location, not in it: orphan-file cleanups (Athena's VACUUM, Spark's
+    # remove_orphan_files) delete what the table's metadata does not reference, and a property is no
+    # reference to them.
+    path = f"{table.location().rstrip('/')}.ledger/expired-snapshots-{uuid.uuid4().hex}.parquet"
     rows = pa.Table.from_pylist(
         [
             {

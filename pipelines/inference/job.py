@@ -41,6 +41,7 @@ FEATURES_SNAPSHOT = "mlops.features-snapshot"
 RUN_ID = "mlops.run-id"
 SCORE = "score"
 JOIN_AHEAD = 1  # joined chunks waiting for the scorer: each is `chunk_rows` rows held in memory
+SCORED_AHEAD = 1  # scored chunks waiting for the writer (keys and a score: smaller than a joined chunk)
 
 
 class BatchInferenceSpec(BaseModel):
@@ -176,15 +177,29 @@ def _score_and_commit(spec: BatchInferenceSpec, lake: LakePort) -> dict[str, Any
     ):
         keys = lake.schema(spec.input_table)
         key_types = {name: keys.field(name).type for name in spec.key_columns}
-        scored = _scored(spec, joined, scorer, numeric, categorical, key_types, progress)
         properties = {
             **spec.identity(),
             FEATURES_TABLE: spec.features_table,
             FEATURES_SNAPSHOT: str(spec.features_snapshot_id),
             RUN_ID: spec.run_id,
         }
-        snapshot = lake.append_batches(spec.output_table, scored, properties)
+        # Three stages, each on its own thread: the join, the scorer, and this thread writing files.
+        with prefetched(
+            _scored(spec, joined, scorer, numeric, categorical, key_types, progress),
+            depth=SCORED_AHEAD,
+            name="batch-inference-score",
+        ) as scored:
+            snapshot = lake.append_batches(spec.output_table, _after_first_written(scored), properties)
     return result_of(spec, snapshot, progress.finish(), written=True)
+
+
+def _after_first_written(scored: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The scored chunks as the writer takes them; the fault point fires once the writer asks for the
+    second chunk, so the first one's file is written and nothing is committed."""
+    for chunk, rows in enumerate(scored):
+        yield rows
+        if chunk == 0:
+            fault_point("batch-inference.after-first-chunk")
 
 
 def _scored(
@@ -200,15 +215,13 @@ def _scored(
     import pyarrow as pa
 
     empty = True
-    for chunk, batch in enumerate(joined):
+    for batch in joined:
         if batch.num_rows == 0:
             continue
         empty = False
         scores = scorer.predict_arrays(*feature_arrays(batch, numeric, categorical))
         yield _prediction_rows(spec, {name: batch.column(name) for name in spec.key_columns}, scores)
         progress.advance(batch.num_rows)
-        if chunk == 0:
-            fault_point("batch-inference.after-first-chunk")  # a file is written, nothing committed
     if empty:  # the schema of an empty result, so the table exists and the run is recorded
         yield _prediction_rows(spec, {name: pa.array([], kind) for name, kind in key_types.items()}, [])
 
