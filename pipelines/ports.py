@@ -7,7 +7,7 @@ environment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,8 +110,9 @@ class LakePort(Protocol):
         whether it already did its work."""
         ...
 
-    def retain(self, table: str, snapshot_id: int, reason: str) -> None:
-        """Keep a snapshot readable however old it gets (a model's training data, for instance)."""
+    def retain(self, table: str, snapshots: Mapping[str, int]) -> list[str]:
+        """Keep snapshots readable however old they get (models' training data, for instance), each
+        under its reason; returns the reasons whose snapshot had already expired."""
         ...
 
 

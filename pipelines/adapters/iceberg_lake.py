@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -325,17 +325,28 @@ class IcebergLake:
         ]
         return sorted([*expired, *readable], key=lambda s: s.committed_at)
 
-    def retain(self, table: str, snapshot_id: int, reason: str) -> None:
-        """Keep a snapshot readable whatever its age (an Iceberg tag named `reason`), for example one
-        a registered model was trained on; keeping it again under the same reason does nothing."""
-        source = self._existing(table, snapshot_id)
-        ref = source.metadata.refs.get(reason)
-        if ref is not None and ref.snapshot_id == snapshot_id:
-            return
-        with source.manage_snapshots() as manage:
-            if ref is not None:
-                manage.remove_tag(reason)
-            manage.create_tag(snapshot_id, reason)
+    def retain(self, table: str, snapshots: Mapping[str, int]) -> list[str]:
+        """Keep each snapshot readable whatever its age (an Iceberg tag named by its reason), for
+        example those registered models were trained on, in one commit; reasons already kept cost
+        nothing. Returns the reasons whose snapshot can no longer be read, which are not kept."""
+        source = self._existing(table)
+        refs = source.metadata.refs
+        wanted = {
+            reason: snapshot_id
+            for reason, snapshot_id in snapshots.items()
+            if reason not in refs or refs[reason].snapshot_id != snapshot_id
+        }
+        gone = [
+            reason for reason, snapshot_id in wanted.items() if source.snapshot_by_id(snapshot_id) is None
+        ]
+        kept = {reason: snapshot_id for reason, snapshot_id in wanted.items() if reason not in gone}
+        if kept:
+            with source.manage_snapshots() as manage:
+                for reason, snapshot_id in kept.items():
+                    if reason in refs:
+                        manage.remove_tag(reason)
+                    manage.create_tag(snapshot_id, reason)
+        return gone
 
 
 def _without_field_ids(schema: pa.Schema) -> pa.Schema:

@@ -482,7 +482,7 @@ def register_step(
         },
     )
     version = ctx.platform.registry.register(candidate)
-    retain_training_data(ctx, version, prepared.lineage.get("tables", {}))
+    retain_training_data(ctx, version)
     fault_point("register.after-pending")
     status, reason = decision(evaluation)
     if version.status == status:
@@ -493,15 +493,24 @@ def register_step(
     return ctx.platform.registry.set_status(version.model_name, version.version, status, reason)
 
 
-def retain_training_data(ctx: PipelineContext, version: ModelVersion, tables: dict[str, int]) -> None:
-    """Keep the snapshots a registered version was trained on readable, whatever the lake's retention."""
-    for table, snapshot_id in tables.items():
-        try:
-            ctx.platform.lake.retain(
-                table, int(snapshot_id), f"model/{version.model_name}/v{version.version}"
-            )
-        except KeyError as exc:  # expired before the run registered: the lineage still names it
-            log.warning("%s v%d: %s", version.model_name, version.version, exc.args[0])
+def retain_training_data(ctx: PipelineContext, version: ModelVersion) -> None:
+    """Keep the snapshots every registered version of the model was trained on readable, whatever
+    the lake's retention: this version's, and those of versions registered before the lake expired
+    snapshots (one commit per table, none when all are kept already)."""
+    wanted: dict[str, dict[str, int]] = {}
+    for registered in ctx.platform.registry.versions(version.model_name):
+        if "promoted_from" in registered.lineage:
+            continue  # trained on another environment's lake, which keeps its snapshots
+        for table, snapshot_id in registered.lineage.get("tables", {}).items():
+            reason = f"model/{registered.model_name}/v{registered.version}"
+            wanted.setdefault(table, {})[reason] = int(snapshot_id)
+    this = f"model/{version.model_name}/v{version.version}"
+    for table, snapshots in wanted.items():
+        if ctx.platform.lake.current_snapshot(table) is None:
+            continue
+        for reason in ctx.platform.lake.retain(table, snapshots):
+            level = logging.WARNING if reason == this else logging.DEBUG  # older ones: said when they were
+            log.log(level, "%s: its %s snapshot has expired; the lineage still names it", reason, table)
 
 
 def publish_metrics_step(ctx: PipelineContext, version: ModelVersion, evaluation: EvaluationSummary) -> int:

@@ -269,16 +269,18 @@ def test_old_snapshots_expire_and_their_records_stay_in_the_history(lake: LakePo
 def test_a_retained_snapshot_stays_readable_past_retention(lake: LakePort) -> None:
     lake = _expiring(lake, keep=1)
     first = lake.append("raw.events", _rows(["a"]), {"mlops.batch-id": "b0"})
-    lake.retain("raw.events", first.snapshot_id, "model/m/v1")
-    lake.retain("raw.events", first.snapshot_id, "model/m/v1")  # again: nothing changes
+    assert lake.retain("raw.events", {"model/m/v1": first.snapshot_id}) == []
+    assert lake.retain("raw.events", {"model/m/v1": first.snapshot_id}) == []  # again: nothing changes
     for n in range(1, 6):
         lake.append("raw.events", _rows([f"r{n}"]), {"mlops.batch-id": f"b{n}"})
     assert first.snapshot_id in {s.snapshot_id for s in lake.snapshots("raw.events")}
     assert lake.read("raw.events", snapshot_id=first.snapshot_id).column("id").to_pylist() == ["a"]
     assert [s.expired for s in lake.history("raw.events")] == [False, True, True, True, True, False]
-    gone = lake.history("raw.events")[1]
-    with pytest.raises(KeyError, match="not readable"):
-        lake.retain("raw.events", gone.snapshot_id, "model/m/v2")
+    gone, current = lake.history("raw.events")[1], lake.history("raw.events")[-1]
+    kept = {"model/m/v2": gone.snapshot_id, "model/m/v3": current.snapshot_id}
+    assert lake.retain("raw.events", kept) == ["model/m/v2"]  # expired already: reported, not kept
+    refs = lake.catalog.load_table(lake.identifier("raw.events")).metadata.refs
+    assert refs["model/m/v3"].snapshot_id == current.snapshot_id and "model/m/v2" not in refs
 
 
 def test_an_expiry_that_fails_to_commit_leaves_the_table_and_its_history_as_they_were(
