@@ -12,6 +12,12 @@ version and input). An expired snapshot can no longer be read, but its record mu
 question, so the same commit that expires snapshots points the table at a ledger file holding every
 expired snapshot's id, time and properties. The ledger file is written before that commit: a run
 killed in between leaves an unreferenced file and the table as it was.
+
+Once the commit lands, the files only the expired snapshots referenced (their manifest lists, the
+manifests no remaining snapshot lists, and the data files no remaining snapshot holds live: an
+overwritten feature table's earlier rows, a merged manifest's predecessors) are deleted, as Spark's
+`expire_snapshots` does; otherwise every full feature rebuild would leave its predecessor's files in
+the bucket for good. A deletion that fails is logged and left for an orphan-file cleanup.
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.manifest import ManifestFile
 from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 log = logging.getLogger(__name__)
@@ -127,6 +136,7 @@ def expire(table: Table, snapshot_ids: list[int]) -> bool:
     )
     with table.io.new_output(path).create() as stream:
         pq.write_table(rows, stream)
+    lists, manifests = _manifests_of(table, gone.values())
     try:
         with table.transaction() as transaction:
             ExpireSnapshots(transaction).by_ids(list(gone)).commit()
@@ -137,4 +147,58 @@ def expire(table: Table, snapshot_ids: list[int]) -> bool:
         return False
     if previous:
         table.io.delete(previous)  # superseded: the new ledger holds every entry it had
+    deleted = delete_unreachable(table, lists, manifests)
+    log.info(
+        "expired %d snapshots of %s; deleted %d files no remaining snapshot references",
+        len(gone),
+        table.name(),
+        deleted,
+    )
     return True
+
+
+def _manifests_of(table: Table, snapshots: Iterable[Snapshot]) -> tuple[set[str], dict[str, ManifestFile]]:
+    """The manifest lists of `snapshots`, and the manifests they list by path (each once)."""
+    lists: set[str] = set()
+    manifests: dict[str, ManifestFile] = {}
+    for snap in snapshots:
+        lists.add(snap.manifest_list)
+        for manifest in snap.manifests(table.io):
+            manifests.setdefault(manifest.manifest_path, manifest)
+    return lists, manifests
+
+
+def delete_unreachable(
+    table: Table, expired_lists: set[str], expired_manifests: dict[str, ManifestFile]
+) -> int:
+    """Delete the files of expired snapshots that no snapshot the table still has references; returns
+    how many went. Called after the expiry committed, on the table's metadata as it left it."""
+    try:
+        remaining_lists, remaining_manifests = _manifests_of(table, table.snapshots())
+        live = {
+            entry.data_file.file_path
+            for manifest in remaining_manifests.values()
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+        }
+        candidates = [m for path, m in expired_manifests.items() if path not in remaining_manifests]
+        data = {
+            entry.data_file.file_path
+            for manifest in candidates
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False)
+        }
+    except OSError as exc:  # a manifest that cannot be read: delete nothing rather than guess
+        log.warning("files of expired snapshots of %s left in place: %s", table.name(), exc)
+        return 0
+    doomed = [
+        *sorted(data - live),
+        *sorted(m.manifest_path for m in candidates),
+        *sorted(expired_lists - remaining_lists),
+    ]
+    deleted = 0
+    for path in doomed:
+        try:
+            table.io.delete(path)
+            deleted += 1
+        except OSError as exc:  # already gone, or not ours to delete: an orphan cleanup can finish
+            log.warning("could not delete %s: %s", path, exc)
+    return deleted

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Table
 
 from pipelines.adapters.aws.lake import glue_lake
 from pipelines.adapters.iceberg_lake import IcebergLake, repeating_columns
@@ -312,3 +313,27 @@ def test_an_expiry_that_fails_to_commit_leaves_the_table_and_its_history_as_they
     monkeypatch.undo()
     lake.append("raw.events", _rows(["r4"]), {"mlops.batch-id": "b4"})  # the next write expires them
     assert [s.expired for s in lake.history("raw.events")] == [True] * 4 + [False]
+
+
+def test_expiry_deletes_the_files_only_expired_snapshots_referenced(lake: LakePort) -> None:
+    lake = _expiring(lake, keep=1)
+
+    def table() -> Table:
+        return lake.catalog.load_table(lake.identifier("features.view"))
+
+    def data_files(snapshot_id: int) -> set[str]:
+        return {task.file.file_path for task in table().scan(snapshot_id=snapshot_id).plan_files()}
+
+    tagged = lake.overwrite("features.view", _rows(["a"]), {})
+    assert lake.retain("features.view", {"model/m/v1": tagged.snapshot_id}) == []
+    rebuilt = lake.overwrite("features.view", _rows(["b"]), {})
+    doomed = data_files(rebuilt.snapshot_id) | {table().metadata.snapshot_by_id(rebuilt.snapshot_id).manifest_list}
+    for n in range(3):  # later rebuilds: `rebuilt` leaves the newest one and expires
+        current = lake.overwrite("features.view", _rows([f"c{n}"]), {})
+    assert rebuilt.snapshot_id in {s.snapshot_id for s in lake.history("features.view") if s.expired}
+    io = table().io
+    assert doomed and not any(io.new_input(path).exists() for path in doomed)
+    kept = data_files(tagged.snapshot_id) | data_files(current.snapshot_id)
+    assert all(io.new_input(path).exists() for path in kept)
+    assert lake.read("features.view", snapshot_id=tagged.snapshot_id).column("id").to_pylist() == ["a"]
+    assert lake.read("features.view").column("id").to_pylist() == ["c2"]
