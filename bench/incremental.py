@@ -13,7 +13,7 @@ A lake grows in one of two ways, and both are measured (`--growth`):
   window, so this grows with the entities touched until a batch touches as many as it has rows.
 
 Each size gets its own scratch environment: N events are ingested and their features built (not
-timed), then the next three 10,000-row batches (later than the lake's, as daily batches are) are added
+timed), then the next three (`--timed`) 10,000-row batches (later than the lake's, as daily batches are) are added
 one after the other and each is timed through ingest and the feature step. Each batch alone is
 timed the same way in a fresh environment, before and after the lake. The ratio compares medians.
 Target (#20): the added batch within 1.5x of the batch alone, flat as the lake grows (by days).
@@ -47,7 +47,7 @@ from models.threads import thread_budget
 TARGET_RATIO = 1.5
 EXAMPLE_YEAR_END = datetime(2026, 1, 1, tzinfo=UTC)  # where the example generator's default year ends
 ROWS_PER_YEAR = 1_000_000  # the example's pace when the lake grows by days
-BATCHES = 3
+BATCHES = 3  # timed batches per lake, unless --timed says otherwise
 
 
 def _events(rows: int, growth: str, seed: int = 7) -> pd.DataFrame:
@@ -105,15 +105,15 @@ def _added_after(earlier: list[pd.DataFrame], batches: list[pd.DataFrame]) -> tu
     return samples, modes
 
 
-def _measure_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[str, Any]:
+def _measure_commits(count: int, batch_rows: int, fast_appends: bool, timed: int) -> dict[str, Any]:
     """`count` batches added one by one before the timed ones, against the batches alone."""
     import pipelines.adapters.iceberg_lake as iceberg_lake
     from pipelines.adapters.iceberg_retention import MAX_AGE
 
-    events = _events((count + BATCHES) * batch_rows, "days")
+    events = _events((count + timed) * batch_rows, "days")
     parts = [
         events.iloc[n * batch_rows : (n + 1) * batch_rows].reset_index(drop=True)
-        for n in range(count + BATCHES)
+        for n in range(count + timed)
     ]
     earlier, batches = parts[:count], parts[count:]
     alone = _alone(batches)
@@ -144,16 +144,16 @@ def _measure_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[st
     return results
 
 
-def _measure(size: int, growth: str, batch_rows: int) -> dict[str, Any]:
+def _measure(size: int, growth: str, batch_rows: int, timed: int) -> dict[str, Any]:
     from mlops.settings import load_settings
     from pipelines.usecase import load_usecase
 
     dataset = load_usecase(load_settings("local").pipeline.usecase_path()).dataset
-    events = _events(size + BATCHES * batch_rows, growth)
+    events = _events(size + timed * batch_rows, growth)
     history = events.iloc[:size]
     batches = [
         events.iloc[size + n * batch_rows : size + (n + 1) * batch_rows].reset_index(drop=True)
-        for n in range(BATCHES)
+        for n in range(timed)
     ]
     # Side by side, in one run: the batches alone just before and just after they are added.
     alone = _alone(batches)
@@ -181,14 +181,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--batches-before", type=int, default=0, help="Earlier batches, one run each.")
     parser.add_argument("--fast-appends", action="store_true", help="Also build the lake without merging.")
+    parser.add_argument("--timed", type=int, default=BATCHES, help="Batches timed per lake (medians).")
     args = parser.parse_args(argv)
 
     with scratch_environment():
         pass  # configures the runtime (threads) once, before the first torch or numpy work
     if args.batches_before:
-        return _report_commits(args.batches_before, args.batch, args.fast_appends)
+        return _report_commits(args.batches_before, args.batch, args.fast_appends, args.timed)
     results = {
-        growth: {size: _measure(size, growth, args.batch) for size in args.sizes} for growth in args.growth
+        growth: {size: _measure(size, growth, args.batch, args.timed) for size in args.sizes}
+        for growth in args.growth
     }
 
     def within(growth: str) -> bool:
@@ -222,8 +224,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return payload
 
 
-def _report_commits(count: int, batch_rows: int, fast_appends: bool) -> dict[str, Any]:
-    results = _measure_commits(count, batch_rows, fast_appends)
+def _report_commits(count: int, batch_rows: int, fast_appends: bool, timed: int) -> dict[str, Any]:
+    results = _measure_commits(count, batch_rows, fast_appends, timed)
     payload: dict[str, Any] = {
         "batch_rows": batch_rows,
         "batches_before": count,
