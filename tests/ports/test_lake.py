@@ -327,7 +327,9 @@ def test_expiry_deletes_the_files_only_expired_snapshots_referenced(lake: LakePo
     tagged = lake.overwrite("features.view", _rows(["a"]), {})
     assert lake.retain("features.view", {"model/m/v1": tagged.snapshot_id}) == []
     rebuilt = lake.overwrite("features.view", _rows(["b"]), {})
-    doomed = data_files(rebuilt.snapshot_id) | {table().metadata.snapshot_by_id(rebuilt.snapshot_id).manifest_list}
+    doomed = data_files(rebuilt.snapshot_id) | {
+        table().metadata.snapshot_by_id(rebuilt.snapshot_id).manifest_list
+    }
     for n in range(3):  # later rebuilds: `rebuilt` leaves the newest one and expires
         current = lake.overwrite("features.view", _rows([f"c{n}"]), {})
     assert rebuilt.snapshot_id in {s.snapshot_id for s in lake.history("features.view") if s.expired}
