@@ -54,7 +54,7 @@ def _feature_order(events: pd.DataFrame, spec: DatasetSpec) -> _Order:
     codes, entity_values = pd.factorize(events[spec.entity_key], sort=True)
     entities = _missing_last(codes.astype(np.int64))
     instants = events[spec.event_time].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    order = np.lexsort((instants, entities))
+    order = entity_time_order(entities, instants)
     tied = _tied_rows(entities[order], instants[order])
     if tied.any():
         tie_break = [k for k in spec.primary_key if k in events.columns and k != spec.entity_key]
@@ -63,6 +63,22 @@ def _feature_order(events: pd.DataFrame, spec: DatasetSpec) -> _Order:
             rank[order[tied]] = _missing_last(pd.factorize(events[column].iloc[order[tied]], sort=True)[0])
         order = np.lexsort((*reversed(ranks), instants, entities))
     return _Order(order, entities[order], pd.Index(entity_values), instants[order])
+
+
+def entity_time_order(entities: np.ndarray, instants: np.ndarray) -> np.ndarray:
+    """`np.lexsort((instants, entities))` for entity codes in [0, 2**32), about twice as fast: a
+    stable sort by time (cheap on rows that arrive nearly in time order, as a lake's do), then stable
+    radix sorts of the codes 16 bits at a time (numpy sorts 16-bit integers stably by radix)."""
+    order = np.argsort(instants, kind="stable")
+    if not len(order):
+        return order
+    codes = entities[order]
+    if codes.max() >= 2**32:  # more entities than one computation ever holds; kept exact all the same
+        return np.lexsort((instants, entities))
+    if codes.max() >= 2**16:
+        order = order[np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")]
+        codes = entities[order] >> 16
+    return np.asarray(order[np.argsort(codes.astype(np.uint16), kind="stable")])
 
 
 def _missing_last(codes: np.ndarray) -> np.ndarray:

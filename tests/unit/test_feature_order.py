@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mlops.paths import PACKAGE_ROOT
-from pipelines.features.compute import FEATURE_TIME, compute_window_features
+from pipelines.features.compute import FEATURE_TIME, compute_window_features, entity_time_order
 from pipelines.usecase import UseCase
 
 WINDOWS = (1, 3)
@@ -114,3 +114,16 @@ def test_since_returns_exactly_the_newer_rows_of_the_whole_computation(usecase: 
     want = whole[keep].reset_index(drop=True)
     assert 0 < len(got) < len(whole) and set(got["customer_id"]) <= {"a", "b"}
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("entities", [50, 70_000])  # one radix pass of the codes, and two
+@pytest.mark.parametrize("arrival", ["shuffled", "in time order"])
+def test_rows_are_ordered_exactly_as_a_lexicographic_sort_would(entities: int, arrival: str) -> None:
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, entities, 200_000).astype(np.int64)
+    instants = rng.integers(0, 5_000, 200_000).astype(np.int64)  # many ties at one instant
+    if arrival == "in time order":
+        instants.sort()
+    expected = np.lexsort((instants, codes))
+    assert np.array_equal(entity_time_order(codes, instants), expected)
+    assert np.array_equal(entity_time_order(codes[:0], instants[:0]), expected[:0])
