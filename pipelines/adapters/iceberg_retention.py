@@ -136,7 +136,11 @@ def expire(table: Table, snapshot_ids: list[int]) -> bool:
     )
     with table.io.new_output(path).create() as stream:
         pq.write_table(rows, stream)
-    lists, manifests = _manifests_of(table, gone.values())
+    try:
+        lists, manifests = _manifests_of(table, gone.values())
+    except OSError as exc:  # a file already gone: expire all the same, and delete nothing
+        log.warning("files of expiring snapshots of %s left in place: %s", table.name(), exc)
+        lists, manifests = set(), {}
     try:
         with table.transaction() as transaction:
             ExpireSnapshots(transaction).by_ids(list(gone)).commit()

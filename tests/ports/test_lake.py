@@ -339,3 +339,19 @@ def test_expiry_deletes_the_files_only_expired_snapshots_referenced(lake: LakePo
     assert all(io.new_input(path).exists() for path in kept)
     assert lake.read("features.view", snapshot_id=tagged.snapshot_id).column("id").to_pylist() == ["a"]
     assert lake.read("features.view").column("id").to_pylist() == ["c2"]
+
+
+def test_a_file_already_deleted_does_not_fail_the_write_that_expires_its_snapshot(lake: LakePort) -> None:
+    lake = _expiring(lake, keep=1)
+    lake.expire_at_once = 100  # nothing expires until the file is gone
+    first = lake.overwrite("features.view", _rows(["a"]), {})
+    lake.overwrite("features.view", _rows(["b"]), {})
+    table = lake.catalog.load_table(lake.identifier("features.view"))
+    snapshot = table.metadata.snapshot_by_id(first.snapshot_id)
+    assert snapshot is not None
+    table.io.delete(snapshot.manifest_list)  # an outside cleanup got there first
+    lake.expire_at_once = 2
+    for n in range(3):
+        lake.overwrite("features.view", _rows([f"b{n}"]), {})
+    assert lake.history("features.view")[0].expired
+    assert lake.read("features.view").column("id").to_pylist() == ["b2"]
