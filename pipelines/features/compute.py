@@ -73,9 +73,10 @@ def entity_time_order(entities: np.ndarray, instants: np.ndarray) -> np.ndarray:
     if not len(order):
         return order
     codes = entities[order]
-    if codes.max() >= 2**32:  # more entities than one computation ever holds; kept exact all the same
+    largest = codes.max()
+    if largest >= 2**32:  # more entities than one computation ever holds; kept exact all the same
         return np.lexsort((instants, entities))
-    if codes.max() >= 2**16:
+    if largest >= 2**16:
         order = order[np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")]
         codes = entities[order] >> 16
     return np.asarray(order[np.argsort(codes.astype(np.uint16), kind="stable")])
