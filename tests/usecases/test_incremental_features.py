@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from mlops.paths import PACKAGE_ROOT
 from pipelines.datagen.examples import generate_example
@@ -18,6 +19,24 @@ from pipelines.lake.ingest import curated_table
 from pipelines.training import steps
 
 USECASES = {"churn": 8_000, "store_demand": 6_000}  # no lags / lags (which look back by events)
+WINDOW_KINDS = "churn_windows"  # churn with a max and category counts, each over a column nothing else reads
+
+
+def _usecase_file(name: str, tmp_path: Path) -> Path:
+    """A shipped use case, or the churn one with every window kind: the max of `amount` instead of
+    its sum, and counts of `plan` values instead of the latest plan (so only those windows read
+    either column from earlier events)."""
+    if name != WINDOW_KINDS:
+        return PACKAGE_ROOT / "usecases" / f"{name}.yaml"
+    spec = yaml.safe_load((PACKAGE_ROOT / "usecases" / "churn.yaml").read_text())
+    features = spec["features"]
+    kept = [a for a in features["aggregations"] if a.get("column") != "amount"]
+    features["aggregations"] = [*kept, {"function": "max", "column": "amount"}]
+    features["category_counts"] = [{"column": "plan", "values": ["basic", "premium"]}]
+    features["latest"] = ["country"]
+    path = tmp_path / "churn_windows.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
 
 
 def _batches(ctx: Any, rows: int, parts: int = 3) -> list[pd.DataFrame]:
@@ -53,15 +72,15 @@ def _full_recompute(ctx: Any) -> pd.DataFrame:
     return _offline(ctx)
 
 
-@pytest.mark.parametrize("name", sorted(USECASES))
+@pytest.mark.parametrize("name", [*sorted(USECASES), WINDOW_KINDS])
 def test_appended_batches_equal_a_full_recompute_row_for_row(
     name: str, use_environment: Callable[..., Path], tmp_path: Path
 ) -> None:
-    use_environment(PACKAGE_ROOT / "usecases" / f"{name}.yaml")
+    use_environment(_usecase_file(name, tmp_path))
     ctx = steps.open_environment("local")
     modes = [
         _ingest(ctx, batch, tmp_path / f"b{i}.parquet")
-        for i, batch in enumerate(_batches(ctx, USECASES[name]))
+        for i, batch in enumerate(_batches(ctx, USECASES.get(name, USECASES["churn"])))
     ]
     assert modes == ["computed", "appended", "appended"]
     incremental = _offline(ctx)
