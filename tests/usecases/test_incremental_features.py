@@ -153,3 +153,31 @@ def test_the_query_engine_path_builds_the_same_table(
     pd.testing.assert_frame_equal(on_engine, _full_recompute(ctx), check_exact=False, rtol=1e-9)
     assert _ingest(ctx, batches[1], tmp_path / "b1.parquet") == "appended"
     pd.testing.assert_frame_equal(_offline(ctx), _full_recompute(ctx), check_exact=False, rtol=1e-9)
+
+
+def test_a_lag_across_batches_reads_the_last_of_a_tie_by_primary_key(
+    use_environment: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Two reports of one store at one instant: the feature row takes the one with the greater
+    primary key, and so does the next batch's lag, whichever of the two a file holds first."""
+    use_environment(PACKAGE_ROOT / "usecases" / "store_demand.yaml")
+    ctx = steps.open_environment("local")
+    dataset = ctx.usecase.dataset
+    (key,) = dataset.primary_key
+    first, second = _batches(ctx, USECASES["store_demand"], parts=2)
+    latest = first.sort_values(dataset.event_time, kind="stable").drop_duplicates(
+        dataset.entity_key, keep="last"
+    )
+    rows = latest.head(2)  # two stores' last reports of the batch: the next batch's lag1 reads them
+    twins = rows.copy()
+    twins[key] = twins[key] + "-twin"  # greater than the original's key
+    twins["units"] = twins["units"] + 1000
+    # One store's twin is read before its original, the other's after it.
+    tied = pd.concat([twins.iloc[:1], first, twins.iloc[1:]], ignore_index=True)
+    assert _ingest(ctx, tied, tmp_path / "first.parquet") == "computed"
+    assert _ingest(ctx, second, tmp_path / "second.parquet") == "appended"
+    incremental = _offline(ctx)
+    pd.testing.assert_frame_equal(incremental, _full_recompute(ctx))
+    next_rows = incremental[incremental[FEATURE_TIME] > first[dataset.event_time].max()]
+    lagged = next_rows.drop_duplicates(dataset.entity_key).set_index(dataset.entity_key)["units_lag1"]
+    assert (lagged[rows[dataset.entity_key]] >= 1000).all()
