@@ -55,13 +55,14 @@ def _feature_order(events: pd.DataFrame, spec: DatasetSpec) -> _Order:
     entities = _missing_last(codes.astype(np.int64))
     instants = events[spec.event_time].to_numpy(dtype="datetime64[ns]").view(np.int64)
     order = entity_time_order(entities, instants)
-    tied = _tied_rows(entities[order], instants[order])
-    if tied.any():
+    tied = np.flatnonzero(_tied_rows(entities[order], instants[order]))
+    if len(tied):
+        # Each run of tied rows is contiguous and already in place: only their rows are re-sorted,
+        # by primary key (a lexsort of every row for a handful of ties took 0.025 s of 0.08 s).
+        rows = order[tied]
         tie_break = [k for k in spec.primary_key if k in events.columns and k != spec.entity_key]
-        ranks = [np.zeros(len(events), dtype=np.int64) for _ in tie_break]
-        for rank, column in zip(ranks, tie_break, strict=True):
-            rank[order[tied]] = _missing_last(pd.factorize(events[column].iloc[order[tied]], sort=True)[0])
-        order = np.lexsort((*reversed(ranks), instants, entities))
+        ranks = [_missing_last(pd.factorize(events[k].iloc[rows], sort=True)[0]) for k in tie_break]
+        order[tied] = rows[np.lexsort((*reversed(ranks), instants[rows], entities[rows]))]
     return _Order(order, entities[order], pd.Index(entity_values), instants[order])
 
 
