@@ -14,15 +14,12 @@ the online store's lookup p99, and the server's worker processes and thread sett
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.common import prepared_training_run, report, scratch_environment
+from bench.loopback_load import closed_loop
 from pipelines.serving.explain import STEPS as EXPLANATION_STEPS
 from pipelines.training.launch import free_loopback_port
 
@@ -73,50 +71,18 @@ def _raw_forward(bundle, frame: pd.DataFrame, repeats: int) -> dict[str, float]:
 def _load(
     url: str, bodies: list[bytes], requests: int, clients: int, path: str = "/invocations"
 ) -> dict[str, float]:
-    """`requests` POSTs spread over `clients` keep-alive connections. The client is the standard
-    library's http.client: it costs the shared CPUs about a third of what httpx does per request, so
-    the figures are the server's more than the load generator's."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    deadline = time.monotonic() + TIME_CAP_SECONDS
-    per_client = requests // clients
+    """`requests` POSTs spread over `clients` keep-alive connections, one request in flight on each,
+    from one thread of non-blocking sockets (`bench.loopback_load`): the figures are the server's,
+    not the load generator's."""
     address = urlsplit(url)
-
-    def worker(offset: int) -> None:
-        nonlocal errors
-        connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=10)
-        try:
-            for i in range(per_client):
-                if time.monotonic() > deadline:
-                    return
-                started = time.perf_counter()
-                connection.request("POST", path, bodies[(offset + i) % len(bodies)], JSON_HEADERS)
-                response = connection.getresponse()
-                response.read()
-                elapsed = (time.perf_counter() - started) * 1000
-                with lock:
-                    latencies.append(elapsed)
-                    errors += response.status != 200
-        finally:
-            connection.close()
-
-    # Client threads share one interpreter: with the default 5 ms GIL switch interval, a response
-    # could sit unread behind another client's parsing, a delay of the load generator, not the server.
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(0.0002)
-    started = time.perf_counter()
-    try:
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(worker, range(clients)))
-    finally:
-        sys.setswitchinterval(previous)
-    wall = time.perf_counter() - started
+    load = closed_loop(
+        address.hostname or "127.0.0.1", address.port or 80, path, bodies, requests, clients, TIME_CAP_SECONDS
+    )
     return {
-        **_percentiles(latencies),
-        "requests": float(len(latencies)),
-        "errors": float(errors),
-        "per_second": len(latencies) / wall,
+        **_percentiles(load.latencies_ms),
+        "requests": float(len(load.latencies_ms)),
+        "errors": float(load.errors),
+        "per_second": len(load.latencies_ms) / load.wall_s,
     }
 
 
