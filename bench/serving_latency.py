@@ -34,7 +34,6 @@ from pipelines.serving.explain import STEPS as EXPLANATION_STEPS
 from pipelines.training.launch import free_loopback_port
 
 TIME_CAP_SECONDS = 120
-JSON_HEADERS = {"content-type": "application/json"}
 
 
 def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
