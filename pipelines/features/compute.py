@@ -202,9 +202,19 @@ def _lagged(entities: np.ndarray, source: np.ndarray, period: int, at: np.ndarra
 def view_columns(usecase: UseCase) -> list[str]:
     """The event columns the feature view reads: the entity, the time and every source column."""
     dataset, view = usecase.dataset, usecase.features
-    sources = [a.column for a in view.aggregations if a.column] + [c.column for c in view.category_counts]
-    sources += [*view.latest, *(lag.column for lag in view.lags)]
+    sources = [*_aggregated(usecase), *view.latest, *(lag.column for lag in view.lags)]
     return list(dict.fromkeys([dataset.entity_key, dataset.event_time, *sources]))
+
+
+def _aggregated(usecase: UseCase) -> list[str]:
+    """The columns window aggregates and category counts read."""
+    view = usecase.features
+    return [a.column for a in view.aggregations if a.column] + [c.column for c in view.category_counts]
+
+
+def window_sources(usecase: UseCase) -> list[str]:
+    """The columns an event contributes to later events' features: what windows and lags read."""
+    return [*_aggregated(usecase), *(lag.column for lag in usecase.features.lags)]
 
 
 def _as_float(column: pd.Series) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.features.compute import compute_window_features, view_columns
+from pipelines.features.compute import compute_window_features, view_columns, window_sources
 from pipelines.ports import LakePort, RowFilter
 from pipelines.usecase import UseCase
 
@@ -89,11 +89,9 @@ def history_columns(usecase: UseCase) -> list[str]:
     """The curated columns an earlier event contributes to a later event's features: the entity,
     the time and what windows and lags read (the primary key too when there are lags, because it
     orders events at one instant and a lag reads the last of them)."""
-    dataset, view = usecase.dataset, usecase.features
-    sources = [a.column for a in view.aggregations if a.column] + [c.column for c in view.category_counts]
-    sources += [lag.column for lag in view.lags]
-    keys = list(dataset.primary_key) if view.lags else []
-    return list(dict.fromkeys([*keys, dataset.entity_key, dataset.event_time, *sources]))
+    dataset = usecase.dataset
+    keys = list(dataset.primary_key) if usecase.features.lags else []
+    return list(dict.fromkeys([*keys, dataset.entity_key, dataset.event_time, *window_sources(usecase)]))
 
 
 def source_columns(usecase: UseCase) -> list[str]:
